@@ -1,0 +1,363 @@
+//! Settings: `config/default.toml`, then `--config FILE`, then `KEYWARD_*` env vars; validated once.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::Deserialize;
+
+use crate::domain::clients::ClientMatcher;
+use crate::domain::timezone::Zone;
+
+/// Settings whose values are secrets or free text: taken from the environment verbatim, so a
+/// password like `12345` stays a string instead of being parsed as a number.
+const VERBATIM_ENV_SETTINGS: [&str; 6] = [
+    "encryption_key",
+    "admin_password",
+    "service_token",
+    "admin_token",
+    "key_prefix",
+    "admin_username",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(String),
+    #[error("configuration setting `{setting}`: {message}")]
+    Invalid {
+        setting: &'static str,
+        message: String,
+    },
+}
+
+fn invalid(setting: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting,
+        message: message.into(),
+    }
+}
+
+/// The settings as written, before validation.
+#[derive(Debug, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    bind: String,
+    redis_url: String,
+    key_prefix: String,
+    encryption_key: Option<String>,
+    admin_username: String,
+    admin_password: Option<String>,
+    service_token: Option<String>,
+    admin_token: Option<String>,
+    timezone: String,
+    cookie_secure: bool,
+    data_dir: PathBuf,
+    pricing_file: PathBuf,
+    lease_ttl_secs: u64,
+    expiry_sweep_secs: u64,
+    session_idle_minutes: u64,
+    redis_timeout_ms: u64,
+    clients: BTreeMap<String, String>,
+}
+
+/// Where Redis lives: one node, or the seed nodes of a cluster.
+#[derive(Debug, Clone)]
+pub enum RedisTarget {
+    Single(String),
+    Cluster(Vec<String>),
+}
+
+/// Validated settings. Secrets are kept out of `Debug` output.
+#[derive(Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub redis: RedisTarget,
+    pub key_prefix: String,
+    pub encryption_key: Option<String>,
+    pub admin_username: String,
+    pub admin_password: Option<String>,
+    pub service_token: Option<String>,
+    pub admin_token: Option<String>,
+    pub timezone: Zone,
+    pub cookie_secure: bool,
+    pub data_dir: PathBuf,
+    pub pricing_file: PathBuf,
+    pub lease_ttl: Duration,
+    pub expiry_sweep_interval: Option<Duration>,
+    pub session_idle: Duration,
+    pub redis_timeout: Duration,
+    pub clients: ClientMatcher,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |v: &Option<String>| if v.is_some() { "<set>" } else { "<unset>" };
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("redis", &self.redis)
+            .field("key_prefix", &self.key_prefix)
+            .field("encryption_key", &set(&self.encryption_key))
+            .field("admin_username", &self.admin_username)
+            .field("admin_password", &set(&self.admin_password))
+            .field("service_token", &set(&self.service_token))
+            .field("admin_token", &set(&self.admin_token))
+            .field("timezone", &self.timezone)
+            .field("cookie_secure", &self.cookie_secure)
+            .field("data_dir", &self.data_dir)
+            .field("pricing_file", &self.pricing_file)
+            .field("lease_ttl", &self.lease_ttl)
+            .field("expiry_sweep_interval", &self.expiry_sweep_interval)
+            .field("session_idle", &self.session_idle)
+            .field("redis_timeout", &self.redis_timeout)
+            .field("clients", &self.clients.ids())
+            .finish()
+    }
+}
+
+impl Config {
+    /// Loads `defaults_file`, then `extra_file`, then the environment.
+    pub fn load(defaults_file: &Path, extra_file: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_with_env(defaults_file, extra_file, std::env::vars())
+    }
+
+    /// Like [`Config::load`] with an explicit environment, so tests need not mutate the process's.
+    pub fn load_with_env(
+        defaults_file: &Path,
+        extra_file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        if !defaults_file.is_file() {
+            return Err(ConfigError::Load(format!(
+                "defaults file {} not found (run keyward from its directory or pass --config)",
+                defaults_file.display()
+            )));
+        }
+        let mut figment = Figment::new().merge(Toml::file_exact(defaults_file));
+        if let Some(file) = extra_file {
+            if !file.is_file() {
+                return Err(ConfigError::Load(format!(
+                    "--config file {} not found",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("KEYWARD_"))
+            .collect();
+        let typed_env: BTreeMap<String, String> = env
+            .iter()
+            .filter(|(k, _)| !is_verbatim(k))
+            .cloned()
+            .collect();
+        // Env values other than the verbatim ones are parsed (numbers, booleans) by figment.
+        figment = figment.merge(
+            Env::prefixed("KEYWARD_")
+                .ignore(&VERBATIM_ENV_SETTINGS)
+                .filter(move |k| {
+                    typed_env.contains_key(&format!("KEYWARD_{}", k.as_str().to_uppercase()))
+                }),
+        );
+        for (name, value) in env.iter().filter(|(k, _)| is_verbatim(k)) {
+            let setting = name.trim_start_matches("KEYWARD_").to_lowercase();
+            figment = figment.merge(Serialized::default(&setting, value));
+        }
+        let raw: RawSettings = figment
+            .extract()
+            .map_err(|e| ConfigError::Load(describe_figment_error(e)))?;
+        raw.validate()
+    }
+}
+
+fn is_verbatim(env_name: &str) -> bool {
+    let setting = env_name.trim_start_matches("KEYWARD_").to_lowercase();
+    VERBATIM_ENV_SETTINGS.contains(&setting.as_str())
+}
+
+fn describe_figment_error(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| {
+            let path = e.path.join(".");
+            if path.is_empty() {
+                e.to_string()
+            } else {
+                format!(
+                    "setting `{path}` (env KEYWARD_{}): {}",
+                    path.to_uppercase(),
+                    e.kind
+                )
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+impl RawSettings {
+    fn validate(self) -> Result<Config, ConfigError> {
+        let bind = self.bind.parse().map_err(|_| {
+            invalid(
+                "bind",
+                format!("`{}` is not a host:port address", self.bind),
+            )
+        })?;
+        let redis = parse_redis_url(&self.redis_url)?;
+        let prefix_ok = (1..=16).contains(&self.key_prefix.len())
+            && self
+                .key_prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !prefix_ok {
+            return Err(invalid(
+                "key_prefix",
+                "must be 1-16 characters of letters, digits, `_` or `-`",
+            ));
+        }
+        if let Some(key) = &self.encryption_key {
+            if key.len() < 16 {
+                return Err(invalid("encryption_key", "must be at least 16 characters"));
+            }
+        }
+        if self.admin_username.trim().is_empty() || self.admin_username.len() > 64 {
+            return Err(invalid("admin_username", "must be 1-64 characters"));
+        }
+        if let Some(password) = non_empty(self.admin_password.clone()) {
+            if password.len() < 8 {
+                return Err(invalid("admin_password", "must be at least 8 characters"));
+            }
+        }
+        let timezone = Zone::parse(&self.timezone).map_err(|m| invalid("timezone", m))?;
+        if self.lease_ttl_secs == 0 || self.lease_ttl_secs > 86_400 {
+            return Err(invalid("lease_ttl_secs", "must be between 1 and 86400"));
+        }
+        if self.session_idle_minutes == 0 {
+            return Err(invalid("session_idle_minutes", "must be at least 1"));
+        }
+        if !(50..=60_000).contains(&self.redis_timeout_ms) {
+            return Err(invalid("redis_timeout_ms", "must be between 50 and 60000"));
+        }
+        let clients = ClientMatcher::new(&self.clients).map_err(|m| invalid("clients", m))?;
+        Ok(Config {
+            bind,
+            redis,
+            key_prefix: self.key_prefix,
+            encryption_key: non_empty(self.encryption_key),
+            admin_username: self.admin_username.trim().to_string(),
+            admin_password: non_empty(self.admin_password),
+            service_token: non_empty(self.service_token),
+            admin_token: non_empty(self.admin_token),
+            timezone,
+            cookie_secure: self.cookie_secure,
+            data_dir: self.data_dir,
+            pricing_file: self.pricing_file,
+            lease_ttl: Duration::from_secs(self.lease_ttl_secs),
+            expiry_sweep_interval: (self.expiry_sweep_secs > 0)
+                .then(|| Duration::from_secs(self.expiry_sweep_secs)),
+            session_idle: Duration::from_secs(self.session_idle_minutes * 60),
+            redis_timeout: Duration::from_millis(self.redis_timeout_ms),
+            clients,
+        })
+    }
+}
+
+fn parse_redis_url(value: &str) -> Result<RedisTarget, ConfigError> {
+    let value = value.trim();
+    let check = |url: &str| -> Result<(), ConfigError> {
+        let scheme_ok = url.starts_with("redis://") || url.starts_with("rediss://");
+        redis::parse_redis_url(url)
+            .filter(|_| scheme_ok)
+            .map(|_| ())
+            .ok_or_else(|| {
+                invalid(
+                    "redis_url",
+                    format!("`{url}` is not a redis:// or rediss:// URL"),
+                )
+            })
+    };
+    if let Some(rest) = value.strip_prefix("redis+cluster://") {
+        let nodes: Vec<String> = rest
+            .split(',')
+            .map(|n| format!("redis://{}", n.trim()))
+            .collect();
+        nodes.iter().try_for_each(|n| check(n))?;
+        return Ok(RedisTarget::Cluster(nodes));
+    }
+    let urls: Vec<String> = value.split(',').map(|u| u.trim().to_string()).collect();
+    urls.iter().try_for_each(|u| check(u))?;
+    match urls.len() {
+        1 => Ok(RedisTarget::Single(
+            urls.into_iter().next().unwrap_or_default(),
+        )),
+        _ => Ok(RedisTarget::Cluster(urls)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let defaults = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"));
+        Config::load_with_env(
+            defaults,
+            None,
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn defaults_load() {
+        let config = load(&[]).expect("defaults are valid");
+        assert_eq!(config.bind.port(), 3000);
+        assert_eq!(config.key_prefix, "cr_");
+        assert!(matches!(config.redis, RedisTarget::Single(_)));
+    }
+
+    #[test]
+    fn numeric_looking_secrets_stay_strings() {
+        let config = load(&[
+            ("KEYWARD_ADMIN_PASSWORD", "1234567890"),
+            ("KEYWARD_SERVICE_TOKEN", "42"),
+        ])
+        .expect("valid");
+        assert_eq!(config.admin_password.as_deref(), Some("1234567890"));
+        assert_eq!(config.service_token.as_deref(), Some("42"));
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let message =
+            |env: &[(&str, &str)]| load(env).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message(&[("KEYWARD_BIND", "nope")]).contains("bind"));
+        assert!(message(&[("KEYWARD_TIMEZONE", "Mars/Olympus")]).contains("timezone"));
+        assert!(message(&[("KEYWARD_LEASE_TTL_SECS", "soon")]).contains("lease_ttl_secs"));
+        assert!(message(&[("KEYWARD_REDIS_URL", "http://x")]).contains("redis_url"));
+        assert!(message(&[("KEYWARD_COOKIE_SECURE", "maybe")]).contains("cookie_secure"));
+        assert!(message(&[("KEYWARD_NO_SUCH_THING", "1")]).contains("no_such_thing"));
+    }
+
+    #[test]
+    fn cluster_urls() {
+        let config = load(&[(
+            "KEYWARD_REDIS_URL",
+            "redis://127.0.0.1:7000,redis://127.0.0.1:7001",
+        )])
+        .expect("valid");
+        assert!(matches!(config.redis, RedisTarget::Cluster(ref n) if n.len() == 2));
+        let config = load(&[(
+            "KEYWARD_REDIS_URL",
+            "redis+cluster://127.0.0.1:7000,127.0.0.1:7001",
+        )])
+        .expect("valid");
+        assert!(matches!(config.redis, RedisTarget::Cluster(ref n) if n.len() == 2));
+    }
+}

@@ -1,0 +1,518 @@
+//! The settable fields of an API key: parsing from JSON or forms, validation, defaults.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::clients::ClientMatcher;
+use super::ids::is_account_id;
+use super::money::NanoUsd;
+use super::FieldError;
+
+/// A field of a partial update: not sent, sent as `null`, or sent with a value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Patch<T> {
+    #[default]
+    Absent,
+    Null,
+    Value(T),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match Option::<T>::deserialize(deserializer)? {
+            Some(value) => Patch::Value(value),
+            None => Patch::Null,
+        })
+    }
+}
+
+impl<T> Patch<T> {
+    /// The value, refusing an explicit `null` for fields that cannot be empty.
+    fn required(self, field: &'static str) -> Result<Option<T>, FieldError> {
+        match self {
+            Patch::Absent => Ok(None),
+            Patch::Null => Err(FieldError::new(field, "must not be null")),
+            Patch::Value(v) => Ok(Some(v)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Permissions {
+    All,
+    Claude,
+    Gemini,
+    Openai,
+}
+
+impl Permissions {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permissions::All => "all",
+            Permissions::Claude => "claude",
+            Permissions::Gemini => "gemini",
+            Permissions::Openai => "openai",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Permissions> {
+        [Self::All, Self::Claude, Self::Gemini, Self::Openai]
+            .into_iter()
+            .find(|p| p.as_str() == value)
+    }
+}
+
+/// The upstream account fields, in the order they are stored and shown.
+pub const ACCOUNT_FIELDS: [&str; 5] = [
+    "claudeAccountId",
+    "claudeConsoleAccountId",
+    "geminiAccountId",
+    "openaiAccountId",
+    "bedrockAccountId",
+];
+
+/// Key fields as sent in a create or update request (JSON or form, camelCase).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KeyFieldsInput {
+    #[serde(default)]
+    pub name: Patch<String>,
+    #[serde(default)]
+    pub description: Patch<String>,
+    #[serde(default)]
+    pub token_limit: Patch<u64>,
+    #[serde(default)]
+    pub expires_at: Patch<String>,
+    #[serde(default)]
+    pub claude_account_id: Patch<String>,
+    #[serde(default)]
+    pub claude_console_account_id: Patch<String>,
+    #[serde(default)]
+    pub gemini_account_id: Patch<String>,
+    #[serde(default)]
+    pub openai_account_id: Patch<String>,
+    #[serde(default)]
+    pub bedrock_account_id: Patch<String>,
+    #[serde(default)]
+    pub permissions: Patch<Permissions>,
+    #[serde(default)]
+    pub is_active: Patch<bool>,
+    #[serde(default)]
+    pub concurrency_limit: Patch<u64>,
+    #[serde(default)]
+    pub rate_limit_window: Patch<u64>,
+    #[serde(default)]
+    pub rate_limit_requests: Patch<u64>,
+    #[serde(default)]
+    pub enable_model_restriction: Patch<bool>,
+    #[serde(default)]
+    pub restricted_models: Patch<Vec<String>>,
+    #[serde(default)]
+    pub enable_client_restriction: Patch<bool>,
+    #[serde(default)]
+    pub allowed_clients: Patch<Vec<String>>,
+    #[serde(default)]
+    pub daily_cost_limit: Patch<f64>,
+    #[serde(default)]
+    pub tags: Patch<Vec<String>>,
+}
+
+/// Validated changes to a key. `None` means "leave as it is"; for nullable fields the inner
+/// `None` means "clear".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KeyChanges {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub token_limit: Option<u64>,
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+    /// In the order of [`ACCOUNT_FIELDS`].
+    pub accounts: [Option<Option<String>>; 5],
+    pub permissions: Option<Permissions>,
+    pub is_active: Option<bool>,
+    pub concurrency_limit: Option<u64>,
+    pub rate_limit_window_minutes: Option<u64>,
+    pub rate_limit_requests: Option<u64>,
+    pub enable_model_restriction: Option<bool>,
+    pub restricted_models: Option<Vec<String>>,
+    pub enable_client_restriction: Option<bool>,
+    pub allowed_clients: Option<Vec<String>>,
+    pub daily_cost_limit: Option<NanoUsd>,
+    pub tags: Option<Vec<String>>,
+}
+
+const MAX_CONCURRENCY: u64 = 100_000;
+const MAX_WINDOW_MINUTES: u64 = 525_600;
+const MAX_WINDOW_REQUESTS: u64 = 1_000_000_000;
+const MAX_TOKEN_LIMIT: u64 = 1_000_000_000_000_000;
+// Keeps nano-USD amounts below 2^53, where Lua (doubles) still compares them exactly.
+const MAX_DAILY_COST_USD: f64 = 1_000_000.0;
+const MAX_TAGS: usize = 20;
+const MAX_TAG_CHARS: usize = 50;
+const MAX_MODELS: usize = 200;
+const MAX_MODEL_CHARS: usize = 200;
+
+impl KeyFieldsInput {
+    /// Validates every sent field; the first bad one is reported.
+    pub fn validate(self, clients: &ClientMatcher) -> Result<KeyChanges, FieldError> {
+        let accounts = [
+            account(self.claude_account_id, ACCOUNT_FIELDS[0])?,
+            account(self.claude_console_account_id, ACCOUNT_FIELDS[1])?,
+            account(self.gemini_account_id, ACCOUNT_FIELDS[2])?,
+            account(self.openai_account_id, ACCOUNT_FIELDS[3])?,
+            account(self.bedrock_account_id, ACCOUNT_FIELDS[4])?,
+        ];
+        Ok(KeyChanges {
+            name: self.name.required("name")?.map(parse_name).transpose()?,
+            description: match self.description {
+                Patch::Absent => None,
+                Patch::Null => Some(String::new()),
+                Patch::Value(text) => Some(parse_description(text)?),
+            },
+            token_limit: bounded(self.token_limit, "tokenLimit", MAX_TOKEN_LIMIT)?,
+            expires_at: match self.expires_at {
+                Patch::Absent => None,
+                Patch::Null => Some(None),
+                Patch::Value(text) if text.trim().is_empty() => Some(None),
+                Patch::Value(text) => Some(Some(parse_expiry(&text)?)),
+            },
+            accounts,
+            permissions: self.permissions.required("permissions")?,
+            is_active: self.is_active.required("isActive")?,
+            concurrency_limit: bounded(
+                self.concurrency_limit,
+                "concurrencyLimit",
+                MAX_CONCURRENCY,
+            )?,
+            rate_limit_window_minutes: bounded(
+                self.rate_limit_window,
+                "rateLimitWindow",
+                MAX_WINDOW_MINUTES,
+            )?,
+            rate_limit_requests: bounded(
+                self.rate_limit_requests,
+                "rateLimitRequests",
+                MAX_WINDOW_REQUESTS,
+            )?,
+            enable_model_restriction: self
+                .enable_model_restriction
+                .required("enableModelRestriction")?,
+            restricted_models: list(self.restricted_models).map(parse_models).transpose()?,
+            enable_client_restriction: self
+                .enable_client_restriction
+                .required("enableClientRestriction")?,
+            allowed_clients: list(self.allowed_clients)
+                .map(|ids| parse_clients(ids, clients))
+                .transpose()?,
+            daily_cost_limit: self
+                .daily_cost_limit
+                .required("dailyCostLimit")?
+                .map(parse_daily_cost)
+                .transpose()?,
+            tags: list(self.tags).map(parse_tags).transpose()?,
+        })
+    }
+}
+
+impl KeyChanges {
+    /// The changes of a new key: every field set, defaults where the request sent none.
+    pub fn with_defaults(self) -> Result<KeyChanges, FieldError> {
+        let name = self
+            .name
+            .ok_or_else(|| FieldError::new("name", "is required"))?;
+        Ok(KeyChanges {
+            name: Some(name),
+            description: Some(self.description.unwrap_or_default()),
+            token_limit: Some(self.token_limit.unwrap_or(0)),
+            expires_at: Some(self.expires_at.flatten()),
+            accounts: self.accounts.map(|a| Some(a.flatten())),
+            permissions: Some(self.permissions.unwrap_or(Permissions::All)),
+            is_active: Some(self.is_active.unwrap_or(true)),
+            concurrency_limit: Some(self.concurrency_limit.unwrap_or(0)),
+            rate_limit_window_minutes: Some(self.rate_limit_window_minutes.unwrap_or(0)),
+            rate_limit_requests: Some(self.rate_limit_requests.unwrap_or(0)),
+            enable_model_restriction: Some(self.enable_model_restriction.unwrap_or(false)),
+            restricted_models: Some(self.restricted_models.unwrap_or_default()),
+            enable_client_restriction: Some(self.enable_client_restriction.unwrap_or(false)),
+            allowed_clients: Some(self.allowed_clients.unwrap_or_default()),
+            daily_cost_limit: Some(self.daily_cost_limit.unwrap_or(NanoUsd::ZERO)),
+            tags: Some(self.tags.unwrap_or_default()),
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == KeyChanges::default()
+    }
+}
+
+fn bounded(value: Patch<u64>, field: &'static str, max: u64) -> Result<Option<u64>, FieldError> {
+    match value.required(field)? {
+        Some(v) if v > max => Err(FieldError::new(field, format!("must be at most {max}"))),
+        other => Ok(other),
+    }
+}
+
+/// An explicit null clears a list, like an empty one.
+fn list(value: Patch<Vec<String>>) -> Option<Vec<String>> {
+    match value {
+        Patch::Absent => None,
+        Patch::Null => Some(Vec::new()),
+        Patch::Value(items) => Some(items),
+    }
+}
+
+fn has_control(text: &str) -> bool {
+    text.chars().any(char::is_control)
+}
+
+pub fn parse_name(text: String) -> Result<String, FieldError> {
+    let name = text.trim();
+    let length = name.chars().count();
+    if length == 0 {
+        return Err(FieldError::new("name", "is required"));
+    }
+    if length > 100 {
+        return Err(FieldError::new("name", "must be at most 100 characters"));
+    }
+    if has_control(name) {
+        return Err(FieldError::new(
+            "name",
+            "must not contain control characters",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+fn parse_description(text: String) -> Result<String, FieldError> {
+    let text = text.trim();
+    if text.chars().count() > 1000 {
+        return Err(FieldError::new(
+            "description",
+            "must be at most 1000 characters",
+        ));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
+        return Err(FieldError::new(
+            "description",
+            "must not contain control characters",
+        ));
+    }
+    Ok(text.to_string())
+}
+
+pub fn parse_expiry(text: &str) -> Result<DateTime<Utc>, FieldError> {
+    DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            FieldError::new(
+                "expiresAt",
+                "must be an RFC 3339 time like 2026-12-31T23:59:59Z, or null",
+            )
+        })
+}
+
+fn account(
+    value: Patch<String>,
+    field: &'static str,
+) -> Result<Option<Option<String>>, FieldError> {
+    match value {
+        Patch::Absent => Ok(None),
+        Patch::Null => Ok(Some(None)),
+        Patch::Value(id) if id.trim().is_empty() => Ok(Some(None)),
+        Patch::Value(id) if is_account_id(id.trim()) => Ok(Some(Some(id.trim().to_string()))),
+        Patch::Value(_) => Err(FieldError::new(
+            field,
+            "must be 1-128 characters without spaces, or null to unbind",
+        )),
+    }
+}
+
+fn parse_models(models: Vec<String>) -> Result<Vec<String>, FieldError> {
+    let mut parsed: Vec<String> = Vec::with_capacity(models.len());
+    for model in models {
+        let model = model.trim().to_lowercase();
+        if model.is_empty() {
+            continue;
+        }
+        if model.chars().count() > MAX_MODEL_CHARS || has_control(&model) {
+            return Err(FieldError::new(
+                "restrictedModels",
+                format!("each model name must be at most {MAX_MODEL_CHARS} printable characters"),
+            ));
+        }
+        if !parsed.contains(&model) {
+            parsed.push(model);
+        }
+    }
+    if parsed.len() > MAX_MODELS {
+        return Err(FieldError::new(
+            "restrictedModels",
+            format!("at most {MAX_MODELS} models"),
+        ));
+    }
+    Ok(parsed)
+}
+
+fn parse_clients(ids: Vec<String>, clients: &ClientMatcher) -> Result<Vec<String>, FieldError> {
+    let mut parsed: Vec<String> = Vec::with_capacity(ids.len());
+    for id in ids {
+        let id = id.trim().to_string();
+        if !clients.knows(&id) {
+            return Err(FieldError::new(
+                "allowedClients",
+                format!("unknown client `{id}`; known: {}", clients.ids().join(", ")),
+            ));
+        }
+        if !parsed.contains(&id) {
+            parsed.push(id);
+        }
+    }
+    Ok(parsed)
+}
+
+fn parse_daily_cost(usd: f64) -> Result<NanoUsd, FieldError> {
+    if !usd.is_finite() || usd < 0.0 || usd > MAX_DAILY_COST_USD {
+        return Err(FieldError::new(
+            "dailyCostLimit",
+            "must be a number of USD from 0 to 1000000",
+        ));
+    }
+    NanoUsd::from_usd_f64(usd).ok_or_else(|| {
+        FieldError::new(
+            "dailyCostLimit",
+            "must be a number of USD from 0 to 1000000",
+        )
+    })
+}
+
+fn parse_tags(tags: Vec<String>) -> Result<Vec<String>, FieldError> {
+    let mut parsed: Vec<String> = Vec::with_capacity(tags.len());
+    for tag in tags {
+        let tag = tag.trim().to_string();
+        if tag.is_empty() {
+            continue;
+        }
+        if tag.chars().count() > MAX_TAG_CHARS || has_control(&tag) || tag.contains(',') {
+            return Err(FieldError::new(
+                "tags",
+                format!(
+                    "each tag must be at most {MAX_TAG_CHARS} printable characters without commas"
+                ),
+            ));
+        }
+        if !parsed.contains(&tag) {
+            parsed.push(tag);
+        }
+    }
+    if parsed.len() > MAX_TAGS {
+        return Err(FieldError::new("tags", format!("at most {MAX_TAGS} tags")));
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn clients() -> ClientMatcher {
+        let map: BTreeMap<String, String> =
+            [("claude_code".to_string(), "^claude-cli/".to_string())].into();
+        ClientMatcher::new(&map).expect("valid")
+    }
+
+    fn validate(json: &str) -> Result<KeyChanges, FieldError> {
+        let input: KeyFieldsInput = serde_json::from_str(json).expect("parses");
+        input.validate(&clients())
+    }
+
+    fn field_of(json: &str) -> String {
+        validate(json).expect_err("invalid").field
+    }
+
+    #[test]
+    fn create_needs_a_name_and_gets_defaults() {
+        let changes = validate("{}").expect("valid").with_defaults();
+        assert_eq!(changes.expect_err("no name").field, "name");
+        let changes = validate(r#"{"name": "  team a  "}"#)
+            .expect("valid")
+            .with_defaults()
+            .expect("valid");
+        assert_eq!(changes.name.as_deref(), Some("team a"));
+        assert_eq!(changes.permissions, Some(Permissions::All));
+        assert_eq!(changes.is_active, Some(true));
+        assert_eq!(changes.expires_at, Some(None));
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        assert_eq!(field_of(r#"{"name": ""}"#), "name");
+        assert_eq!(
+            field_of(&format!(r#"{{"name": "{}"}}"#, "x".repeat(101))),
+            "name"
+        );
+        assert_eq!(field_of(r#"{"name": null}"#), "name");
+        assert_eq!(
+            field_of(&format!(r#"{{"description": "{}"}}"#, "x".repeat(1001))),
+            "description"
+        );
+        assert_eq!(field_of(r#"{"expiresAt": "tomorrow"}"#), "expiresAt");
+        assert_eq!(field_of(r#"{"claudeAccountId": "a b"}"#), "claudeAccountId");
+        assert_eq!(
+            field_of(r#"{"concurrencyLimit": 100001}"#),
+            "concurrencyLimit"
+        );
+        assert_eq!(
+            field_of(r#"{"rateLimitWindow": 525601}"#),
+            "rateLimitWindow"
+        );
+        assert_eq!(
+            field_of(r#"{"allowedClients": ["netscape"]}"#),
+            "allowedClients"
+        );
+        assert_eq!(field_of(r#"{"dailyCostLimit": -1}"#), "dailyCostLimit");
+        assert_eq!(field_of(r#"{"tags": ["a,b"]}"#), "tags");
+        assert_eq!(field_of(r#"{"isActive": null}"#), "isActive");
+    }
+
+    #[test]
+    fn nullable_fields_clear() {
+        let changes = validate(r#"{"expiresAt": null, "claudeAccountId": null, "tags": null}"#)
+            .expect("valid");
+        assert_eq!(changes.expires_at, Some(None));
+        assert_eq!(changes.accounts[0], Some(None));
+        assert_eq!(changes.tags, Some(vec![]));
+        assert_eq!(changes.name, None);
+    }
+
+    #[test]
+    fn lists_are_trimmed_and_deduplicated() {
+        let changes = validate(r#"{"tags": [" a ", "a", "b"], "restrictedModels": ["Claude-Opus-4-1", "claude-opus-4-1"]}"#)
+            .expect("valid");
+        assert_eq!(changes.tags, Some(vec!["a".to_string(), "b".to_string()]));
+        assert_eq!(
+            changes.restricted_models,
+            Some(vec!["claude-opus-4-1".to_string()])
+        );
+    }
+
+    #[test]
+    fn daily_cost_limit_is_exact_nanos() {
+        let changes = validate(r#"{"dailyCostLimit": 12.34}"#).expect("valid");
+        assert_eq!(
+            changes.daily_cost_limit,
+            Some(NanoUsd::from_nanos(12_340_000_000))
+        );
+    }
+
+    #[test]
+    fn wrong_types_and_unknown_fields_fail_to_parse() {
+        assert!(serde_json::from_str::<KeyFieldsInput>(r#"{"tokenLimit": -1}"#).is_err());
+        assert!(serde_json::from_str::<KeyFieldsInput>(r#"{"tokenLimit": "5"}"#).is_err());
+        assert!(serde_json::from_str::<KeyFieldsInput>(r#"{"permissions": "root"}"#).is_err());
+        assert!(serde_json::from_str::<KeyFieldsInput>(r#"{"colour": "red"}"#).is_err());
+    }
+}

@@ -1,0 +1,79 @@
+//! Issued API keys: generation from the OS CSPRNG, format check, and the stored hash.
+
+use rand::{Rng, RngExt};
+use sha2::{Digest, Sha256};
+
+/// Random bytes in a key; shown as twice as many lowercase hex characters.
+const KEY_RANDOM_BYTES: usize = 32;
+
+/// A new key: `prefix` + 64 lowercase hex characters.
+pub fn generate_key(prefix: &str) -> String {
+    format!("{prefix}{}", random_hex(KEY_RANDOM_BYTES))
+}
+
+/// `bytes` random bytes as lowercase hex.
+pub fn random_hex(bytes: usize) -> String {
+    let mut buffer = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buffer);
+    hex::encode(buffer)
+}
+
+/// A random password of letters and digits, for the generated first admin password.
+pub fn random_password(length: usize) -> String {
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(length)
+        .map(char::from)
+        .collect()
+}
+
+/// Whether `candidate` has the shape of an issued key, so malformed keys never reach Redis.
+pub fn has_key_format(prefix: &str, candidate: &str) -> bool {
+    candidate.strip_prefix(prefix).is_some_and(|rest| {
+        rest.len() == KEY_RANDOM_BYTES * 2
+            && rest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
+/// The stored form of a key: `sha256_hex(key + encryption_key)`, as claude-relay-service
+/// computes it, so keys imported from there keep working.
+pub fn key_hash(key: &str, encryption_key: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(key.as_bytes());
+    hasher.update(encryption_key.as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_have_the_format() {
+        let key = generate_key("cr_");
+        assert_eq!(key.len(), 3 + 64);
+        assert!(has_key_format("cr_", &key));
+        assert_ne!(generate_key("cr_"), key);
+    }
+
+    #[test]
+    fn lookalikes_are_refused() {
+        let body = "a".repeat(64);
+        assert!(has_key_format("cr_", &format!("cr_{body}")));
+        assert!(!has_key_format("cr_", &format!("sk_{body}")));
+        assert!(!has_key_format("cr_", &format!("cr_{}", "a".repeat(63))));
+        assert!(!has_key_format("cr_", &format!("cr_{}", "a".repeat(65))));
+        assert!(!has_key_format("cr_", &format!("cr_{}", "A".repeat(64))));
+        assert!(!has_key_format("cr_", &format!("cr_{}g", "a".repeat(63))));
+    }
+
+    #[test]
+    fn hash_is_sha256_of_key_and_secret() {
+        // sha256("abc") with an empty secret is the well-known test vector.
+        assert_eq!(
+            key_hash("abc", ""),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(key_hash("ab", "c"), key_hash("abc", ""));
+    }
+}

@@ -1,0 +1,37 @@
+//! Fixed rate windows: a window starts at the first request after the previous one ended and
+//! lasts `rateLimitWindow` minutes. The counting itself happens atomically in Redis; this is
+//! the arithmetic around it.
+
+/// The end of a window that started at `start_ms`.
+pub fn window_end_ms(start_ms: i64, window_minutes: u64) -> i64 {
+    let length_ms = i64::try_from(window_minutes.saturating_mul(60_000)).unwrap_or(i64::MAX);
+    start_ms.saturating_add(length_ms)
+}
+
+/// Whole seconds left until `end_ms`, rounded up so a client that waits that long finds the
+/// window over; `None` when it has already ended.
+pub fn remaining_secs(end_ms: i64, now_ms: i64) -> Option<u64> {
+    let left_ms = end_ms.checked_sub(now_ms)?;
+    (left_ms > 0).then(|| (left_ms as u64).div_ceil(1000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn end_is_start_plus_minutes() {
+        assert_eq!(window_end_ms(1_000, 1), 61_000);
+        assert_eq!(window_end_ms(0, 60), 3_600_000);
+        assert_eq!(window_end_ms(i64::MAX - 1, 10), i64::MAX);
+    }
+
+    #[test]
+    fn remaining_rounds_up_and_ends() {
+        assert_eq!(remaining_secs(61_000, 1_000), Some(60));
+        assert_eq!(remaining_secs(61_000, 60_001), Some(1));
+        assert_eq!(remaining_secs(61_000, 60_999), Some(1));
+        assert_eq!(remaining_secs(61_000, 61_000), None);
+        assert_eq!(remaining_secs(61_000, 70_000), None);
+    }
+}

@@ -1,0 +1,176 @@
+//! keyward: an API-key service with an admin dashboard for LLM API relays, on Redis.
+#![deny(unsafe_code)]
+
+pub mod config;
+pub mod domain;
+pub mod secrets;
+pub mod service;
+pub mod store;
+pub mod web;
+
+use std::sync::{Arc, OnceLock};
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::config::Config;
+use crate::domain::pricing::PricingTable;
+use crate::service::admins::Bootstrap;
+use crate::service::keys::KeyServiceSettings;
+use crate::service::{AdminService, KeyService};
+use crate::store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] config::ConfigError),
+    #[error("{0}")]
+    Pricing(#[from] domain::pricing::PricingError),
+    #[error("{0}")]
+    Secrets(#[from] secrets::SecretsError),
+    #[error("{0}")]
+    Store(#[from] store::StoreError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// The process-wide Prometheus recorder (a process can install only one).
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Fails only if another recorder is installed, in which case we render an empty page.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// The services every entry point (server and CLI) works with.
+pub struct Services {
+    pub keys: KeyService,
+    pub admins: AdminService,
+}
+
+pub async fn services(config: &Config) -> Result<Services, StartError> {
+    let pricing = PricingTable::load(&config.pricing_file)?;
+    let encryption_key = secrets::encryption_key(config)?;
+    let store = Store::connect(&config.redis, config.redis_timeout).await?;
+    let keys = KeyService::new(
+        store.clone(),
+        KeyServiceSettings {
+            key_prefix: config.key_prefix.clone(),
+            encryption_key,
+            clients: config.clients.clone(),
+            pricing,
+            zone: config.timezone,
+            lease_ttl: config.lease_ttl,
+        },
+    );
+    Ok(Services {
+        keys,
+        admins: AdminService::new(store),
+    })
+}
+
+/// Runs the dashboard and the APIs until SIGINT or SIGTERM.
+pub async fn serve(config: Config) -> Result<(), StartError> {
+    let Services { keys, admins } = services(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .map_err(|source| StartError::Bind {
+            address: config.bind.to_string(),
+            source,
+        })?;
+    let address = listener.local_addr().map_err(StartError::Serve)?;
+    tokio::spawn(bootstrap_admin(
+        admins.clone(),
+        config.admin_username.clone(),
+        config.admin_password.clone(),
+    ));
+    if let Some(interval) = config.expiry_sweep_interval {
+        tokio::spawn(sweep_expired_keys(keys.clone(), interval));
+    }
+    let state = web::AppState {
+        config: Arc::new(config),
+        keys,
+        admins,
+        metrics: metrics_handle(),
+    };
+    tracing::info!(%address, "keyward listening");
+    // Tests and scripts read this line to learn the port when binding to port 0.
+    println!("keyward listening on http://{address}");
+    axum::serve(
+        listener,
+        web::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(StartError::Serve)
+}
+
+/// Creates the admin on first start; retries while Redis is unreachable.
+async fn bootstrap_admin(admins: AdminService, username: String, initial_password: Option<String>) {
+    loop {
+        match admins
+            .bootstrap(&username, initial_password.as_deref())
+            .await
+        {
+            Ok(Bootstrap::CreatedWithGenerated(password)) => {
+                // Printed, not logged: the one place the generated password ever appears.
+                println!("Generated dashboard password for `{username}`: {password}");
+                println!(
+                    "It is shown only this once; change it with `keyward admin reset-password`."
+                );
+                return;
+            }
+            Ok(Bootstrap::CreatedFromSetting) => {
+                tracing::info!(%username, "admin created from KEYWARD_ADMIN_PASSWORD");
+                return;
+            }
+            Ok(Bootstrap::AlreadyThere) => return,
+            Err(error) => {
+                tracing::warn!(%error, "cannot set up the admin yet; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+        }
+    }
+}
+
+async fn sweep_expired_keys(keys: KeyService, interval: std::time::Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match keys.disable_expired(chrono::Utc::now()).await {
+            Ok(disabled) => tracing::info!(disabled, "expiry sweep done"),
+            Err(error) => tracing::warn!(%error, "expiry sweep failed; will retry"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

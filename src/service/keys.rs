@@ -1,0 +1,317 @@
+//! Keys: create, read, list, update, delete, verify, usage, expiry sweep, account usage.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use quick_cache::sync::Cache;
+
+use crate::domain::clients::ClientMatcher;
+use crate::domain::ids::{KeyId, LeaseId};
+use crate::domain::key::KeySnapshot;
+use crate::domain::key_fields::KeyChanges;
+use crate::domain::money::NanoUsd;
+use crate::domain::pricing::{cost, PricingTable};
+use crate::domain::secret::{generate_key, has_key_format, key_hash};
+use crate::domain::timezone::Zone;
+use crate::domain::usage::UsageReport;
+use crate::store::{
+    Admission, DailyModelUsage, ListQuery, Refusal, Store, StoreResult, UsageWrite, VerifyRequest,
+};
+
+/// Secret hash → key id never changes for a key's life, so it is cached in-process: the
+/// steady-state verify is then a single script call. A stale entry (deleted key) is caught by
+/// the script, which compares the stored hash.
+const SECRET_CACHE_ENTRIES: usize = 100_000;
+
+pub struct VerifyInput<'a> {
+    pub key: &'a str,
+    pub service: Option<&'a str>,
+    pub model: Option<&'a str>,
+    pub client: Option<&'a str>,
+    pub acquire: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct UsageOutcome {
+    pub cost: NanoUsd,
+    pub daily_cost: NanoUsd,
+    pub priced_as: String,
+    pub price_fallback: bool,
+}
+
+#[derive(Clone)]
+pub struct KeyService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    key_prefix: String,
+    encryption_key: String,
+    clients: ClientMatcher,
+    pricing: PricingTable,
+    zone: Zone,
+    lease_ttl: Duration,
+    secret_ids: Cache<String, KeyId>,
+    known_ids: Cache<KeyId, ()>,
+}
+
+pub struct KeyServiceSettings {
+    pub key_prefix: String,
+    pub encryption_key: String,
+    pub clients: ClientMatcher,
+    pub pricing: PricingTable,
+    pub zone: Zone,
+    pub lease_ttl: Duration,
+}
+
+impl KeyService {
+    pub fn new(store: Store, settings: KeyServiceSettings) -> KeyService {
+        KeyService {
+            inner: Arc::new(Inner {
+                store,
+                key_prefix: settings.key_prefix,
+                encryption_key: settings.encryption_key,
+                clients: settings.clients,
+                pricing: settings.pricing,
+                zone: settings.zone,
+                lease_ttl: settings.lease_ttl,
+                secret_ids: Cache::new(SECRET_CACHE_ENTRIES),
+                known_ids: Cache::new(SECRET_CACHE_ENTRIES),
+            }),
+        }
+    }
+
+    pub fn clients(&self) -> &ClientMatcher {
+        &self.inner.clients
+    }
+
+    pub fn zone(&self) -> Zone {
+        self.inner.zone
+    }
+
+    pub fn today(&self, now: DateTime<Utc>) -> NaiveDate {
+        self.inner.zone.date_of(now)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Creates a key; returns it with its secret, which is not stored and never shown again.
+    pub async fn create(
+        &self,
+        changes: &KeyChanges,
+        created_by: &str,
+    ) -> StoreResult<(KeySnapshot, String)> {
+        let secret = generate_key(&self.inner.key_prefix);
+        let secret_hash = key_hash(&secret, &self.inner.encryption_key);
+        let id = KeyId::new();
+        let now = Utc::now();
+        self.inner
+            .store
+            .create_key(id, &secret_hash, created_by, changes, now)
+            .await?;
+        tracing::info!(key_id = %id, created_by, "key created");
+        let snapshot = self.get(id).await?.ok_or_else(|| {
+            crate::store::StoreError::Unavailable("key vanished right after it was created".into())
+        })?;
+        Ok((snapshot, secret))
+    }
+
+    pub async fn get(&self, id: KeyId) -> StoreResult<Option<KeySnapshot>> {
+        let now = Utc::now();
+        let mut found = self
+            .inner
+            .store
+            .snapshots(&[id], now, self.today(now))
+            .await?;
+        Ok(found.pop())
+    }
+
+    pub async fn update(
+        &self,
+        id: KeyId,
+        changes: &KeyChanges,
+    ) -> StoreResult<Option<KeySnapshot>> {
+        if !changes.is_empty() && !self.inner.store.update_key(id, changes, Utc::now()).await? {
+            return Ok(None);
+        }
+        self.get(id).await
+    }
+
+    pub async fn delete(&self, id: KeyId) -> StoreResult<bool> {
+        let deleted = self
+            .inner
+            .store
+            .delete_key(id, self.today(Utc::now()))
+            .await?;
+        if deleted {
+            self.inner.known_ids.remove(&id);
+            tracing::info!(key_id = %id, "key deleted");
+        }
+        Ok(deleted)
+    }
+
+    pub async fn list(&self, query: &ListQuery) -> StoreResult<(u64, Vec<KeySnapshot>)> {
+        let now = Utc::now();
+        let today = self.today(now);
+        let (total, ids) = self.inner.store.list_key_ids(query, now, today).await?;
+        let keys = self.inner.store.snapshots(&ids, now, today).await?;
+        Ok((total, keys))
+    }
+
+    pub async fn tags(&self) -> StoreResult<Vec<(String, u64)>> {
+        self.inner.store.tags().await
+    }
+
+    pub async fn count_expired_active(&self) -> StoreResult<usize> {
+        Ok(self.inner.store.expired_active_ids(Utc::now()).await?.len())
+    }
+
+    /// Disables every active key past its expiry; returns how many this call disabled.
+    pub async fn disable_expired(&self, now: DateTime<Utc>) -> StoreResult<usize> {
+        let mut disabled = 0;
+        for id in self.inner.store.expired_active_ids(now).await? {
+            if self.inner.store.disable_if_expired(id, now).await? {
+                disabled += 1;
+            }
+        }
+        if disabled > 0 {
+            tracing::info!(disabled, "disabled expired keys");
+        }
+        Ok(disabled)
+    }
+
+    /// Checks a key and, with `acquire`, admits one request against its limits.
+    pub async fn verify(&self, input: &VerifyInput<'_>) -> StoreResult<Result<Admission, Refusal>> {
+        if !has_key_format(&self.inner.key_prefix, input.key) {
+            return Ok(Err(Refusal::InvalidFormat));
+        }
+        let secret_hash = key_hash(input.key, &self.inner.encryption_key);
+        let id = match self.inner.secret_ids.get(&secret_hash) {
+            Some(id) => id,
+            None => match self.inner.store.lookup_secret(&secret_hash).await? {
+                Some(id) => id,
+                None => return Ok(Err(Refusal::NotFound)),
+            },
+        };
+        let now = Utc::now();
+        let result = self
+            .inner
+            .store
+            .verify(VerifyRequest {
+                id,
+                secret_hash: &secret_hash,
+                service: input.service,
+                model: input.model.map(str::to_lowercase),
+                matched_clients: input
+                    .client
+                    .map(|ua| self.inner.clients.matching(ua))
+                    .unwrap_or_default(),
+                acquire: input.acquire,
+                lease_ttl: self.inner.lease_ttl,
+                now,
+                today: self.today(now),
+            })
+            .await?;
+        if matches!(result, Err(Refusal::NotFound)) {
+            self.inner.secret_ids.remove(&secret_hash);
+        } else {
+            self.inner.secret_ids.insert(secret_hash, id);
+            self.inner.known_ids.insert(id, ());
+        }
+        Ok(result)
+    }
+
+    /// Prices and records one response's usage; `None` when the key does not exist.
+    pub async fn record_usage(&self, report: &UsageReport) -> StoreResult<Option<UsageOutcome>> {
+        // The account ledger is written beside the key's counters; make sure an id never seen
+        // here is a real key first, so a bogus id cannot add to an account's usage.
+        if self.inner.known_ids.get(&report.key_id).is_none() {
+            if !self.inner.store.key_exists(report.key_id).await? {
+                return Ok(None);
+            }
+            self.inner.known_ids.insert(report.key_id, ());
+        }
+        let quote = self.inner.pricing.quote(&report.model);
+        let cost = cost(&report.tokens, quote.price).ok_or_else(|| {
+            crate::store::StoreError::Unavailable("usage cost does not fit in 64 bits".into())
+        })?;
+        if quote.fallback {
+            tracing::warn!(model = %report.model, "model not in the pricing table; priced with the fallback price");
+        }
+        let now = Utc::now();
+        let daily_cost = self
+            .inner
+            .store
+            .record_usage(&UsageWrite {
+                key_id: report.key_id,
+                account_id: report.account_id.as_deref(),
+                model: &report.model,
+                lease: report.lease.as_ref(),
+                tokens: report.tokens,
+                cost,
+                now,
+                today: self.today(now),
+            })
+            .await?;
+        let Some(daily_cost) = daily_cost else {
+            self.inner.known_ids.remove(&report.key_id);
+            return Ok(None);
+        };
+        metrics::counter!("keyward_usage_recorded_total").increment(1);
+        metrics::counter!("keyward_usage_cost_nano_usd_total")
+            .increment(cost.nanos().max(0) as u64);
+        Ok(Some(UsageOutcome {
+            cost,
+            daily_cost,
+            priced_as: quote.priced_as.to_string(),
+            price_fallback: quote.fallback,
+        }))
+    }
+
+    pub async fn renew_lease(&self, lease: &LeaseId) -> StoreResult<Option<DateTime<Utc>>> {
+        self.inner
+            .store
+            .renew_lease(lease, self.inner.lease_ttl, Utc::now())
+            .await
+    }
+
+    pub async fn release_lease(&self, lease: &LeaseId) -> StoreResult<()> {
+        self.inner.store.release_lease(lease).await
+    }
+
+    pub async fn account_usage(
+        &self,
+        account: &str,
+        days: u32,
+    ) -> StoreResult<Vec<DailyModelUsage>> {
+        self.inner
+            .store
+            .account_usage(account, self.today(Utc::now()), days)
+            .await
+    }
+
+    pub async fn key_usage_by_day(
+        &self,
+        id: KeyId,
+        days: u32,
+    ) -> StoreResult<Vec<DailyModelUsage>> {
+        self.inner
+            .store
+            .key_usage_by_day(id, self.today(Utc::now()), days)
+            .await
+    }
+
+    pub async fn accounts(&self) -> StoreResult<Vec<(String, Option<DateTime<Utc>>)>> {
+        self.inner.store.accounts().await
+    }
+
+    pub async fn keys_bound_to(&self, account: &str) -> StoreResult<Vec<KeySnapshot>> {
+        let ids = self.inner.store.keys_bound_to(account).await?;
+        let now = Utc::now();
+        self.inner.store.snapshots(&ids, now, self.today(now)).await
+    }
+}

@@ -1,0 +1,7 @@
+//! The operations of keyward, as claude-relay-service's apiKeyService offers them.
+
+pub mod admins;
+pub mod keys;
+
+pub use admins::AdminService;
+pub use keys::{KeyService, UsageOutcome, VerifyInput};

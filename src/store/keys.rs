@@ -1,0 +1,389 @@
+//! Key records and their indexes: create, update, delete, read, list.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use redis::AsyncCommands;
+
+use super::names::{self, index, KeyNames};
+use super::records::{decode_key, decode_usage, encode_changes};
+use super::{Store, StoreResult, SCRIPTS};
+use crate::domain::ids::KeyId;
+use crate::domain::key::{KeySnapshot, KeyStatus, RateWindow};
+use crate::domain::key_fields::KeyChanges;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortField {
+    CreatedAt,
+    Name,
+    LastUsedAt,
+    DailyCost,
+}
+
+impl SortField {
+    pub fn parse(value: &str) -> Option<SortField> {
+        match value {
+            "createdAt" => Some(SortField::CreatedAt),
+            "name" => Some(SortField::Name),
+            "lastUsedAt" => Some(SortField::LastUsedAt),
+            "dailyCost" => Some(SortField::DailyCost),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortField::CreatedAt => "createdAt",
+            SortField::Name => "name",
+            SortField::LastUsedAt => "lastUsedAt",
+            SortField::DailyCost => "dailyCost",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub sort: SortField,
+    pub descending: bool,
+    pub offset: u64,
+    pub count: u64,
+    pub tag: Option<String>,
+    pub status: Option<KeyStatus>,
+    /// Matched as a substring of the lowercased name.
+    pub search: Option<String>,
+}
+
+/// The fields `write_key.lua` and `disable_if_expired.lua` return for the index.
+type IndexFields = Vec<Option<String>>;
+
+impl Store {
+    pub async fn lookup_secret(&self, secret_hash: &str) -> StoreResult<Option<KeyId>> {
+        let mut conn = self.conn();
+        let id: Option<String> = self
+            .bounded(async move { conn.get(names::secret_lookup(secret_hash)).await })
+            .await?;
+        Ok(id.as_deref().and_then(KeyId::parse))
+    }
+
+    /// Writes a new key; its secret lookup is written last, so the key answers verifies only
+    /// once its record and indexes exist.
+    pub async fn create_key(
+        &self,
+        id: KeyId,
+        secret_hash: &str,
+        created_by: &str,
+        changes: &KeyChanges,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let (mut set, delete) = encode_changes(changes);
+        set.push(("hash", secret_hash.to_string()));
+        set.push(("createdBy", created_by.to_string()));
+        let index_fields = self.write_key(id, "create", set, delete, now).await?;
+        if let Some(fields) = index_fields {
+            self.sync_index(id, fields).await?;
+        }
+        let mut conn = self.conn();
+        let lookup = names::secret_lookup(secret_hash);
+        let id_text = id.to_string();
+        self.bounded(async move { conn.set_nx::<_, _, bool>(lookup, id_text).await })
+            .await?;
+        Ok(())
+    }
+
+    /// Applies only the fields in `changes`; `false` when the key does not exist.
+    pub async fn update_key(
+        &self,
+        id: KeyId,
+        changes: &KeyChanges,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let (set, delete) = encode_changes(changes);
+        match self.write_key(id, "update", set, delete, now).await? {
+            Some(fields) => {
+                self.sync_index(id, fields).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn write_key(
+        &self,
+        id: KeyId,
+        mode: &str,
+        set: Vec<(&'static str, String)>,
+        delete: Vec<&'static str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<IndexFields>> {
+        let mut invocation = SCRIPTS.write_key.key(KeyNames::new(id).record());
+        invocation
+            .arg(mode)
+            .arg(now.timestamp_millis())
+            .arg(set.len());
+        for (field, value) in &set {
+            invocation.arg(*field).arg(value);
+        }
+        for field in &delete {
+            invocation.arg(*field);
+        }
+        let mut conn = self.conn();
+        self.bounded(async move { invocation.invoke_async(&mut conn).await })
+            .await
+    }
+
+    /// Writes the index entries of one key from the fields its record returned.
+    async fn sync_index(&self, id: KeyId, fields: IndexFields) -> StoreResult<()> {
+        let field = |i: usize| fields.get(i).cloned().flatten().unwrap_or_default();
+        let accounts: Vec<String> = (7..12).map(field).filter(|a| !a.is_empty()).collect();
+        let accounts = serde_json::to_string(&accounts).unwrap_or_else(|_| "[]".into());
+        let tags = {
+            let text = field(2);
+            if text.is_empty() {
+                "[]".to_string()
+            } else {
+                text
+            }
+        };
+        let last_used = {
+            let text = field(6);
+            if text.is_empty() {
+                "0".to_string()
+            } else {
+                text
+            }
+        };
+        let mut invocation = SCRIPTS.index_upsert.prepare_invoke();
+        invocation
+            .key(index::REVISIONS)
+            .key(index::CREATED)
+            .key(index::BY_NAME)
+            .key(index::NAMES)
+            .key(index::LAST_USED)
+            .key(index::DISABLED)
+            .key(index::EXPIRES)
+            .key(index::TAG_COUNTS)
+            .key(index::KEY_TAGS)
+            .key(index::KEY_ACCOUNTS)
+            .key(index::ACCOUNTS)
+            .arg(id.to_string())
+            .arg(field(0))
+            .arg(field(1).to_lowercase())
+            .arg(tags)
+            .arg(field(3))
+            .arg(field(4))
+            .arg(field(5))
+            .arg(last_used)
+            .arg(accounts)
+            .arg(index::TAG_MEMBERS_PREFIX)
+            .arg(index::ACCOUNT_KEYS_PREFIX);
+        let mut conn = self.conn();
+        self.bounded(async move { invocation.invoke_async::<i64>(&mut conn).await })
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes the key, everything stored under it, its lookup and its index entries.
+    /// The record goes first: once it is gone the key cannot verify, whatever happens next.
+    pub async fn delete_key(&self, id: KeyId, today: NaiveDate) -> StoreResult<bool> {
+        let key = KeyNames::new(id);
+        let mut invocation = SCRIPTS.delete_key.prepare_invoke();
+        invocation
+            .key(key.record())
+            .key(key.leases())
+            .key(key.window())
+            .key(key.periods())
+            .key(key.usage_total());
+        let mut conn = self.conn();
+        let secret_hash: Option<String> = self
+            .bounded(async move { invocation.invoke_async(&mut conn).await })
+            .await?;
+        let Some(secret_hash) = secret_hash else {
+            return Ok(false);
+        };
+        let mut conn = self.conn();
+        self.bounded(async move { conn.del::<_, i64>(names::secret_lookup(&secret_hash)).await })
+            .await?;
+        let mut invocation = SCRIPTS.index_remove.prepare_invoke();
+        invocation
+            .key(index::REVISIONS)
+            .key(index::CREATED)
+            .key(index::BY_NAME)
+            .key(index::NAMES)
+            .key(index::LAST_USED)
+            .key(index::DISABLED)
+            .key(index::EXPIRES)
+            .key(index::TAG_COUNTS)
+            .key(index::KEY_TAGS)
+            .key(index::KEY_ACCOUNTS)
+            .key(index::ACCOUNTS)
+            .key(index::cost_on(today))
+            .arg(id.to_string())
+            .arg(index::TAG_MEMBERS_PREFIX)
+            .arg(index::ACCOUNT_KEYS_PREFIX);
+        let mut conn = self.conn();
+        self.bounded(async move { invocation.invoke_async::<i64>(&mut conn).await })
+            .await?;
+        Ok(true)
+    }
+
+    /// Keys with their live limits and usage, in one pipelined round trip (per node on a
+    /// cluster). Ids whose record is gone are skipped.
+    pub async fn snapshots(
+        &self,
+        ids: &[KeyId],
+        now: DateTime<Utc>,
+        today: NaiveDate,
+    ) -> StoreResult<Vec<KeySnapshot>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now_ms = now.timestamp_millis();
+        let mut pipe = redis::pipe();
+        for id in ids {
+            let key = KeyNames::new(*id);
+            pipe.hgetall(key.record())
+                .cmd("HMGET")
+                .arg(key.window())
+                .arg(&["start", "end", "requests", "tokens"])
+                .zcount(key.leases(), format!("({now_ms}"), "+inf")
+                .hgetall(key.usage_total())
+                .hgetall(key.usage_day(today))
+                .hgetall(key.usage_month(today));
+        }
+        type Row = (
+            HashMap<String, String>,
+            Vec<Option<i64>>,
+            u64,
+            HashMap<String, String>,
+            HashMap<String, String>,
+            HashMap<String, String>,
+        );
+        let mut conn = self.conn();
+        let flat: Vec<redis::Value> = self
+            .bounded(async move { pipe.query_async(&mut conn).await })
+            .await?;
+        let mut snapshots = Vec::with_capacity(ids.len());
+        for (id, chunk) in ids.iter().zip(flat.chunks(6)) {
+            let row: Row = redis::from_redis_value(redis::Value::Array(chunk.to_vec()))?;
+            let (record, window, concurrency, total, daily, monthly) = row;
+            let Some(key) = decode_key(*id, &record) else {
+                continue;
+            };
+            let window = match window.as_slice() {
+                [Some(start_ms), Some(end_ms), requests, tokens] if *end_ms > now_ms => {
+                    Some(RateWindow {
+                        start_ms: *start_ms,
+                        end_ms: *end_ms,
+                        requests: requests.unwrap_or(0).max(0) as u64,
+                        tokens: tokens.unwrap_or(0).max(0) as u64,
+                    })
+                }
+                _ => None,
+            };
+            snapshots.push(KeySnapshot {
+                key,
+                current_concurrency: concurrency,
+                window,
+                total: decode_usage(&total),
+                daily: decode_usage(&daily),
+                monthly: decode_usage(&monthly),
+            });
+        }
+        Ok(snapshots)
+    }
+
+    /// One page of ids and the number of keys that match.
+    pub async fn list_key_ids(
+        &self,
+        query: &ListQuery,
+        now: DateTime<Utc>,
+        today: NaiveDate,
+    ) -> StoreResult<(u64, Vec<KeyId>)> {
+        let tag_key = index::tag_members(query.tag.as_deref().unwrap_or(""));
+        let mut invocation = SCRIPTS.list_keys.prepare_invoke();
+        invocation
+            .key(index::CREATED)
+            .key(index::BY_NAME)
+            .key(index::LAST_USED)
+            .key(index::cost_on(today))
+            .key(index::NAMES)
+            .key(index::DISABLED)
+            .key(index::EXPIRES)
+            .key(tag_key)
+            .key(index::SORT_SCRATCH)
+            .arg(query.sort.as_str())
+            .arg(if query.descending { "desc" } else { "asc" })
+            .arg(query.offset)
+            .arg(query.count)
+            .arg(query.tag.as_deref().unwrap_or(""))
+            .arg(query.status.map(KeyStatus::as_str).unwrap_or(""))
+            .arg(query.search.as_deref().unwrap_or(""))
+            .arg(now.timestamp_millis());
+        let mut conn = self.conn();
+        let result: Vec<redis::Value> = self
+            .bounded(async move { invocation.invoke_async(&mut conn).await })
+            .await?;
+        let mut items = result.into_iter();
+        let total: u64 = match items.next() {
+            Some(v) => redis::from_redis_value(v)?,
+            None => 0,
+        };
+        let ids = items
+            .filter_map(|v| redis::from_redis_value::<String>(v).ok())
+            .filter_map(|s| KeyId::parse(&s))
+            .collect();
+        Ok((total, ids))
+    }
+
+    pub async fn expired_active_ids(&self, now: DateTime<Utc>) -> StoreResult<Vec<KeyId>> {
+        let mut invocation = SCRIPTS.expired_active.prepare_invoke();
+        invocation
+            .key(index::EXPIRES)
+            .key(index::DISABLED)
+            .arg(now.timestamp_millis());
+        let mut conn = self.conn();
+        let ids: Vec<String> = self
+            .bounded(async move { invocation.invoke_async(&mut conn).await })
+            .await?;
+        Ok(ids.iter().filter_map(|s| KeyId::parse(s)).collect())
+    }
+
+    /// Disables the key if it is active and expired at `now`; `true` when this call did it.
+    pub async fn disable_if_expired(&self, id: KeyId, now: DateTime<Utc>) -> StoreResult<bool> {
+        let mut invocation = SCRIPTS.disable_if_expired.key(KeyNames::new(id).record());
+        invocation.arg(now.timestamp_millis());
+        let mut conn = self.conn();
+        let fields: Option<IndexFields> = self
+            .bounded(async move { invocation.invoke_async(&mut conn).await })
+            .await?;
+        match fields {
+            Some(fields) => {
+                self.sync_index(id, fields).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Every tag in use with its number of keys, most used first.
+    pub async fn tags(&self) -> StoreResult<Vec<(String, u64)>> {
+        let mut conn = self.conn();
+        let tags: Vec<(String, f64)> = self
+            .bounded(async move { conn.zrevrange_withscores(index::TAG_COUNTS, 0, -1).await })
+            .await?;
+        Ok(tags
+            .into_iter()
+            .map(|(t, n)| (t, n.max(0.0) as u64))
+            .collect())
+    }
+
+    /// Ids of the keys bound to an upstream account.
+    pub async fn keys_bound_to(&self, account: &str) -> StoreResult<Vec<KeyId>> {
+        let mut conn = self.conn();
+        let set = index::account_keys(account);
+        let ids: Vec<String> = self
+            .bounded(async move { conn.smembers(set).await })
+            .await?;
+        Ok(ids.iter().filter_map(|s| KeyId::parse(s)).collect())
+    }
+}

@@ -1,0 +1,116 @@
+//! The only place that knows Redis: key names, scripts, and the operations built on them.
+
+mod admins;
+mod admission;
+mod conn;
+mod keys;
+pub mod names;
+mod records;
+mod usage;
+
+use std::future::Future;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use redis::Script;
+
+pub use admins::AdminRecord;
+pub use admission::{Admission, Refusal, VerifyRequest};
+pub use conn::RedisConn;
+pub use keys::{ListQuery, SortField};
+pub use records::USAGE_COUNTERS;
+pub use usage::{DailyModelUsage, UsageWrite};
+
+use crate::config::RedisTarget;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<redis::RedisError> for StoreError {
+    fn from(error: redis::RedisError) -> Self {
+        metrics::counter!("keyward_redis_errors_total").increment(1);
+        StoreError::Unavailable(error.to_string())
+    }
+}
+
+impl From<redis::ParsingError> for StoreError {
+    fn from(error: redis::ParsingError) -> Self {
+        StoreError::Unavailable(format!("unexpected reply from Redis: {error}"))
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Scripts are loaded by hash and re-sent by `redis::Script` when Redis answers NOSCRIPT
+/// (after a restart), so recovery needs nothing from us.
+pub(crate) struct Scripts {
+    pub verify: Script,
+    pub renew_lease: Script,
+    pub record_usage: Script,
+    pub record_ledger: Script,
+    pub write_key: Script,
+    pub disable_if_expired: Script,
+    pub delete_key: Script,
+    pub index_upsert: Script,
+    pub index_remove: Script,
+    pub list_keys: Script,
+    pub expired_active: Script,
+}
+
+pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
+    verify: Script::new(include_str!("scripts/verify.lua")),
+    renew_lease: Script::new(include_str!("scripts/renew_lease.lua")),
+    record_usage: Script::new(include_str!("scripts/record_usage.lua")),
+    record_ledger: Script::new(include_str!("scripts/record_ledger.lua")),
+    write_key: Script::new(include_str!("scripts/write_key.lua")),
+    disable_if_expired: Script::new(include_str!("scripts/disable_if_expired.lua")),
+    delete_key: Script::new(include_str!("scripts/delete_key.lua")),
+    index_upsert: Script::new(include_str!("scripts/index_upsert.lua")),
+    index_remove: Script::new(include_str!("scripts/index_remove.lua")),
+    list_keys: Script::new(include_str!("scripts/list_keys.lua")),
+    expired_active: Script::new(include_str!("scripts/expired_active.lua")),
+});
+
+#[derive(Clone)]
+pub struct Store {
+    conn: RedisConn,
+    timeout: Duration,
+}
+
+impl Store {
+    pub async fn connect(target: &RedisTarget, timeout: Duration) -> StoreResult<Store> {
+        let conn = RedisConn::open(target, timeout).await?;
+        Ok(Store { conn, timeout })
+    }
+
+    /// A connection handle for one operation (cheap: the connection is multiplexed).
+    pub fn conn(&self) -> RedisConn {
+        self.conn.clone()
+    }
+
+    /// Runs one Redis operation with a deadline, so an outage answers quickly instead of hanging.
+    pub(crate) async fn bounded<T>(
+        &self,
+        operation: impl Future<Output = redis::RedisResult<T>>,
+    ) -> StoreResult<T> {
+        match tokio::time::timeout(self.timeout, operation).await {
+            Ok(result) => Ok(result?),
+            Err(_) => {
+                metrics::counter!("keyward_redis_errors_total").increment(1);
+                Err(StoreError::Unavailable(
+                    "Redis did not answer in time".into(),
+                ))
+            }
+        }
+    }
+
+    pub async fn ping(&self) -> StoreResult<()> {
+        let mut conn = self.conn();
+        self.bounded(async move { redis::cmd("PING").query_async::<String>(&mut conn).await })
+            .await
+            .map(|_| ())
+    }
+}

@@ -1,0 +1,96 @@
+//! Every Redis key name keyward uses. Names in one `{…}` hash tag share a cluster slot, so the
+//! scripts that touch them together also work on Redis Cluster:
+//! - `{k:<id>}`: one API key's record, leases, rate window and usage;
+//! - `{idx}`: the indexes that span keys (listing, search, tags, accounts, account usage);
+//! - the secret-hash lookups and admin records each stand alone.
+
+use chrono::NaiveDate;
+
+use crate::domain::ids::KeyId;
+
+pub fn secret_lookup(secret_hash: &str) -> String {
+    format!("kw:sh:{secret_hash}")
+}
+
+pub fn admin(username: &str) -> String {
+    format!("kw:admin:{username}")
+}
+
+pub fn session(id: &str) -> String {
+    format!("kw:session:{id}")
+}
+
+pub fn login_failures(scope: &str) -> String {
+    format!("kw:login-failures:{scope}")
+}
+
+/// Names of one key's data.
+pub struct KeyNames {
+    tag: String,
+}
+
+impl KeyNames {
+    pub fn new(id: KeyId) -> KeyNames {
+        KeyNames {
+            tag: format!("kw:{{k:{id}}}"),
+        }
+    }
+    pub fn record(&self) -> String {
+        format!("{}:key", self.tag)
+    }
+    pub fn leases(&self) -> String {
+        format!("{}:leases", self.tag)
+    }
+    pub fn window(&self) -> String {
+        format!("{}:window", self.tag)
+    }
+    pub fn periods(&self) -> String {
+        format!("{}:periods", self.tag)
+    }
+    pub fn usage_total(&self) -> String {
+        format!("{}:u:total", self.tag)
+    }
+    pub fn usage_day(&self, date: NaiveDate) -> String {
+        format!("{}:u:d:{}", self.tag, date.format("%Y-%m-%d"))
+    }
+    pub fn usage_month(&self, date: NaiveDate) -> String {
+        format!("{}:u:m:{}", self.tag, date.format("%Y-%m"))
+    }
+    pub fn usage_day_by_model(&self, date: NaiveDate) -> String {
+        format!("{}:u:dm:{}", self.tag, date.format("%Y-%m-%d"))
+    }
+}
+
+/// Names of the cross-key indexes; all in the `{idx}` slot.
+pub mod index {
+    use chrono::NaiveDate;
+
+    pub const REVISIONS: &str = "kw:{idx}:rev";
+    pub const CREATED: &str = "kw:{idx}:created";
+    pub const BY_NAME: &str = "kw:{idx}:byname";
+    pub const NAMES: &str = "kw:{idx}:names";
+    pub const LAST_USED: &str = "kw:{idx}:lastused";
+    pub const DISABLED: &str = "kw:{idx}:disabled";
+    pub const EXPIRES: &str = "kw:{idx}:expires";
+    pub const TAG_COUNTS: &str = "kw:{idx}:tags";
+    pub const KEY_TAGS: &str = "kw:{idx}:keytags";
+    pub const KEY_ACCOUNTS: &str = "kw:{idx}:keyaccounts";
+    pub const ACCOUNTS: &str = "kw:{idx}:accounts";
+    /// Prefixes completed inside scripts (same slot, so scripts may build them).
+    pub const TAG_MEMBERS_PREFIX: &str = "kw:{idx}:tag:";
+    pub const ACCOUNT_KEYS_PREFIX: &str = "kw:{idx}:accountkeys:";
+    pub const SORT_SCRATCH: &str = "kw:{idx}:sort-scratch";
+
+    pub fn tag_members(tag: &str) -> String {
+        format!("{TAG_MEMBERS_PREFIX}{tag}")
+    }
+    pub fn account_keys(account: &str) -> String {
+        format!("{ACCOUNT_KEYS_PREFIX}{account}")
+    }
+    pub fn cost_on(date: NaiveDate) -> String {
+        format!("kw:{{idx}}:cost:{}", date.format("%Y-%m-%d"))
+    }
+    pub fn account_day(account: &str, date: NaiveDate) -> String {
+        format!("kw:{{idx}}:acct:{account}:d:{}", date.format("%Y-%m-%d"))
+    }
+}

@@ -1,0 +1,229 @@
+//! How a key and its usage counters are laid out in Redis hashes, both ways.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::ids::KeyId;
+use crate::domain::key::{ApiKey, UsageTotals};
+use crate::domain::key_fields::{KeyChanges, Permissions, ACCOUNT_FIELDS};
+use crate::domain::money::NanoUsd;
+
+/// Usage counters as hash fields; `cacheCreateTokens` is derived from the two lifetimes.
+pub const USAGE_COUNTERS: [&str; 8] = [
+    "requests",
+    "inputTokens",
+    "outputTokens",
+    "cacheCreate5mTokens",
+    "cacheCreate1hTokens",
+    "cacheReadTokens",
+    "allTokens",
+    "cost",
+];
+
+fn flag(value: bool) -> String {
+    if value { "1" } else { "0" }.to_string()
+}
+
+fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".to_string())
+}
+
+/// Hash fields to set and to delete for `changes`.
+pub fn encode_changes(changes: &KeyChanges) -> (Vec<(&'static str, String)>, Vec<&'static str>) {
+    let mut set: Vec<(&'static str, String)> = Vec::new();
+    let mut delete: Vec<&'static str> = Vec::new();
+    let mut put = |field: &'static str, value: Option<String>| {
+        if let Some(value) = value {
+            set.push((field, value));
+        }
+    };
+    put("name", changes.name.clone());
+    put("description", changes.description.clone());
+    put("tokenLimit", changes.token_limit.map(|v| v.to_string()));
+    put(
+        "permissions",
+        changes.permissions.map(|p| p.as_str().to_string()),
+    );
+    put("isActive", changes.is_active.map(flag));
+    put(
+        "concurrencyLimit",
+        changes.concurrency_limit.map(|v| v.to_string()),
+    );
+    put(
+        "rateLimitWindow",
+        changes.rate_limit_window_minutes.map(|v| v.to_string()),
+    );
+    put(
+        "rateLimitRequests",
+        changes.rate_limit_requests.map(|v| v.to_string()),
+    );
+    put(
+        "enableModelRestriction",
+        changes.enable_model_restriction.map(flag),
+    );
+    put(
+        "restrictedModels",
+        changes.restricted_models.as_deref().map(json_list),
+    );
+    put(
+        "enableClientRestriction",
+        changes.enable_client_restriction.map(flag),
+    );
+    put(
+        "allowedClients",
+        changes.allowed_clients.as_deref().map(json_list),
+    );
+    put(
+        "dailyCostLimit",
+        changes.daily_cost_limit.map(|v| v.nanos().to_string()),
+    );
+    put("tags", changes.tags.as_deref().map(json_list));
+    match changes.expires_at {
+        Some(Some(at)) => set.push(("expiresAt", at.timestamp_millis().to_string())),
+        Some(None) => delete.push("expiresAt"),
+        None => {}
+    }
+    for (field, account) in ACCOUNT_FIELDS.iter().zip(&changes.accounts) {
+        match account {
+            Some(Some(id)) => set.push((field, id.clone())),
+            Some(None) => delete.push(field),
+            None => {}
+        }
+    }
+    (set, delete)
+}
+
+pub fn time_from_ms(ms: &str) -> Option<DateTime<Utc>> {
+    ms.parse::<i64>()
+        .ok()
+        .and_then(DateTime::from_timestamp_millis)
+}
+
+fn list_from_json(text: Option<&String>) -> Vec<String> {
+    text.and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or_default()
+}
+
+/// A key from its hash; `None` when the hash is empty or damaged.
+pub fn decode_key(id: KeyId, fields: &HashMap<String, String>) -> Option<ApiKey> {
+    let text = |name: &str| fields.get(name).cloned().unwrap_or_default();
+    let number = |name: &str| {
+        fields
+            .get(name)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let on = |name: &str| fields.get(name).is_some_and(|v| v == "1");
+    let time = |name: &str| fields.get(name).and_then(|v| time_from_ms(v));
+    Some(ApiKey {
+        id,
+        name: fields.get("name")?.clone(),
+        description: text("description"),
+        token_limit: number("tokenLimit"),
+        expires_at: time("expiresAt"),
+        accounts: ACCOUNT_FIELDS.map(|f| fields.get(f).filter(|v| !v.is_empty()).cloned()),
+        permissions: Permissions::parse(&text("permissions")).unwrap_or(Permissions::All),
+        is_active: on("isActive"),
+        concurrency_limit: number("concurrencyLimit"),
+        rate_limit_window_minutes: number("rateLimitWindow"),
+        rate_limit_requests: number("rateLimitRequests"),
+        enable_model_restriction: on("enableModelRestriction"),
+        restricted_models: list_from_json(fields.get("restrictedModels")),
+        enable_client_restriction: on("enableClientRestriction"),
+        allowed_clients: list_from_json(fields.get("allowedClients")),
+        daily_cost_limit: NanoUsd::from_nanos(
+            fields
+                .get("dailyCostLimit")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+        ),
+        tags: list_from_json(fields.get("tags")),
+        created_at: time("createdAt")?,
+        updated_at: time("updatedAt")?,
+        last_used_at: time("lastUsedAt"),
+        created_by: text("createdBy"),
+    })
+}
+
+/// Usage counters from a bucket hash (missing counters are zero).
+pub fn decode_usage(fields: &HashMap<String, String>) -> UsageTotals {
+    let number = |name: &str| {
+        fields
+            .get(name)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    UsageTotals {
+        requests: number("requests"),
+        input_tokens: number("inputTokens"),
+        output_tokens: number("outputTokens"),
+        cache_create_5m_tokens: number("cacheCreate5mTokens"),
+        cache_create_1h_tokens: number("cacheCreate1hTokens"),
+        cache_read_tokens: number("cacheReadTokens"),
+        all_tokens: number("allTokens"),
+        cost: NanoUsd::from_nanos(fields.get("cost").and_then(|v| v.parse().ok()).unwrap_or(0)),
+    }
+}
+
+/// Per-model counters from a hash whose fields are `<counter>|<model>`.
+pub fn decode_usage_by_model(fields: &HashMap<String, String>) -> Vec<(String, UsageTotals)> {
+    let mut per_model: HashMap<&str, HashMap<String, String>> = HashMap::new();
+    for (field, value) in fields {
+        if let Some((counter, model)) = field.split_once('|') {
+            per_model
+                .entry(model)
+                .or_default()
+                .insert(counter.to_string(), value.clone());
+        }
+    }
+    let mut models: Vec<(String, UsageTotals)> = per_model
+        .into_iter()
+        .map(|(model, counters)| (model.to_string(), decode_usage(&counters)))
+        .collect();
+    models.sort_by(|a, b| a.0.cmp(&b.0));
+    models
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_round_trip_through_the_hash() {
+        let changes = KeyChanges {
+            name: Some("n".into()),
+            ..KeyChanges::default()
+        }
+        .with_defaults()
+        .expect("valid");
+        let (set, delete) = encode_changes(&changes);
+        assert!(delete.contains(&"expiresAt"));
+        let mut fields: HashMap<String, String> =
+            set.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        fields.insert("createdAt".into(), "1700000000000".into());
+        fields.insert("updatedAt".into(), "1700000000000".into());
+        let key = decode_key(KeyId::new(), &fields).expect("decodes");
+        assert_eq!(key.name, "n");
+        assert!(key.is_active);
+        assert_eq!(key.permissions, Permissions::All);
+    }
+
+    #[test]
+    fn per_model_fields_split_at_the_first_bar() {
+        let fields: HashMap<String, String> = [
+            (
+                "requests|anthropic.claude-x-v1:0".to_string(),
+                "2".to_string(),
+            ),
+            ("cost|anthropic.claude-x-v1:0".to_string(), "7".to_string()),
+            ("requests|m2".to_string(), "1".to_string()),
+        ]
+        .into();
+        let models = decode_usage_by_model(&fields);
+        assert_eq!(models.len(), 2);
+        assert_eq!(models[0].0, "anthropic.claude-x-v1:0");
+        assert_eq!(models[0].1.requests, 2);
+        assert_eq!(models[0].1.cost, NanoUsd::from_nanos(7));
+    }
+}

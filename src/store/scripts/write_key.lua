@@ -1,0 +1,16 @@
+-- Create or update a key's hash: only the fields sent change, in one step, so a concurrent
+-- update or disable is never reverted. KEYS[1] key hash.
+-- ARGV[1] 'create' or 'update'  ARGV[2] now ms  ARGV[3] number N of field/value pairs to set
+-- ARGV[4 .. 3+2N] the pairs  ARGV[4+2N ..] fields to delete
+-- Returns false when the key exists on create or is missing on update, else the index fields.
+local exists = redis.call('EXISTS', KEYS[1]) == 1
+if (ARGV[1] == 'create') == exists then return false end
+local pairs_end = 3 + 2 * tonumber(ARGV[3])
+for i = 4, pairs_end, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = pairs_end + 1, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+if ARGV[1] == 'create' then redis.call('HSET', KEYS[1], 'createdAt', ARGV[2]) end
+redis.call('HSET', KEYS[1], 'updatedAt', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'rev', 1)
+return redis.call('HMGET', KEYS[1], 'rev', 'name', 'tags', 'isActive', 'expiresAt', 'createdAt',
+  'lastUsedAt', 'claudeAccountId', 'claudeConsoleAccountId', 'geminiAccountId', 'openaiAccountId',
+  'bedrockAccountId')
