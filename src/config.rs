@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
 use serde::Deserialize;
 
@@ -146,37 +146,23 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(file));
         }
-        let env: Vec<(String, String)> = env
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("KEYWARD_"))
-            .collect();
-        let typed_env: BTreeMap<String, String> = env
-            .iter()
-            .filter(|(k, _)| !is_verbatim(k))
-            .cloned()
-            .collect();
-        // Env values other than the verbatim ones are parsed (numbers, booleans) by figment.
-        figment = figment.merge(
-            Env::prefixed("KEYWARD_")
-                .ignore(&VERBATIM_ENV_SETTINGS)
-                .filter(move |k| {
-                    typed_env.contains_key(&format!("KEYWARD_{}", k.as_str().to_uppercase()))
-                }),
-        );
-        for (name, value) in env.iter().filter(|(k, _)| is_verbatim(k)) {
+        for (name, value) in env.into_iter().filter(|(k, _)| k.starts_with("KEYWARD_")) {
             let setting = name.trim_start_matches("KEYWARD_").to_lowercase();
-            figment = figment.merge(Serialized::default(&setting, value));
+            figment = if VERBATIM_ENV_SETTINGS.contains(&setting.as_str()) {
+                figment.merge(Serialized::default(&setting, value))
+            } else {
+                // Parsed like figment's Env provider does: numbers and booleans become typed.
+                let parsed: figment::value::Value = value
+                    .parse()
+                    .unwrap_or_else(|_| figment::value::Value::from(value.clone()));
+                figment.merge(Serialized::default(&setting, parsed))
+            };
         }
         let raw: RawSettings = figment
             .extract()
             .map_err(|e| ConfigError::Load(describe_figment_error(e)))?;
         raw.validate()
     }
-}
-
-fn is_verbatim(env_name: &str) -> bool {
-    let setting = env_name.trim_start_matches("KEYWARD_").to_lowercase();
-    VERBATIM_ENV_SETTINGS.contains(&setting.as_str())
 }
 
 fn describe_figment_error(error: figment::Error) -> String {

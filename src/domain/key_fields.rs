@@ -374,7 +374,7 @@ fn parse_clients(ids: Vec<String>, clients: &ClientMatcher) -> Result<Vec<String
 }
 
 fn parse_daily_cost(usd: f64) -> Result<NanoUsd, FieldError> {
-    if !usd.is_finite() || usd < 0.0 || usd > MAX_DAILY_COST_USD {
+    if !usd.is_finite() || !(0.0..=MAX_DAILY_COST_USD).contains(&usd) {
         return Err(FieldError::new(
             "dailyCostLimit",
             "must be a number of USD from 0 to 1000000",

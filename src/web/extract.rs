@@ -40,13 +40,15 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         let path = error.path().to_string();
         let inner = error.into_inner();
         let message = inner.to_string();
-        // serde reports an unknown field at its parent's path; name the field itself.
-        let field = match message
-            .strip_prefix("unknown field `")
-            .and_then(|m| m.split('`').next())
-        {
-            Some(unknown) if path == "." => unknown.to_string(),
-            Some(unknown) => format!("{path}.{unknown}"),
+        // The path of a missing field is its parent's; name the field itself.
+        let named = ["unknown field `", "missing field `"]
+            .iter()
+            .find_map(|prefix| message.strip_prefix(prefix))
+            .and_then(|rest| rest.split('`').next());
+        let field = match named {
+            Some(name) if path == "." => name.to_string(),
+            Some(name) if path == name || path.ends_with(&format!(".{name}")) => path,
+            Some(name) => format!("{path}.{name}"),
             None if path == "." => "body".to_string(),
             None => path,
         };

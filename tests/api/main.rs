@@ -1,0 +1,10 @@
+//! keyward's integration tests: the real binary, a real redis-server per test, plain HTTP.
+
+mod admin_keys;
+mod cli;
+mod leases;
+mod listing;
+mod ops;
+mod support;
+mod usage;
+mod verify;
