@@ -89,11 +89,17 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             source,
         })?;
     let address = listener.local_addr().map_err(StartError::Serve)?;
-    tokio::spawn(bootstrap_admin(
+    let bootstrap = bootstrap_admin(
         admins.clone(),
         config.admin_username.clone(),
         config.admin_password.clone(),
-    ));
+    );
+    // The admin exists before the first request when Redis is up; otherwise once it is.
+    if keys.store().ping().await.is_ok() {
+        bootstrap.await;
+    } else {
+        tokio::spawn(bootstrap);
+    }
     if let Some(interval) = config.expiry_sweep_interval {
         tokio::spawn(sweep_expired_keys(keys.clone(), interval));
     }

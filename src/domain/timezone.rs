@@ -52,8 +52,15 @@ impl Zone {
             .date_of(now)
             .checked_add_days(Days::new(1))
             .unwrap_or(NaiveDate::MAX);
-        let midnight = tomorrow.and_hms_opt(0, 0, 0).unwrap_or_default();
-        let local = match self {
+        // A zone whose midnight is skipped by a DST jump: fall back to a day from now.
+        self.start_of(tomorrow)
+            .unwrap_or(now + chrono::Duration::days(1))
+    }
+
+    /// The instant `date` begins in this zone.
+    pub fn start_of(&self, date: NaiveDate) -> Option<DateTime<Utc>> {
+        let midnight = date.and_hms_opt(0, 0, 0)?;
+        match self {
             Zone::Named(tz) => tz
                 .from_local_datetime(&midnight)
                 .earliest()
@@ -62,9 +69,7 @@ impl Zone {
                 .from_local_datetime(&midnight)
                 .earliest()
                 .map(|t| t.with_timezone(&Utc)),
-        };
-        // A zone whose midnight is skipped by a DST jump: fall back to a day from now.
-        local.unwrap_or(now + chrono::Duration::days(1))
+        }
     }
 }
 

@@ -6,6 +6,8 @@ mod conn;
 mod keys;
 pub mod names;
 mod records;
+mod sessions;
+mod throttle;
 mod usage;
 
 use std::future::Future;
@@ -19,6 +21,7 @@ pub use admission::{Admission, Refusal, VerifyRequest};
 pub use conn::RedisConn;
 pub use keys::{ListQuery, SortField};
 pub use records::USAGE_COUNTERS;
+pub use sessions::RedisSessionStore;
 pub use usage::{DailyModelUsage, UsageWrite};
 
 use crate::config::RedisTarget;

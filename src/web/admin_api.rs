@@ -1,7 +1,7 @@
 //! The admin API: keys CRUD, the expiry sweep, and per-account usage.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -9,7 +9,10 @@ use axum::{Json, Router};
 use chrono::Utc;
 use serde_json::json;
 
+use tower_sessions::Session;
+
 use super::bearer::has_bearer;
+use super::dashboard::csrf_matches;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, QueryPairs};
 use super::views::{daily_usage, key_snapshot, time};
@@ -43,13 +46,23 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route_layer(middleware::from_fn_with_state(state, require_admin))
 }
 
+/// Automation sends the admin token; the dashboard's own scripts send the session cookie and,
+/// on anything but a read, the session's CSRF token in `X-CSRF-Token`.
 async fn require_admin(
     State(state): State<AppState>,
     headers: HeaderMap,
+    session: Session,
     request: axum::extract::Request,
     next: Next,
 ) -> Response {
     if has_bearer(&headers, state.config.admin_token.as_deref()) {
+        return next.run(request).await;
+    }
+    let signed_in = matches!(session.get::<String>("admin").await, Ok(Some(_)));
+    let is_read = request.method() == Method::GET || request.method() == Method::HEAD;
+    let csrf = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
+    let csrf_ok = is_read || matches!(csrf_matches(&session, csrf).await, Ok(true));
+    if signed_in && csrf_ok {
         next.run(request).await
     } else {
         ApiError::Unauthorized.into_response()

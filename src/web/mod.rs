@@ -2,6 +2,7 @@
 
 mod admin_api;
 mod bearer;
+mod dashboard;
 mod error;
 mod extract;
 mod ops;
@@ -15,6 +16,7 @@ use axum::http::{header, HeaderValue};
 use axum::middleware;
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
+use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::Config;
@@ -41,12 +43,19 @@ pub fn app(state: AppState) -> Router {
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "same-origin"),
     ];
+    // Only the admin side uses sessions; the relay's hot path does not pay for them.
+    let sessions = dashboard::session_layer(state.keys.store().clone(), &state.config);
+    let admin_side = Router::new()
+        .merge(admin_api::router(state.clone()))
+        .merge(dashboard::router())
+        .layer(sessions);
     let mut router = Router::new()
         .merge(relay_api::router(state.clone()))
-        .merge(admin_api::router(state.clone()))
         .merge(ops::router())
+        .merge(admin_side)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .route_layer(middleware::from_fn(ops::track_requests))
+        .nest_service("/static", ServeDir::new("static"))
         .with_state(state);
     for (name, value) in security_headers {
         router = router.layer(SetResponseHeaderLayer::if_not_present(

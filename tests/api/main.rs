@@ -1,7 +1,9 @@
 //! keyward's integration tests: the real binary, a real redis-server per test, plain HTTP.
 
 mod admin_keys;
+mod browser;
 mod cli;
+mod dashboard;
 mod leases;
 mod listing;
 mod ops;

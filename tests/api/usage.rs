@@ -104,7 +104,11 @@ async fn parallel_usage_records_add_up_exactly() {
     // 2,000 records, 200 in flight at a time.
     for _ in 0..10 {
         let results = join_all((0..200).map(|_| app.record_usage(body.clone()))).await;
-        assert!(results.iter().all(|(s, _)| *s == StatusCode::OK));
+        let failed: Vec<_> = results
+            .iter()
+            .filter(|(s, _)| *s != StatusCode::OK)
+            .collect();
+        assert!(failed.is_empty(), "{failed:?}");
     }
     // claude-haiku-4-5 per token: input 1000, output 5000, 5m write 1250, 1h write 2000, read 100 nano-USD.
     let per_record: i64 = 3 * 1000 + 5 * 5000 + 4 * 1250 + 3 * 2000 + 11 * 100;

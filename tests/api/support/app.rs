@@ -39,7 +39,8 @@ pub fn keyward_command(
         .env("KEYWARD_SERVICE_TOKEN", SERVICE_TOKEN)
         .env("KEYWARD_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("KEYWARD_DATA_DIR", data_dir)
-        .env("KEYWARD_REDIS_TIMEOUT_MS", "500");
+        // Generous: browser tests load the two cores; an outage shows as refused connections anyway.
+        .env("KEYWARD_REDIS_TIMEOUT_MS", "3000");
     for (name, value) in env {
         command.env(name, value);
     }

@@ -1,6 +1,7 @@
 //! Test support: a real `redis-server` per test, the real `keyward` binary, HTTP helpers.
 
 pub mod app;
+pub mod browser;
 pub mod redis;
 
 pub use app::TestApp;

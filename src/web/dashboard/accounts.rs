@@ -1,0 +1,140 @@
+//! Upstream account pages: every account with usage or a bound key, and one account's charts.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::Router;
+
+use super::charts::{cost_chart, has_usage, model_rows, token_chart, ModelRow};
+use super::format::{count, count_short, optional_time, usd, usd_short};
+use super::keys::{parse_days, KeyView};
+use super::session::{take_flashes, Flash, SessionAdmin};
+use super::{render, PageError, PageResult};
+use crate::domain::ids::is_account_id;
+use crate::domain::key::UsageTotals;
+use crate::web::extract::QueryPairs;
+use crate::web::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/accounts", get(route_get_accounts))
+        .route("/accounts/{account}", get(route_get_account))
+}
+
+/// Days summed for the accounts overview.
+const OVERVIEW_DAYS: u32 = 30;
+
+pub struct AccountRow {
+    pub id: String,
+    pub last_used: String,
+    pub bound_keys: usize,
+    pub today_requests: String,
+    pub today_cost: String,
+    pub month_requests: String,
+    pub month_tokens: String,
+    pub month_cost: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/accounts.html")]
+struct AccountsPage {
+    csrf: String,
+    flashes: Vec<Flash>,
+    accounts: Vec<AccountRow>,
+}
+
+async fn route_get_accounts(State(state): State<AppState>, admin: SessionAdmin) -> PageResult {
+    let zone = state.keys.zone();
+    let mut rows = Vec::new();
+    // One pipelined round trip per account; the number of upstream accounts is small.
+    for (id, last_used) in state.keys.accounts().await? {
+        let days = state.keys.account_usage(&id, OVERVIEW_DAYS).await?;
+        let mut month = UsageTotals::default();
+        let mut today = UsageTotals::default();
+        for (i, day) in days.iter().enumerate() {
+            for (_, usage) in &day.models {
+                month.add(usage);
+                if i + 1 == days.len() {
+                    today.add(usage);
+                }
+            }
+        }
+        rows.push(AccountRow {
+            bound_keys: state.keys.store().keys_bound_to(&id).await?.len(),
+            last_used: optional_time(last_used, zone, "never"),
+            today_requests: count(today.requests),
+            today_cost: usd_short(today.cost),
+            month_requests: count(month.requests),
+            month_tokens: count_short(month.all_tokens),
+            month_cost: usd_short(month.cost),
+            id,
+        });
+    }
+    Ok(render(&AccountsPage {
+        csrf: admin.csrf.clone(),
+        flashes: take_flashes(&admin.session).await?,
+        accounts: rows,
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "pages/account.html")]
+struct AccountPage {
+    csrf: String,
+    flashes: Vec<Flash>,
+    account: String,
+    days: u32,
+    cost_chart: String,
+    token_chart: String,
+    has_usage: bool,
+    models: Vec<ModelRow>,
+    period: UsageTotals,
+    keys: Vec<KeyView>,
+}
+
+impl AccountPage {
+    fn money(&self, row: &ModelRow) -> String {
+        usd(row.totals.cost)
+    }
+    fn period_cost(&self) -> String {
+        usd_short(self.period.cost)
+    }
+    fn period_requests(&self) -> String {
+        count(self.period.requests)
+    }
+    fn period_tokens(&self) -> String {
+        count_short(self.period.all_tokens)
+    }
+}
+
+async fn route_get_account(
+    State(state): State<AppState>,
+    admin: SessionAdmin,
+    Path(account): Path<String>,
+    query: QueryPairs,
+) -> PageResult {
+    if !is_account_id(&account) {
+        return Err(PageError::NotFound);
+    }
+    let days = parse_days(&query)?;
+    let usage = state.keys.account_usage(&account, days).await?;
+    let models = model_rows(&usage);
+    let mut period = UsageTotals::default();
+    for row in &models {
+        period.add(&row.totals);
+    }
+    let zone = state.keys.zone();
+    let keys = state.keys.keys_bound_to(&account).await?;
+    Ok(render(&AccountPage {
+        csrf: admin.csrf.clone(),
+        flashes: take_flashes(&admin.session).await?,
+        account,
+        days,
+        cost_chart: cost_chart(&usage),
+        token_chart: token_chart(&usage),
+        has_usage: has_usage(&usage),
+        models,
+        period,
+        keys: keys.iter().map(|k| KeyView::new(k, zone)).collect(),
+    }))
+}

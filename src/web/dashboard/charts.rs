@@ -1,0 +1,72 @@
+//! Chart data for the usage pages: daily series per model, handed to the chart script as
+//! JSON in a `data-chart` attribute (escaped by the template like any attribute).
+
+use serde_json::json;
+
+use crate::domain::key::UsageTotals;
+use crate::store::DailyModelUsage;
+
+/// Per-model rows over the period, biggest cost first.
+pub struct ModelRow {
+    pub model: String,
+    pub totals: UsageTotals,
+}
+
+pub fn model_rows(days: &[DailyModelUsage]) -> Vec<ModelRow> {
+    let mut rows: Vec<ModelRow> = Vec::new();
+    for day in days {
+        for (model, usage) in &day.models {
+            match rows.iter_mut().find(|r| &r.model == model) {
+                Some(row) => row.totals.add(usage),
+                None => rows.push(ModelRow {
+                    model: model.clone(),
+                    totals: usage.clone(),
+                }),
+            }
+        }
+    }
+    rows.sort_by(|a, b| {
+        b.totals
+            .cost
+            .cmp(&a.totals.cost)
+            .then(a.model.cmp(&b.model))
+    });
+    rows
+}
+
+fn series(days: &[DailyModelUsage], unit: &str, value: impl Fn(&UsageTotals) -> f64) -> String {
+    let labels: Vec<String> = days
+        .iter()
+        .map(|d| d.date.format("%Y-%m-%d").to_string())
+        .collect();
+    let datasets: Vec<serde_json::Value> = model_rows(days)
+        .iter()
+        .map(|row| {
+            let data: Vec<f64> = days
+                .iter()
+                .map(|d| {
+                    d.models
+                        .iter()
+                        .find(|(m, _)| *m == row.model)
+                        .map(|(_, u)| value(u))
+                        .unwrap_or(0.0)
+                })
+                .collect();
+            json!({"label": row.model, "data": data})
+        })
+        .collect();
+    json!({"type": "bar", "stacked": true, "unit": unit, "labels": labels, "datasets": datasets})
+        .to_string()
+}
+
+pub fn cost_chart(days: &[DailyModelUsage]) -> String {
+    series(days, "USD", |u| u.cost.as_usd_f64())
+}
+
+pub fn token_chart(days: &[DailyModelUsage]) -> String {
+    series(days, "tokens", |u| u.all_tokens as f64)
+}
+
+pub fn has_usage(days: &[DailyModelUsage]) -> bool {
+    days.iter().any(|d| !d.models.is_empty())
+}

@@ -1,0 +1,463 @@
+/* keyward admin dashboard behaviour.
+   Plain ES2020, no modules, no build step, CSP-safe (no eval, no inline
+   styles in markup). Every feature is enabled only if its elements exist. */
+(function () {
+  'use strict';
+
+  const LIVE_INTERVAL_MS = 3000;
+  const COPY_RESET_MS = 2000;
+
+  /* ------------------------------------------------------------------
+     Flash messages: add a dismiss (×) button
+     ------------------------------------------------------------------ */
+  function initFlashes() {
+    document.querySelectorAll('.flash').forEach(function (flash) {
+      if (flash.querySelector('.flash-close')) return;
+      const btn = document.createElement('button');
+      btn.type = 'button';
+      btn.className = 'flash-close';
+      btn.setAttribute('aria-label', 'Dismiss message');
+      btn.textContent = '\u00d7';
+      btn.addEventListener('click', function () {
+        flash.remove();
+      });
+      flash.appendChild(btn);
+    });
+  }
+
+  /* ------------------------------------------------------------------
+     Key list toolbar: submit when a select changes
+     ------------------------------------------------------------------ */
+  function initToolbar() {
+    document.querySelectorAll('form.toolbar').forEach(function (form) {
+      form.addEventListener('change', function (event) {
+        const target = event.target;
+        if (!(target instanceof HTMLSelectElement)) return;
+        if (typeof form.requestSubmit === 'function') {
+          form.requestSubmit();
+        } else {
+          form.submit();
+        }
+      });
+    });
+  }
+
+  /* ------------------------------------------------------------------
+     Countdowns: .countdown[data-seconds]
+     ------------------------------------------------------------------ */
+  function pad2(n) {
+    return String(n).padStart(2, '0');
+  }
+
+  function formatDuration(total) {
+    const h = Math.floor(total / 3600);
+    const m = Math.floor((total % 3600) / 60);
+    const s = total % 60;
+    return h > 0 ? h + ':' + pad2(m) + ':' + pad2(s) : m + ':' + pad2(s);
+  }
+
+  function parseSeconds(el) {
+    const raw = el.getAttribute('data-seconds');
+    if (raw === null || raw.trim() === '') return null;
+    const n = Math.floor(Number(raw));
+    return Number.isFinite(n) ? n : null;
+  }
+
+  function renderCountdown(el) {
+    const secs = parseSeconds(el);
+    const text = secs !== null && secs > 0 ? formatDuration(secs) : '\u2014';
+    if (el.textContent !== text) el.textContent = text;
+  }
+
+  function tickCountdowns() {
+    document.querySelectorAll('.countdown[data-seconds]').forEach(function (el) {
+      const secs = parseSeconds(el);
+      if (secs !== null && secs > 0) {
+        el.setAttribute('data-seconds', String(secs - 1));
+      }
+      renderCountdown(el);
+    });
+  }
+
+  function initCountdowns() {
+    const all = document.querySelectorAll('.countdown[data-seconds]');
+    if (!all.length) return;
+    all.forEach(renderCountdown);
+    window.setInterval(tickCountdowns, 1000);
+  }
+
+  /* ------------------------------------------------------------------
+     Live key stats: poll /keys/live for rows of table.keys-table
+     ------------------------------------------------------------------ */
+  function setText(row, field, value) {
+    if (value === undefined) return;
+    const el = row.querySelector('[data-field="' + field + '"]');
+    if (!el) return;
+    const text = value === null ? '\u2014' : String(value);
+    if (el.textContent !== text) el.textContent = text;
+  }
+
+  function applyLive(table, keys) {
+    table.querySelectorAll('tr[data-key-id]').forEach(function (row) {
+      const data = keys[row.getAttribute('data-key-id')];
+      if (!data || typeof data !== 'object') return;
+
+      setText(row, 'currentConcurrency', data.currentConcurrency);
+      setText(row, 'currentWindowRequests', data.currentWindowRequests);
+      setText(row, 'currentWindowTokens', data.currentWindowTokens);
+      setText(row, 'dailyCost', data.dailyCost);
+
+      const bar = row.querySelector('progress[data-field="dailyCostRatio"]');
+      if (bar && data.dailyCostRatio !== undefined) {
+        let ratio = Number(data.dailyCostRatio);
+        if (!Number.isFinite(ratio)) ratio = 0;
+        bar.value = Math.min(1, Math.max(0, ratio));
+      }
+
+      const countdown = row.querySelector('[data-field="windowRemainingSeconds"]');
+      if (countdown && data.windowRemainingSeconds !== undefined) {
+        const secs = Number(data.windowRemainingSeconds);
+        const value = data.windowRemainingSeconds === null || !Number.isFinite(secs)
+          ? ''
+          : String(Math.max(0, Math.floor(secs)));
+        countdown.setAttribute('data-seconds', value);
+        renderCountdown(countdown);
+      }
+    });
+  }
+
+  function isLoginRedirect(response) {
+    if (!response.redirected || !response.url) return false;
+    try {
+      return new URL(response.url, window.location.href).pathname.endsWith('/login');
+    } catch (e) {
+      return false;
+    }
+  }
+
+  function initLiveUpdates() {
+    const table = document.querySelector('table.keys-table');
+    if (!table || !window.fetch) return;
+    const ids = Array.from(table.querySelectorAll('tr[data-key-id]'))
+      .map(function (row) { return row.getAttribute('data-key-id'); })
+      .filter(Boolean);
+    if (!ids.length) return;
+
+    const url = '/keys/live?ids=' + ids.map(encodeURIComponent).join(',');
+    let inFlight = false;
+
+    async function poll() {
+      if (document.hidden || inFlight) return;
+      inFlight = true;
+      try {
+        const response = await fetch(url, {
+          headers: { 'Accept': 'application/json' },
+          credentials: 'same-origin',
+          cache: 'no-store'
+        });
+        if (isLoginRedirect(response) || response.status === 401) {
+          window.location.reload();
+          return;
+        }
+        if (!response.ok) throw new Error('HTTP ' + response.status);
+        const body = await response.json();
+        applyLive(table, (body && body.keys) || {});
+        table.classList.remove('stale');
+      } catch (err) {
+        table.classList.add('stale');
+      } finally {
+        inFlight = false;
+      }
+    }
+
+    window.setInterval(poll, LIVE_INTERVAL_MS);
+    document.addEventListener('visibilitychange', function () {
+      if (!document.hidden) poll();
+    });
+  }
+
+  /* ------------------------------------------------------------------
+     Key form: show [data-show-when-preset] only for the matching preset
+     ------------------------------------------------------------------ */
+  function initExpiryPreset() {
+    const blocks = document.querySelectorAll('[data-show-when-preset]');
+    if (!blocks.length) return;
+    const select = document.getElementById('expiryPreset') ||
+      document.querySelector('select[name="expiryPreset"]');
+    if (!select) return;
+
+    function update() {
+      blocks.forEach(function (block) {
+        const wanted = (block.getAttribute('data-show-when-preset') || '').split(/\s+/);
+        block.hidden = !wanted.includes(select.value);
+      });
+    }
+    select.addEventListener('change', update);
+    update();
+  }
+
+  /* ------------------------------------------------------------------
+     Copy buttons: [data-copy-target="element-id"]
+     ------------------------------------------------------------------ */
+  function selectContents(el) {
+    const selection = window.getSelection();
+    if (!selection) return;
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
+
+  function legacyCopy(el) {
+    selectContents(el);
+    try {
+      return document.execCommand('copy');
+    } catch (e) {
+      return false;
+    }
+  }
+
+  async function copyFrom(el) {
+    const text = (el.textContent || '').trim();
+    if (navigator.clipboard && window.isSecureContext) {
+      try {
+        await navigator.clipboard.writeText(text);
+        return true;
+      } catch (e) {
+        /* fall through to the legacy path */
+      }
+    }
+    return legacyCopy(el);
+  }
+
+  function initCopyButtons() {
+    if (!document.querySelector('[data-copy-target]')) return;
+    const originals = new WeakMap();
+    const timers = new WeakMap();
+
+    document.addEventListener('click', async function (event) {
+      const button = event.target instanceof Element ? event.target.closest('[data-copy-target]') : null;
+      if (!button) return;
+      const target = document.getElementById(button.getAttribute('data-copy-target'));
+      if (!target) return;
+      event.preventDefault();
+
+      if (!originals.has(button)) originals.set(button, button.textContent);
+      const ok = await copyFrom(target);
+      button.textContent = ok ? 'Copied' : 'Press Ctrl+C';
+      if (!ok) selectContents(target);
+
+      window.clearTimeout(timers.get(button));
+      timers.set(button, window.setTimeout(function () {
+        button.textContent = originals.get(button);
+      }, COPY_RESET_MS));
+    });
+  }
+
+  /* ------------------------------------------------------------------
+     Charts: canvas.chart[data-chart] rendered with Chart.js
+     ------------------------------------------------------------------ */
+  const PALETTE = [
+    '#4f46e5', // indigo
+    '#0d9488', // teal
+    '#f59e0b', // amber
+    '#e11d48', // rose
+    '#0284c7', // sky
+    '#7c3aed', // violet
+    '#65a30d', // lime
+    '#ea580c', // orange
+    '#db2777', // pink
+    '#64748b'  // slate
+  ];
+
+  const usdLarge = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  const usdSmall = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 4 });
+  const usdTiny = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 6 });
+  const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+  const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 1 });
+  const generic = new Intl.NumberFormat('en-US', { maximumFractionDigits: 4 });
+
+  function formatUsd(value) {
+    const v = Number(value) || 0;
+    const abs = Math.abs(v);
+    const fmt = abs >= 1 ? usdLarge : abs >= 0.01 || abs === 0 ? usdSmall : usdTiny;
+    return (v < 0 ? '-$' : '$') + fmt.format(abs);
+  }
+
+  function formatValue(unit, value) {
+    const v = Number(value) || 0;
+    if (unit === 'USD') return formatUsd(v);
+    if (unit === 'tokens') return integer.format(v);
+    return generic.format(v);
+  }
+
+  function formatTick(unit, value) {
+    const v = Number(value) || 0;
+    if (unit === 'USD') return Math.abs(v) >= 1000 ? '$' + compact.format(v) : formatUsd(v);
+    if (unit === 'tokens') return Math.abs(v) >= 10000 ? compact.format(v) : integer.format(v);
+    return generic.format(v);
+  }
+
+  function shortDate(label) {
+    const s = String(label);
+    return /^\d{4}-\d{2}-\d{2}$/.test(s) ? s.slice(5) : s;
+  }
+
+  function showEmptyChart(canvas) {
+    canvas.hidden = true;
+    const box = canvas.parentElement;
+    if (box && !box.querySelector('.empty-chart')) {
+      const p = document.createElement('p');
+      p.className = 'empty-chart';
+      p.textContent = 'No usage in this period.';
+      box.appendChild(p);
+    }
+  }
+
+  function createChart(canvas) {
+    let spec;
+    try {
+      spec = JSON.parse(canvas.dataset.chart || '{}');
+    } catch (e) {
+      return;
+    }
+    const datasets = Array.isArray(spec.datasets) ? spec.datasets : [];
+    if (!datasets.length) {
+      showEmptyChart(canvas);
+      return;
+    }
+
+    const unit = spec.unit || '';
+    const stacked = spec.stacked !== false;
+    const type = spec.type || 'bar';
+    const text = '#1c2230';
+    const muted = '#596273';
+    const grid = '#e9ecf1';
+
+    const chartDatasets = datasets.map(function (ds, i) {
+      const colour = PALETTE[i % PALETTE.length];
+      return {
+        label: String(ds.label == null ? '' : ds.label),
+        data: Array.isArray(ds.data) ? ds.data.map(function (v) { return Number(v) || 0; }) : [],
+        backgroundColor: colour,
+        borderColor: colour,
+        hoverBackgroundColor: colour,
+        hoverBorderColor: colour,
+        borderWidth: type === 'line' ? 2 : 0,
+        maxBarThickness: 44,
+        fill: false
+      };
+    });
+
+    function totalAt(chart, index) {
+      return chart.data.datasets.reduce(function (sum, ds, i) {
+        return chart.isDatasetVisible(i) ? sum + (Number(ds.data[index]) || 0) : sum;
+      }, 0);
+    }
+
+    // eslint-disable-next-line no-new
+    new window.Chart(canvas, {
+      type: type,
+      data: {
+        labels: Array.isArray(spec.labels) ? spec.labels : [],
+        datasets: chartDatasets
+      },
+      options: {
+        responsive: true,
+        maintainAspectRatio: false,
+        animation: false,
+        interaction: { mode: 'index', intersect: false },
+        plugins: {
+          legend: {
+            position: 'bottom',
+            labels: {
+              boxWidth: 10,
+              boxHeight: 10,
+              padding: 12,
+              color: text,
+              font: function (ctx) { return { size: ctx.chart.width < 480 ? 11 : 12 }; }
+            }
+          },
+          tooltip: {
+            mode: 'index',
+            intersect: false,
+            backgroundColor: 'rgba(28, 34, 48, 0.94)',
+            padding: 10,
+            boxPadding: 4,
+            footerMarginTop: 8,
+            filter: function (item) { return Number(item.raw) !== 0; },
+            callbacks: {
+              label: function (ctx) {
+                return ' ' + ctx.dataset.label + ': ' + formatValue(unit, ctx.raw);
+              },
+              footer: function (items) {
+                if (!items.length) return '';
+                return 'Total: ' + formatValue(unit, totalAt(items[0].chart, items[0].dataIndex));
+              }
+            }
+          }
+        },
+        scales: {
+          x: {
+            stacked: stacked,
+            grid: { display: false },
+            border: { color: grid },
+            ticks: {
+              color: muted,
+              maxRotation: 0,
+              autoSkipPadding: 8,
+              callback: function (value) {
+                return shortDate(this.getLabelForValue(value));
+              }
+            }
+          },
+          y: {
+            stacked: stacked,
+            beginAtZero: true,
+            grid: { color: grid },
+            border: { display: false },
+            title: { display: Boolean(unit), text: unit, color: muted },
+            ticks: {
+              color: muted,
+              maxTicksLimit: 6,
+              callback: function (value) { return formatTick(unit, value); }
+            }
+          }
+        }
+      }
+    });
+  }
+
+  function initCharts() {
+    const canvases = document.querySelectorAll('canvas.chart[data-chart]');
+    if (!canvases.length || !window.Chart) return;
+    window.Chart.defaults.font.family = 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
+    window.Chart.defaults.color = '#596273';
+    canvases.forEach(function (canvas) {
+      try {
+        createChart(canvas);
+      } catch (err) {
+        if (window.console) window.console.error('keyward: chart failed', err);
+      }
+    });
+  }
+
+  /* ------------------------------------------------------------------
+     Boot
+     ------------------------------------------------------------------ */
+  function init() {
+    initFlashes();
+    initToolbar();
+    initCountdowns();
+    initLiveUpdates();
+    initExpiryPreset();
+    initCopyButtons();
+    initCharts();
+  }
+
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', init);
+  } else {
+    init();
+  }
+})();
