@@ -314,6 +314,22 @@
     }
   }
 
+  const NARROW_CHART_PX = 480;
+
+  // Tighter legend and no y axis title when the chart is phone-sized.
+  function adaptToWidth(chart, size) {
+    const narrow = size.width < NARROW_CHART_PX;
+    const labels = chart.options.plugins.legend.labels;
+    const title = chart.options.scales.y.title;
+    const wantTitle = Boolean(title.text) && !narrow;
+    if (labels.padding === (narrow ? 8 : 12) && title.display === wantTitle) return;
+    labels.boxWidth = labels.boxHeight = narrow ? 8 : 10;
+    labels.padding = narrow ? 8 : 12;
+    labels.font = { size: narrow ? 11 : 12 };
+    title.display = wantTitle;
+    chart.update('none');
+  }
+
   function createChart(canvas) {
     let spec;
     try {
@@ -355,6 +371,9 @@
       }, 0);
     }
 
+    const box = canvas.parentElement;
+    const narrow = Boolean(box && box.clientWidth > 0 && box.clientWidth < NARROW_CHART_PX);
+
     // eslint-disable-next-line no-new
     new window.Chart(canvas, {
       type: type,
@@ -366,16 +385,17 @@
         responsive: true,
         maintainAspectRatio: false,
         animation: false,
+        onResize: adaptToWidth,
         interaction: { mode: 'index', intersect: false },
         plugins: {
           legend: {
             position: 'bottom',
             labels: {
-              boxWidth: 10,
-              boxHeight: 10,
-              padding: 12,
+              boxWidth: narrow ? 8 : 10,
+              boxHeight: narrow ? 8 : 10,
+              padding: narrow ? 8 : 12,
               color: text,
-              font: function (ctx) { return { size: ctx.chart.width < 480 ? 11 : 12 }; }
+              font: { size: narrow ? 11 : 12 }
             }
           },
           tooltip: {
@@ -416,7 +436,7 @@
             beginAtZero: true,
             grid: { color: grid },
             border: { display: false },
-            title: { display: Boolean(unit), text: unit, color: muted },
+            title: { display: Boolean(unit) && !narrow, text: unit, color: muted },
             ticks: {
               color: muted,
               maxTicksLimit: 6,
