@@ -8,7 +8,7 @@ use quick_cache::sync::Cache;
 
 use crate::domain::clients::ClientMatcher;
 use crate::domain::ids::{KeyId, LeaseId};
-use crate::domain::key::KeySnapshot;
+use crate::domain::key::{ApiKey, KeySnapshot, RateWindow};
 use crate::domain::key_fields::KeyChanges;
 use crate::domain::money::NanoUsd;
 use crate::domain::pricing::{cost, PricingTable};
@@ -16,7 +16,7 @@ use crate::domain::secret::{generate_key, has_key_format, key_hash};
 use crate::domain::timezone::Zone;
 use crate::domain::usage::UsageReport;
 use crate::store::{
-    Admission, DailyModelUsage, ListQuery, Refusal, Store, StoreResult, UsageWrite, VerifyRequest,
+    DailyModelUsage, ListQuery, Refusal, Store, StoreResult, UsageWrite, VerifyRequest,
 };
 
 /// Secret hash → key id never changes for a key's life, so it is cached in-process: the
@@ -30,6 +30,14 @@ pub struct VerifyInput<'a> {
     pub model: Option<&'a str>,
     pub client: Option<&'a str>,
     pub acquire: bool,
+}
+
+/// An admitted (or checked) key with what the admission took.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub key: Arc<ApiKey>,
+    pub lease: Option<(LeaseId, DateTime<Utc>)>,
+    pub window: Option<RateWindow>,
 }
 
 #[derive(Debug, Clone)]
@@ -55,6 +63,8 @@ struct Inner {
     lease_ttl: Duration,
     secret_ids: Cache<String, KeyId>,
     known_ids: Cache<KeyId, ()>,
+    /// Key records by revision, so a verify does not fetch an unchanged record again.
+    records: Cache<KeyId, (u64, Arc<ApiKey>)>,
 }
 
 pub struct KeyServiceSettings {
@@ -79,6 +89,7 @@ impl KeyService {
                 lease_ttl: settings.lease_ttl,
                 secret_ids: Cache::new(SECRET_CACHE_ENTRIES),
                 known_ids: Cache::new(SECRET_CACHE_ENTRIES),
+                records: Cache::new(SECRET_CACHE_ENTRIES),
             }),
         }
     }
@@ -185,7 +196,7 @@ impl KeyService {
     }
 
     /// Checks a key and, with `acquire`, admits one request against its limits.
-    pub async fn verify(&self, input: &VerifyInput<'_>) -> StoreResult<Result<Admission, Refusal>> {
+    pub async fn verify(&self, input: &VerifyInput<'_>) -> StoreResult<Result<Verified, Refusal>> {
         if !has_key_format(&self.inner.key_prefix, input.key) {
             return Ok(Err(Refusal::InvalidFormat));
         }
@@ -197,6 +208,7 @@ impl KeyService {
                 None => return Ok(Err(Refusal::NotFound)),
             },
         };
+        let cached = self.inner.records.get(&id);
         let now = Utc::now();
         let result = self
             .inner
@@ -214,15 +226,46 @@ impl KeyService {
                 lease_ttl: self.inner.lease_ttl,
                 now,
                 today: self.today(now),
+                cached_revision: cached.as_ref().map(|(revision, _)| *revision),
             })
             .await?;
-        if matches!(result, Err(Refusal::NotFound)) {
-            self.inner.secret_ids.remove(&secret_hash);
+        let admission = match result {
+            Err(refusal) => {
+                if refusal == Refusal::NotFound {
+                    self.inner.secret_ids.remove(&secret_hash);
+                    self.inner.records.remove(&id);
+                }
+                return Ok(Err(refusal));
+            }
+            Ok(admission) => admission,
+        };
+        self.inner.secret_ids.insert(secret_hash, id);
+        self.inner.known_ids.insert(id, ());
+        let key = match (admission.key, cached) {
+            (Some(fresh), _) => {
+                let fresh = Arc::new(fresh);
+                self.inner
+                    .records
+                    .insert(id, (admission.revision, fresh.clone()));
+                fresh
+            }
+            (None, Some((_, cached))) => cached,
+            (None, None) => return Ok(Err(Refusal::NotFound)),
+        };
+        // lastUsedAt changes with every usage record without a new revision.
+        let key = if key.last_used_at == admission.last_used_at {
+            key
         } else {
-            self.inner.secret_ids.insert(secret_hash, id);
-            self.inner.known_ids.insert(id, ());
-        }
-        Ok(result)
+            Arc::new(ApiKey {
+                last_used_at: admission.last_used_at,
+                ..(*key).clone()
+            })
+        };
+        Ok(Ok(Verified {
+            key,
+            lease: admission.lease,
+            window: admission.window,
+        }))
     }
 
     /// Prices and records one response's usage; `None` when the key does not exist.

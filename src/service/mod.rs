@@ -4,4 +4,4 @@ pub mod admins;
 pub mod keys;
 
 pub use admins::AdminService;
-pub use keys::{KeyService, UsageOutcome, VerifyInput};
+pub use keys::{KeyService, UsageOutcome, Verified, VerifyInput};

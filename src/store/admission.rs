@@ -23,6 +23,8 @@ pub struct VerifyRequest<'a> {
     pub lease_ttl: Duration,
     pub now: DateTime<Utc>,
     pub today: NaiveDate,
+    /// The record revision the caller has cached; the record is then not sent again.
+    pub cached_revision: Option<u64>,
 }
 
 /// Why a verify was refused; the codes are the relay API's.
@@ -60,7 +62,10 @@ impl Refusal {
 
 #[derive(Debug, Clone)]
 pub struct Admission {
-    pub key: ApiKey,
+    /// `None` when the caller's cached revision is current.
+    pub key: Option<ApiKey>,
+    pub revision: u64,
+    pub last_used_at: Option<DateTime<Utc>>,
     pub lease: Option<(LeaseId, DateTime<Utc>)>,
     pub window: Option<RateWindow>,
 }
@@ -96,7 +101,13 @@ impl Store {
             .arg(matched)
             .arg(if request.acquire { "1" } else { "0" })
             .arg(lease.as_str())
-            .arg(request.lease_ttl.as_millis() as u64);
+            .arg(request.lease_ttl.as_millis() as u64)
+            .arg(
+                request
+                    .cached_revision
+                    .map(|r| r.to_string())
+                    .unwrap_or_default(),
+            );
         let mut conn = self.conn();
         let reply: Vec<Value> = self
             .bounded(async move { invocation.invoke_async(&mut conn).await })
@@ -108,17 +119,32 @@ impl Store {
         if code != "ok" {
             return Ok(Err(Refusal::from_script(&code, int(reply.get(1)))));
         }
-        let fields: HashMap<String, String> = match reply.get(7) {
-            Some(v) => redis::from_redis_value_ref(v)?,
-            None => HashMap::new(),
+        let api_key = match reply.get(7) {
+            Some(Value::Array(_)) | Some(Value::Map(_)) => {
+                let fields: HashMap<String, String> = redis::from_redis_value_ref(&reply[7])?;
+                match decode_key(request.id, &fields) {
+                    Some(key) => Some(key),
+                    None => return Ok(Err(Refusal::NotFound)),
+                }
+            }
+            _ => None,
         };
-        let Some(api_key) = decode_key(request.id, &fields) else {
-            return Ok(Err(Refusal::NotFound));
+        let text_int = |i: usize| {
+            reply
+                .get(i)
+                .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
+                .and_then(|t| t.parse::<i64>().ok())
+                .unwrap_or(0)
         };
+        let last_used_ms = text_int(9);
         let lease_expires_ms = int(reply.get(2));
         let window_end_ms = int(reply.get(4));
         Ok(Ok(Admission {
             key: api_key,
+            revision: text_int(8).max(0) as u64,
+            last_used_at: (last_used_ms > 0)
+                .then(|| DateTime::from_timestamp_millis(last_used_ms))
+                .flatten(),
             lease: (lease_expires_ms > 0)
                 .then(|| DateTime::from_timestamp_millis(lease_expires_ms).map(|t| (lease, t)))
                 .flatten(),

@@ -306,7 +306,6 @@ impl Store {
             .key(index::BY_NAME)
             .key(index::LAST_USED)
             .key(index::cost_on(today))
-            .key(index::NAMES)
             .key(index::DISABLED)
             .key(index::EXPIRES)
             .key(tag_key)

@@ -235,6 +235,10 @@ async fn update_changes_only_the_sent_fields() {
     let (id, secret) = app
         .create_key(json!({"name": "a", "description": "keep me", "tags": ["x"], "concurrencyLimit": 3, "expiresAt": "2099-01-01T00:00:00Z"}))
         .await;
+    assert_eq!(
+        app.verify(json!({"key": secret})).await.1["keyData"]["name"],
+        "a"
+    );
     let path = format!("/api/v1/admin/keys/{id}");
     let (status, body) = app
         .admin(
@@ -250,11 +254,13 @@ async fn update_changes_only_the_sent_fields() {
     assert_eq!(key["description"], "keep me");
     assert_eq!(key["tags"], json!(["x"]));
     assert_eq!(key["concurrencyLimit"], 3);
+    let (status, verified) = app.verify(json!({"key": secret})).await;
+    assert_eq!(status, StatusCode::OK, "the secret still works");
     assert_eq!(
-        app.verify(json!({"key": secret})).await.0,
-        StatusCode::OK,
-        "the secret still works"
+        verified["keyData"]["name"], "b",
+        "verify sees the update at once"
     );
+    assert_eq!(verified["keyData"]["expiresAt"], Value::Null);
 }
 
 #[tokio::test]

@@ -140,6 +140,22 @@ async fn parallel_usage_records_add_up_exactly() {
     assert_eq!(today["models"]["claude-haiku-4-5"]["requests"], 2000);
     assert_eq!(today["total"]["costNanoUsd"], per_record * 2000);
     assert_eq!(account["accounts"], json!(["acct-1"]));
+    // Dated buckets expire by themselves; totals and indexes do not.
+    let dated = [":u:d:", ":u:m:", ":u:dm:", ":acct:", ":cost:"];
+    for name in app
+        .redis
+        .all_keys()
+        .iter()
+        .filter(|k| dated.iter().any(|d| k.contains(d)))
+    {
+        let ttl: i64 = app
+            .redis
+            .cli(&["PTTL", name])
+            .trim()
+            .parse()
+            .expect("number");
+        assert!(ttl > 0, "{name} has no expiry");
+    }
 }
 
 #[tokio::test]

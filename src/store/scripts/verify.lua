@@ -5,11 +5,14 @@
 -- ARGV[1] secret hash   ARGV[2] now ms   ARGV[3] service or ''   ARGV[4] model (lowercase) or ''
 -- ARGV[5] client ids the User-Agent matched, each wrapped in commas (',a,b,'), or ''
 -- ARGV[6] '1' to acquire   ARGV[7] new lease id   ARGV[8] lease ttl ms
--- Returns {code, retry_after_ms} on refusal, or
--- {'ok', 0, lease_expires_ms, window_start_ms, window_end_ms, window_requests, window_tokens, fields}.
+-- ARGV[9] the record revision the caller already holds, or ''
+-- Returns {code, retry_after_ms} on refusal, or {'ok', 0, lease_expires_ms, window_start_ms,
+-- window_end_ms, window_requests, window_tokens, fields, revision, last_used_ms}, where fields
+-- is the whole record, or 0 when the caller's revision is current (it has them already).
 local f = redis.call('HMGET', KEYS[1], 'hash', 'isActive', 'expiresAt', 'permissions',
   'enableModelRestriction', 'restrictedModels', 'enableClientRestriction', 'allowedClients',
-  'concurrencyLimit', 'rateLimitWindow', 'rateLimitRequests', 'tokenLimit', 'dailyCostLimit')
+  'concurrencyLimit', 'rateLimitWindow', 'rateLimitRequests', 'tokenLimit', 'dailyCostLimit',
+  'rev', 'lastUsedAt')
 if f[1] ~= ARGV[1] then return {'not_found', 0} end
 if f[2] ~= '1' then return {'disabled', 0} end
 local now = tonumber(ARGV[2])
@@ -79,4 +82,6 @@ if acquire then
     end
   end
 end
-return {'ok', 0, lease_expires, w_start, w_end, w_requests, w_tokens, redis.call('HGETALL', KEYS[1])}
+local fields = 0
+if f[14] ~= ARGV[9] then fields = redis.call('HGETALL', KEYS[1]) end
+return {'ok', 0, lease_expires, w_start, w_end, w_requests, w_tokens, fields, f[14] or '0', f[15] or '0'}

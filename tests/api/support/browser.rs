@@ -1,5 +1,6 @@
 //! Headless Chromium driven through ChromeDriver (fantoccini), one browser per test.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,8 +18,10 @@ pub struct Browser {
 impl Browser {
     pub async fn start() -> Browser {
         let port = super::free_port();
+        // Its own process group, so dropping the browser can stop Chromium with it.
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -164,8 +167,10 @@ impl Browser {
 }
 
 impl Drop for Browser {
+    /// Also after a failed test: kill ChromeDriver's whole process group (Chromium included).
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-9", "--", &group]).status();
         let _ = self.driver.wait();
     }
 }
