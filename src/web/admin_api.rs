@@ -101,8 +101,11 @@ pub fn parse_list_query(query: &QueryPairs, max_per_page: u64) -> ApiResult<(Lis
     let page = number_param(query, "page", 1, 1, 1_000_000)?;
     let per_page = number_param(query, "perPage", 50, 1, max_per_page)?;
     let search = query.get("q").map(str::trim).filter(|q| !q.is_empty());
-    if search.is_some_and(|q| q.chars().count() > 100) {
-        return Err(ApiError::invalid("q", "must be at most 100 characters"));
+    if search.is_some_and(|q| q.chars().count() > 100 || q.chars().any(char::is_control)) {
+        return Err(ApiError::invalid(
+            "q",
+            "must be at most 100 printable characters",
+        ));
     }
     let tag = query.get("tag").map(str::trim).filter(|t| !t.is_empty());
     if tag.is_some_and(|t| t.chars().count() > 50) {

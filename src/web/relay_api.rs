@@ -7,13 +7,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
 use axum::{Json, Router};
 use chrono::Utc;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::bearer::has_bearer;
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiJson;
-use super::views::{key_fields, time};
+use super::views::{key_fields, time, KeyFields};
 use super::AppState;
 use crate::domain::ids::LeaseId;
 use crate::domain::usage::UsageReportInput;
@@ -168,17 +168,38 @@ async fn route_post_verify(
         Err(refusal) => Ok(refusal_response(refusal)),
         Ok(admission) => {
             metrics::counter!("keyward_verify_total", "outcome" => "valid").increment(1);
-            let mut body = json!({
-                "valid": true,
-                "keyId": admission.key.id.to_string(),
-                "keyData": key_fields(&admission.key, now),
-            });
-            if let Some((lease, expires_at)) = &admission.lease {
-                body["lease"] = json!({"id": lease.as_str(), "expiresAt": time(*expires_at)});
-            }
+            let body = Verified {
+                valid: true,
+                key_id: admission.key.id.to_string(),
+                key_data: key_fields(&admission.key, now),
+                lease: admission
+                    .lease
+                    .as_ref()
+                    .map(|(lease, expires_at)| LeaseJson {
+                        id: lease.as_str(),
+                        expires_at: time(*expires_at),
+                    }),
+            };
             Ok(Json(body).into_response())
         }
     }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Verified<'a> {
+    valid: bool,
+    key_id: String,
+    key_data: KeyFields<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lease: Option<LeaseJson<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LeaseJson<'a> {
+    id: &'a str,
+    expires_at: String,
 }
 
 async fn route_post_usage(

@@ -1,10 +1,10 @@
 //! JSON shapes of keys and usage, as the contract names their fields.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::domain::key::{ApiKey, KeySnapshot, UsageTotals};
-use crate::domain::key_fields::ACCOUNT_FIELDS;
 use crate::domain::window::remaining_secs;
 use crate::store::DailyModelUsage;
 
@@ -18,43 +18,69 @@ fn time_ms(ms: i64) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// The stored fields of a key (no live values); also the relay's `keyData`.
-pub fn key_fields(key: &ApiKey, now: DateTime<Utc>) -> Map<String, Value> {
-    let mut fields = Map::new();
-    let mut put = |name: &str, value: Value| {
-        fields.insert(name.to_string(), value);
-    };
-    put("id", json!(key.id.to_string()));
-    put("name", json!(key.name));
-    put("description", json!(key.description));
-    put("tokenLimit", json!(key.token_limit));
-    put("expiresAt", json!(key.expires_at.map(time)));
-    for (field, account) in ACCOUNT_FIELDS.iter().zip(&key.accounts) {
-        put(field, json!(account));
+/// The stored fields of a key (no live values); also the relay's `keyData`. A typed struct,
+/// not a map, because the verify path serializes it on every request.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyFields<'a> {
+    id: String,
+    name: &'a str,
+    description: &'a str,
+    token_limit: u64,
+    expires_at: Option<String>,
+    claude_account_id: Option<&'a str>,
+    claude_console_account_id: Option<&'a str>,
+    gemini_account_id: Option<&'a str>,
+    openai_account_id: Option<&'a str>,
+    bedrock_account_id: Option<&'a str>,
+    permissions: &'static str,
+    is_active: bool,
+    status: &'static str,
+    concurrency_limit: u64,
+    rate_limit_window: u64,
+    rate_limit_requests: u64,
+    enable_model_restriction: bool,
+    restricted_models: &'a [String],
+    enable_client_restriction: bool,
+    allowed_clients: &'a [String],
+    daily_cost_limit: f64,
+    tags: &'a [String],
+    created_at: String,
+    updated_at: String,
+    last_used_at: Option<String>,
+    created_by: &'a str,
+}
+
+pub fn key_fields(key: &ApiKey, now: DateTime<Utc>) -> KeyFields<'_> {
+    let [claude, claude_console, gemini, openai, bedrock] = &key.accounts;
+    KeyFields {
+        id: key.id.to_string(),
+        name: &key.name,
+        description: &key.description,
+        token_limit: key.token_limit,
+        expires_at: key.expires_at.map(time),
+        claude_account_id: claude.as_deref(),
+        claude_console_account_id: claude_console.as_deref(),
+        gemini_account_id: gemini.as_deref(),
+        openai_account_id: openai.as_deref(),
+        bedrock_account_id: bedrock.as_deref(),
+        permissions: key.permissions.as_str(),
+        is_active: key.is_active,
+        status: key.status(now).as_str(),
+        concurrency_limit: key.concurrency_limit,
+        rate_limit_window: key.rate_limit_window_minutes,
+        rate_limit_requests: key.rate_limit_requests,
+        enable_model_restriction: key.enable_model_restriction,
+        restricted_models: &key.restricted_models,
+        enable_client_restriction: key.enable_client_restriction,
+        allowed_clients: &key.allowed_clients,
+        daily_cost_limit: key.daily_cost_limit.as_usd_f64(),
+        tags: &key.tags,
+        created_at: time(key.created_at),
+        updated_at: time(key.updated_at),
+        last_used_at: key.last_used_at.map(time),
+        created_by: &key.created_by,
     }
-    put("permissions", json!(key.permissions.as_str()));
-    put("isActive", json!(key.is_active));
-    put("status", json!(key.status(now).as_str()));
-    put("concurrencyLimit", json!(key.concurrency_limit));
-    put("rateLimitWindow", json!(key.rate_limit_window_minutes));
-    put("rateLimitRequests", json!(key.rate_limit_requests));
-    put(
-        "enableModelRestriction",
-        json!(key.enable_model_restriction),
-    );
-    put("restrictedModels", json!(key.restricted_models));
-    put(
-        "enableClientRestriction",
-        json!(key.enable_client_restriction),
-    );
-    put("allowedClients", json!(key.allowed_clients));
-    put("dailyCostLimit", json!(key.daily_cost_limit.as_usd_f64()));
-    put("tags", json!(key.tags));
-    put("createdAt", json!(time(key.created_at)));
-    put("updatedAt", json!(time(key.updated_at)));
-    put("lastUsedAt", json!(key.last_used_at.map(time)));
-    put("createdBy", json!(key.created_by));
-    fields
 }
 
 pub fn usage_totals(totals: &UsageTotals) -> Value {
@@ -74,7 +100,10 @@ pub fn usage_totals(totals: &UsageTotals) -> Value {
 
 /// A key as the admin API returns it: stored fields, live limits, usage.
 pub fn key_snapshot(snapshot: &KeySnapshot, now: DateTime<Utc>) -> Value {
-    let mut fields = key_fields(&snapshot.key, now);
+    let mut fields = match serde_json::to_value(key_fields(&snapshot.key, now)) {
+        Ok(Value::Object(fields)) => fields,
+        _ => Map::new(),
+    };
     let now_ms = now.timestamp_millis();
     let window = snapshot.window.as_ref();
     let mut put = |name: &str, value: Value| {

@@ -41,15 +41,24 @@ if tag ~= '' or query ~= '' then
   -- Candidates in name order: the name index holds 'lowercase name \0 id'.
   local tagged = tag ~= '' and as_set(redis.call('SMEMBERS', KEYS[7])) or nil
   local matched = {}
+  local find, sub = string.find, string.sub
   for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-    local zero = string.find(member, '\0', 1, true)
-    local id = string.sub(member, zero + 1)
-    local keep = not tagged or tagged[id]
-    if keep and query ~= '' then
-      local first, last = string.find(member, query, 1, true)
-      keep = first ~= nil and last < zero
+    -- Cheapest test first: most members fail the search, so they cost a single find.
+    local keep, zero = true, nil
+    if query ~= '' then
+      local first, last = find(member, query, 1, true)
+      if first then
+        zero = find(member, '\0', first, true)
+        keep = zero ~= nil and last < zero
+      else
+        keep = false
+      end
     end
-    if keep and keeps_status(id) then table.insert(matched, id) end
+    if keep then
+      zero = zero or find(member, '\0', 1, true)
+      local id = sub(member, zero + 1)
+      if (not tagged or tagged[id]) and keeps_status(id) then matched[#matched + 1] = id end
+    end
   end
   if sort == 'name' then
     if descending then
