@@ -20,7 +20,6 @@ pub use admins::AdminRecord;
 pub use admission::{Admission, Refusal, VerifyRequest};
 pub use conn::RedisConn;
 pub use keys::{ListQuery, SortField};
-pub use records::USAGE_COUNTERS;
 pub use sessions::RedisSessionStore;
 pub use usage::{DailyModelUsage, UsageWrite};
 

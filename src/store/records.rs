@@ -9,18 +9,6 @@ use crate::domain::key::{ApiKey, UsageTotals};
 use crate::domain::key_fields::{KeyChanges, Permissions, ACCOUNT_FIELDS};
 use crate::domain::money::NanoUsd;
 
-/// Usage counters as hash fields; `cacheCreateTokens` is derived from the two lifetimes.
-pub const USAGE_COUNTERS: [&str; 8] = [
-    "requests",
-    "inputTokens",
-    "outputTokens",
-    "cacheCreate5mTokens",
-    "cacheCreate1hTokens",
-    "cacheReadTokens",
-    "allTokens",
-    "cost",
-];
-
 fn flag(value: bool) -> String {
     if value { "1" } else { "0" }.to_string()
 }
@@ -161,7 +149,16 @@ pub fn decode_usage(fields: &HashMap<String, String>) -> UsageTotals {
         cache_create_5m_tokens: number("cacheCreate5mTokens"),
         cache_create_1h_tokens: number("cacheCreate1hTokens"),
         cache_read_tokens: number("cacheReadTokens"),
-        all_tokens: number("allTokens"),
+        all_tokens: [
+            "inputTokens",
+            "outputTokens",
+            "cacheCreate5mTokens",
+            "cacheCreate1hTokens",
+            "cacheReadTokens",
+        ]
+        .iter()
+        .map(|c| number(c))
+        .sum(),
         cost: NanoUsd::from_nanos(fields.get("cost").and_then(|v| v.parse().ok()).unwrap_or(0)),
     }
 }

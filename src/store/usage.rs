@@ -52,14 +52,14 @@ impl Store {
         let now_ms = usage.now.timestamp_millis();
         let day_expiry = expiry_ms(usage.today, DAILY_RETENTION_DAYS);
         let t = &usage.tokens;
-        let counters: [(&str, String); 8] = [
+        // allTokens is not stored: it is the sum of the others, computed when read.
+        let counters: [(&str, String); 7] = [
             ("requests", "1".into()),
             ("inputTokens", t.input.to_string()),
             ("outputTokens", t.output.to_string()),
             ("cacheCreate5mTokens", t.cache_write_5m.to_string()),
             ("cacheCreate1hTokens", t.cache_write_1h.to_string()),
             ("cacheReadTokens", t.cache_read.to_string()),
-            ("allTokens", t.all().to_string()),
             ("cost", usage.cost.nanos().to_string()),
         ];
 
@@ -77,7 +77,8 @@ impl Store {
             .arg(usage.model)
             .arg(usage.lease.map(LeaseId::as_str).unwrap_or(""))
             .arg(day_expiry)
-            .arg(expiry_ms(usage.today, MONTHLY_RETENTION_DAYS));
+            .arg(expiry_ms(usage.today, MONTHLY_RETENTION_DAYS))
+            .arg(t.all());
         let account = usage.account_id.unwrap_or("");
         let mut ledger_side = SCRIPTS.record_ledger.prepare_invoke();
         ledger_side

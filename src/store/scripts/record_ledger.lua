@@ -3,7 +3,7 @@
 -- KEYS[1] created index  KEYS[2] last-used index  KEYS[3] today's cost index
 -- KEYS[4] the account's usage hash for today  KEYS[5] known accounts
 -- ARGV[1] key id  ARGV[2] now ms  ARGV[3] model  ARGV[4] account id or ''  ARGV[5] day expiry ms
--- ARGV[6..] counter name, amount pairs as in record_usage.lua (requests first)
+-- ARGV[6..] counter name, amount pairs as in record_usage.lua
 -- Does nothing for a key that is not indexed (deleted meanwhile), so no ghost entries appear.
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
 redis.call('ZADD', KEYS[2], 'XX', ARGV[2], ARGV[1])

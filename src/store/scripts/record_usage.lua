@@ -2,15 +2,15 @@
 -- KEYS[1] key hash  KEYS[2] total  KEYS[3] today  KEYS[4] this month  KEYS[5] today per model
 -- KEYS[6] rate window hash  KEYS[7] lease zset  KEYS[8] period index (usage key -> expiry ms)
 -- ARGV[1] now ms  ARGV[2] model  ARGV[3] lease id or ''  ARGV[4] day expiry ms  ARGV[5] month expiry ms
--- ARGV[6..] counter name, amount pairs (requests first, tokens of each kind, allTokens, cost)
+-- ARGV[6] all tokens of the response (for the rate window)
+-- ARGV[7..] counter name, amount pairs (requests first, tokens of each kind, cost)
 -- Returns {0} for an unknown key, else {1, today's cost in nano-USD}.
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
 local model = ARGV[2]
-local all_tokens = '0'
+local all_tokens = ARGV[6]
 local day_requests, month_requests = 0, 0
-for i = 6, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   local counter, amount = ARGV[i], ARGV[i + 1]
-  if counter == 'allTokens' then all_tokens = amount end
   if amount ~= '0' then
     redis.call('HINCRBY', KEYS[2], counter, amount)
     local day = redis.call('HINCRBY', KEYS[3], counter, amount)
