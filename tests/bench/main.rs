@@ -27,6 +27,7 @@ impl<T, E: Display> Context<T> for Result<T, E> {
 
 const SERVICE_TOKEN: &str = "bench-service-token";
 const ADMIN_TOKEN: &str = "bench-admin-token";
+const ADMIN_PASSWORD: &str = "bench-password-123";
 const MODEL: &str = "claude-sonnet-4-5";
 const TOTAL_KEYS: usize = 10_000;
 const SEED_IN_FLIGHT: usize = 32;
@@ -147,6 +148,8 @@ async fn run() -> BenchResult<()> {
         )
         .await?;
 
+    let dashboard_page = dashboard_latency(&api.base_url).await?;
+
     let memory = read_memory(keyward.child.id())?;
     let setup = Setup {
         cpus: cpu_count(),
@@ -161,6 +164,7 @@ async fn run() -> BenchResult<()> {
         list_page,
         search,
         deep_page,
+        dashboard_page,
         memory,
     };
     print_summary(&setup, &figures);
@@ -307,7 +311,7 @@ fn start_keyward(redis_port: u16, data_dir: &Path) -> BenchResult<Keyward> {
         )
         .env("KEYWARD_SERVICE_TOKEN", SERVICE_TOKEN)
         .env("KEYWARD_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("KEYWARD_ADMIN_PASSWORD", "bench-password-123")
+        .env("KEYWARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("KEYWARD_DATA_DIR", data_dir)
         // A sweep in the middle of a measurement would add noise.
         .env("KEYWARD_EXPIRY_SWEEP_SECS", "0")
@@ -756,6 +760,75 @@ fn percentile(sorted: &[f64], pct: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// Signs in to the dashboard like a browser, then times the server-rendered key list with
+/// 50 rows (HTML, the same data as the API's list plus the template).
+async fn dashboard_latency(base_url: &str) -> BenchResult<Latency> {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .context("building the dashboard client")?;
+    let login = client
+        .get(format!("{base_url}/login"))
+        .send()
+        .await
+        .context("GET /login")?
+        .text()
+        .await
+        .context("reading /login")?;
+    let marker = r#"name="_csrf" value=""#;
+    let csrf: String = login
+        .split_once(marker)
+        .map(|(_, rest)| rest.chars().take_while(|c| *c != '"').collect())
+        .ok_or("the login page has no CSRF token")?;
+    let form = [
+        ("_csrf", csrf.as_str()),
+        ("username", "admin"),
+        ("password", ADMIN_PASSWORD),
+    ];
+    let signed_in = client
+        .post(format!("{base_url}/login"))
+        .form(&form)
+        .send()
+        .await
+        .context("POST /login")?;
+    if !signed_in.url().path().ends_with("/keys") {
+        return Err(format!(
+            "dashboard sign-in failed: ended at {}",
+            signed_in.url()
+        ));
+    }
+    let url = format!("{base_url}/keys?perPage=50");
+    let get_page = || async {
+        let response = client
+            .get(&url)
+            .send()
+            .await
+            .context(format!("GET {url}"))?;
+        let status = response.status();
+        let html = response.text().await.context(format!("reading {url}"))?;
+        if status != reqwest::StatusCode::OK || html.matches("data-key-id=").count() != 50 {
+            return Err(format!("GET {url} answered {status} without 50 rows"));
+        }
+        Ok::<(), String>(())
+    };
+    for _ in 0..LATENCY_WARMUP {
+        get_page().await?;
+    }
+    let mut samples_ms = Vec::with_capacity(LATENCY_SAMPLES);
+    for _ in 0..LATENCY_SAMPLES {
+        let started = Instant::now();
+        get_page().await?;
+        samples_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let latency = Latency::from_samples(samples_ms);
+    println!(
+        "dashboard /keys: 50 rows, p50 {:.2} ms, p99 {:.2} ms",
+        latency.p50_ms, latency.p99_ms
+    );
+    Ok(latency)
+}
+
 struct Setup {
     cpus: String,
     redis_version: String,
@@ -770,6 +843,7 @@ struct Figures {
     list_page: Latency,
     search: Latency,
     deep_page: Latency,
+    dashboard_page: Latency,
     memory: Memory,
 }
 
@@ -827,6 +901,10 @@ fn print_summary(setup: &Setup, figures: &Figures) {
         ("list page 1 (10k keys)", &figures.list_page),
         ("search q=needle (10k keys)", &figures.search),
         ("page 100 by name (10k keys)", &figures.deep_page),
+        (
+            "dashboard /keys, 50 rows (10k keys)",
+            &figures.dashboard_page,
+        ),
     ] {
         rows.push([
             measure.into(),

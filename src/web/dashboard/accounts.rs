@@ -5,8 +5,8 @@ use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::Router;
 
-use super::charts::{cost_chart, has_usage, model_rows, token_chart, ModelRow};
-use super::format::{count, count_short, optional_time, usd, usd_short};
+use super::charts::UsageCharts;
+use super::format::{count, count_short, optional_time, usd_short};
 use super::keys::{parse_days, KeyView};
 use super::session::{take_flashes, Flash, SessionAdmin};
 use super::{render, PageError, PageResult};
@@ -83,19 +83,12 @@ struct AccountPage {
     csrf: String,
     flashes: Vec<Flash>,
     account: String,
-    days: u32,
-    cost_chart: String,
-    token_chart: String,
-    has_usage: bool,
-    models: Vec<ModelRow>,
+    charts: UsageCharts,
     period: UsageTotals,
     keys: Vec<KeyView>,
 }
 
 impl AccountPage {
-    fn money(&self, row: &ModelRow) -> String {
-        usd(row.totals.cost)
-    }
     fn period_cost(&self) -> String {
         usd_short(self.period.cost)
     }
@@ -118,23 +111,15 @@ async fn route_get_account(
     }
     let days = parse_days(&query)?;
     let usage = state.keys.account_usage(&account, days).await?;
-    let models = model_rows(&usage);
-    let mut period = UsageTotals::default();
-    for row in &models {
-        period.add(&row.totals);
-    }
+    let charts = UsageCharts::new(days, &usage);
     let zone = state.keys.zone();
     let keys = state.keys.keys_bound_to(&account).await?;
     Ok(render(&AccountPage {
         csrf: admin.csrf.clone(),
         flashes: take_flashes(&admin.session).await?,
         account,
-        days,
-        cost_chart: cost_chart(&usage),
-        token_chart: token_chart(&usage),
-        has_usage: has_usage(&usage),
-        models,
-        period,
+        period: charts.period(),
+        charts,
         keys: keys.iter().map(|k| KeyView::new(k, zone)).collect(),
     }))
 }

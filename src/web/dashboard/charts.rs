@@ -12,7 +12,43 @@ pub struct ModelRow {
     pub totals: UsageTotals,
 }
 
-pub fn model_rows(days: &[DailyModelUsage]) -> Vec<ModelRow> {
+impl ModelRow {
+    pub fn cost(&self) -> String {
+        super::format::usd(self.totals.cost)
+    }
+}
+
+/// Everything the usage section of a key or account page shows for a period.
+pub struct UsageCharts {
+    pub days: u32,
+    pub cost_chart: String,
+    pub token_chart: String,
+    pub has_usage: bool,
+    pub models: Vec<ModelRow>,
+}
+
+impl UsageCharts {
+    pub fn new(days: u32, usage: &[DailyModelUsage]) -> UsageCharts {
+        UsageCharts {
+            days,
+            cost_chart: cost_chart(usage),
+            token_chart: token_chart(usage),
+            has_usage: has_usage(usage),
+            models: model_rows(usage),
+        }
+    }
+
+    /// The period's totals over every model.
+    pub fn period(&self) -> UsageTotals {
+        let mut period = UsageTotals::default();
+        for row in &self.models {
+            period.add(&row.totals);
+        }
+        period
+    }
+}
+
+fn model_rows(days: &[DailyModelUsage]) -> Vec<ModelRow> {
     let mut rows: Vec<ModelRow> = Vec::new();
     for day in days {
         for (model, usage) in &day.models {
@@ -59,14 +95,14 @@ fn series(days: &[DailyModelUsage], unit: &str, value: impl Fn(&UsageTotals) -> 
         .to_string()
 }
 
-pub fn cost_chart(days: &[DailyModelUsage]) -> String {
+fn cost_chart(days: &[DailyModelUsage]) -> String {
     series(days, "USD", |u| u.cost.as_usd_f64())
 }
 
-pub fn token_chart(days: &[DailyModelUsage]) -> String {
+fn token_chart(days: &[DailyModelUsage]) -> String {
     series(days, "tokens", |u| u.all_tokens as f64)
 }
 
-pub fn has_usage(days: &[DailyModelUsage]) -> bool {
+fn has_usage(days: &[DailyModelUsage]) -> bool {
     days.iter().any(|d| !d.models.is_empty())
 }

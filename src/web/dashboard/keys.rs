@@ -12,8 +12,8 @@ use axum::{Json, Router};
 use chrono::Utc;
 use serde_json::json;
 
-use super::charts::{cost_chart, has_usage, model_rows, token_chart, ModelRow};
-use super::format::{count, count_short, countdown, minutes, optional_time, time, usd, usd_short};
+use super::charts::UsageCharts;
+use super::format::{count, count_short, countdown, minutes, optional_time, time, usd_short};
 use super::forms::{FormPairs, KeyFormValues};
 use super::session::{take_flashes, Flash, SessionAdmin};
 use super::{render, PageError, PageResult};
@@ -446,17 +446,7 @@ struct KeyDetailPage {
     csrf: String,
     flashes: Vec<Flash>,
     key: KeyView,
-    days: u32,
-    cost_chart: String,
-    token_chart: String,
-    has_usage: bool,
-    models: Vec<ModelRow>,
-}
-
-impl KeyDetailPage {
-    fn money(&self, row: &ModelRow) -> String {
-        usd(row.totals.cost)
-    }
+    charts: UsageCharts,
 }
 
 pub fn parse_days(query: &QueryPairs) -> PageResult<u32> {
@@ -480,11 +470,7 @@ async fn route_get_key(
         csrf: admin.csrf.clone(),
         flashes: take_flashes(&admin.session).await?,
         key: KeyView::new(&snapshot, state.keys.zone()),
-        days,
-        cost_chart: cost_chart(&usage),
-        token_chart: token_chart(&usage),
-        has_usage: has_usage(&usage),
-        models: model_rows(&usage),
+        charts: UsageCharts::new(days, &usage),
     }))
 }
 
