@@ -6,6 +6,20 @@ use crate::domain::secret::random_password;
 use crate::store::{Store, StoreError, StoreResult};
 
 const GENERATED_PASSWORD_CHARS: usize = 24;
+/// Failed sign-ins allowed per client address and username within the period.
+const MAX_FAILURES: u64 = 5;
+const FAILURE_PERIOD_SECS: u64 = 15 * 60;
+
+/// The outcome of a dashboard sign-in attempt.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SignIn {
+    Accepted,
+    Refused,
+    /// Too many recent failures from this address for this username; wait this long.
+    Throttled {
+        retry_minutes: u64,
+    },
+}
 
 #[derive(Clone)]
 pub struct AdminService {
@@ -91,6 +105,31 @@ impl AdminService {
                 Ok(false)
             }
         }
+    }
+
+    /// Checks a sign-in, counting failures per client address and username, so guessing is
+    /// limited to a few tries per period (even the right password waits once throttled).
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password: &str,
+        client: std::net::IpAddr,
+    ) -> StoreResult<SignIn> {
+        let scope = format!("{client}|{}", username.to_lowercase());
+        let (failures, retry_secs) = self.store.login_failures(&scope).await?;
+        if failures >= MAX_FAILURES {
+            return Ok(SignIn::Throttled {
+                retry_minutes: retry_secs.div_ceil(60).max(1),
+            });
+        }
+        if !username.is_empty() && self.check_password(username, password).await? {
+            self.store.clear_login_failures(&scope).await?;
+            return Ok(SignIn::Accepted);
+        }
+        self.store
+            .add_login_failure(&scope, FAILURE_PERIOD_SECS)
+            .await?;
+        Ok(SignIn::Refused)
     }
 
     pub async fn reset_password(&self, username: &str, password: &str) -> StoreResult<()> {

@@ -352,6 +352,16 @@ impl KeyService {
         self.inner.store.accounts().await
     }
 
+    /// Keys with their live values, for ids the caller already has (the list's live refresh).
+    pub async fn snapshots(&self, ids: &[KeyId]) -> StoreResult<Vec<KeySnapshot>> {
+        let now = Utc::now();
+        self.inner.store.snapshots(ids, now, self.today(now)).await
+    }
+
+    pub async fn bound_key_count(&self, account: &str) -> StoreResult<usize> {
+        Ok(self.inner.store.keys_bound_to(account).await?.len())
+    }
+
     pub async fn keys_bound_to(&self, account: &str) -> StoreResult<Vec<KeySnapshot>> {
         let ids = self.inner.store.keys_bound_to(account).await?;
         let now = Utc::now();

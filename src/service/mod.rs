@@ -3,5 +3,5 @@
 pub mod admins;
 pub mod keys;
 
-pub use admins::AdminService;
+pub use admins::{AdminService, SignIn};
 pub use keys::{KeyService, UsageOutcome, Verified, VerifyInput};

@@ -60,7 +60,7 @@ async fn route_get_accounts(State(state): State<AppState>, admin: SessionAdmin) 
             }
         }
         rows.push(AccountRow {
-            bound_keys: state.keys.store().keys_bound_to(&id).await?.len(),
+            bound_keys: state.keys.bound_key_count(&id).await?,
             last_used: optional_time(last_used, zone, "never"),
             today_requests: count(today.requests),
             today_cost: usd_short(today.cost),

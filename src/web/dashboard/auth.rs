@@ -15,11 +15,8 @@ use super::session::{
     csrf_matches, csrf_token, log_in, log_out, take_flashes, Flash, SessionAdmin,
 };
 use super::{render, PageError, PageResult};
+use crate::service::SignIn;
 use crate::web::AppState;
-
-/// Failed sign-ins allowed per client address and username within the period.
-const MAX_FAILURES: u64 = 5;
-const FAILURE_PERIOD_SECS: u64 = 15 * 60;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -71,22 +68,23 @@ async fn route_post_login(
         response
     };
     let csrf = csrf_token(&session).await?;
-    let store = state.keys.store();
-    let scope = format!("{}|{}", peer.ip(), username.to_lowercase());
-    let (failures, retry_secs) = store.login_failures(&scope).await?;
-    if failures >= MAX_FAILURES {
-        let minutes = retry_secs.div_ceil(60).max(1);
-        let message = format!("Too many failed sign-ins. Try again in {minutes} minute(s).");
-        return Ok(page(StatusCode::TOO_MANY_REQUESTS, message, csrf, username));
+    match state
+        .admins
+        .sign_in(&username, &password, peer.ip())
+        .await?
+    {
+        SignIn::Accepted => {}
+        SignIn::Throttled { retry_minutes } => {
+            let message =
+                format!("Too many failed sign-ins. Try again in {retry_minutes} minute(s).");
+            return Ok(page(StatusCode::TOO_MANY_REQUESTS, message, csrf, username));
+        }
+        SignIn::Refused => {
+            tracing::warn!(%username, client = %peer.ip(), "failed dashboard sign-in");
+            let message = "Wrong username or password.".to_string();
+            return Ok(page(StatusCode::UNAUTHORIZED, message, csrf, username));
+        }
     }
-    let valid = !username.is_empty() && state.admins.check_password(&username, &password).await?;
-    if !valid {
-        store.add_login_failure(&scope, FAILURE_PERIOD_SECS).await?;
-        tracing::warn!(%username, client = %peer.ip(), "failed dashboard sign-in");
-        let message = "Wrong username or password.".to_string();
-        return Ok(page(StatusCode::UNAUTHORIZED, message, csrf, username));
-    }
-    store.clear_login_failures(&scope).await?;
     log_in(&session, &username).await?;
     tracing::info!(%username, "dashboard sign-in");
     Ok(Redirect::to("/keys").into_response())

@@ -276,11 +276,7 @@ async fn route_get_live(
         .take(100)
         .collect();
     let now = Utc::now();
-    let snapshots = state
-        .keys
-        .store()
-        .snapshots(&ids, now, state.keys.today(now))
-        .await?;
+    let snapshots = state.keys.snapshots(&ids).await?;
     let keys: serde_json::Map<String, serde_json::Value> = snapshots
         .iter()
         .map(|s| {
