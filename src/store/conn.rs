@@ -1,12 +1,15 @@
 //! One connection type for a single Redis node and for Redis Cluster, so every store
 //! operation is written once.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Value};
+use tokio::sync::OnceCell;
 
 use crate::config::RedisTarget;
 
@@ -14,13 +17,29 @@ use crate::config::RedisTarget;
 pub enum RedisConn {
     /// Reconnects by itself after Redis restarts.
     Single(ConnectionManager),
-    Cluster(ClusterConnection),
+    Cluster(LazyCluster),
+}
+
+/// A cluster connection made on first use (and retried on the next use while the cluster is
+/// unreachable), so keyward starts and answers 503 while the cluster is down, as it does for
+/// a single node. Once made, the cluster client follows topology changes by itself.
+#[derive(Clone)]
+pub struct LazyCluster {
+    shared: Arc<(ClusterClient, OnceCell<ClusterConnection>)>,
+}
+
+impl LazyCluster {
+    async fn get(&self) -> redis::RedisResult<ClusterConnection> {
+        let (client, connection) = &*self.shared;
+        connection
+            .get_or_try_init(|| client.get_async_connection())
+            .await
+            .cloned()
+    }
 }
 
 impl RedisConn {
-    /// Connects lazily for a single node, so keyward starts (and answers 503) while Redis is
-    /// down. A cluster needs its topology, so that connection is made now.
-    pub async fn open(target: &RedisTarget, timeout: Duration) -> redis::RedisResult<RedisConn> {
+    pub fn open(target: &RedisTarget, timeout: Duration) -> redis::RedisResult<RedisConn> {
         match target {
             RedisTarget::Single(url) => {
                 let client = redis::Client::open(url.as_str())?;
@@ -39,7 +58,9 @@ impl RedisConn {
                     .response_timeout(timeout)
                     .retries(1)
                     .build()?;
-                Ok(RedisConn::Cluster(client.get_async_connection().await?))
+                Ok(RedisConn::Cluster(LazyCluster {
+                    shared: Arc::new((client, OnceCell::new())),
+                }))
             }
         }
     }
@@ -49,7 +70,9 @@ impl ConnectionLike for RedisConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             RedisConn::Single(c) => c.req_packed_command(cmd),
-            RedisConn::Cluster(c) => c.req_packed_command(cmd),
+            RedisConn::Cluster(lazy) => {
+                async move { lazy.get().await?.req_packed_command(cmd).await }.boxed()
+            }
         }
     }
 
@@ -61,14 +84,20 @@ impl ConnectionLike for RedisConn {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             RedisConn::Single(c) => c.req_packed_commands(pipeline, offset, count),
-            RedisConn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            RedisConn::Cluster(lazy) => async move {
+                lazy.get()
+                    .await?
+                    .req_packed_commands(pipeline, offset, count)
+                    .await
+            }
+            .boxed(),
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
             RedisConn::Single(c) => c.get_db(),
-            RedisConn::Cluster(c) => c.get_db(),
+            RedisConn::Cluster(_) => 0,
         }
     }
 }

@@ -226,30 +226,38 @@ impl Store {
         Ok(true)
     }
 
-    /// Keys with their live limits and usage, in one pipelined round trip (per node on a
-    /// cluster). Ids whose record is gone are skipped.
+    /// Keys with their live limits and usage. Each key's six reads are one pipeline on its own
+    /// slot (a cluster refuses pipelines that cross slots); the pipelines of all keys go out
+    /// together on the multiplexed connection, so a page costs one round trip, not one per
+    /// key. Ids whose record is gone are skipped.
     pub async fn snapshots(
         &self,
         ids: &[KeyId],
         now: DateTime<Utc>,
         today: NaiveDate,
     ) -> StoreResult<Vec<KeySnapshot>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
+        let reads = ids.iter().map(|id| self.snapshot(*id, now, today));
+        let found = self.bounded(futures::future::try_join_all(reads)).await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    async fn snapshot(
+        &self,
+        id: KeyId,
+        now: DateTime<Utc>,
+        today: NaiveDate,
+    ) -> redis::RedisResult<Option<KeySnapshot>> {
         let now_ms = now.timestamp_millis();
+        let key = KeyNames::new(id);
         let mut pipe = redis::pipe();
-        for id in ids {
-            let key = KeyNames::new(*id);
-            pipe.hgetall(key.record())
-                .cmd("HMGET")
-                .arg(key.window())
-                .arg(&["start", "end", "requests", "tokens"])
-                .zcount(key.leases(), format!("({now_ms}"), "+inf")
-                .hgetall(key.usage_total())
-                .hgetall(key.usage_day(today))
-                .hgetall(key.usage_month(today));
-        }
+        pipe.hgetall(key.record())
+            .cmd("HMGET")
+            .arg(key.window())
+            .arg(&["start", "end", "requests", "tokens"])
+            .zcount(key.leases(), format!("({now_ms}"), "+inf")
+            .hgetall(key.usage_total())
+            .hgetall(key.usage_day(today))
+            .hgetall(key.usage_month(today));
         type Row = (
             HashMap<String, String>,
             Vec<Option<i64>>,
@@ -259,37 +267,30 @@ impl Store {
             HashMap<String, String>,
         );
         let mut conn = self.conn();
-        let flat: Vec<redis::Value> = self
-            .bounded(async move { pipe.query_async(&mut conn).await })
-            .await?;
-        let mut snapshots = Vec::with_capacity(ids.len());
-        for (id, chunk) in ids.iter().zip(flat.chunks(6)) {
-            let row: Row = redis::from_redis_value(redis::Value::Array(chunk.to_vec()))?;
-            let (record, window, concurrency, total, daily, monthly) = row;
-            let Some(key) = decode_key(*id, &record) else {
-                continue;
-            };
-            let window = match window.as_slice() {
-                [Some(start_ms), Some(end_ms), requests, tokens] if *end_ms > now_ms => {
-                    Some(RateWindow {
-                        start_ms: *start_ms,
-                        end_ms: *end_ms,
-                        requests: requests.unwrap_or(0).max(0) as u64,
-                        tokens: tokens.unwrap_or(0).max(0) as u64,
-                    })
-                }
-                _ => None,
-            };
-            snapshots.push(KeySnapshot {
-                key,
-                current_concurrency: concurrency,
-                window,
-                total: decode_usage(&total),
-                daily: decode_usage(&daily),
-                monthly: decode_usage(&monthly),
-            });
-        }
-        Ok(snapshots)
+        let (record, window, concurrency, total, daily, monthly): Row =
+            pipe.query_async(&mut conn).await?;
+        let Some(api_key) = decode_key(id, &record) else {
+            return Ok(None);
+        };
+        let window = match window.as_slice() {
+            [Some(start_ms), Some(end_ms), requests, tokens] if *end_ms > now_ms => {
+                Some(RateWindow {
+                    start_ms: *start_ms,
+                    end_ms: *end_ms,
+                    requests: requests.unwrap_or(0).max(0) as u64,
+                    tokens: tokens.unwrap_or(0).max(0) as u64,
+                })
+            }
+            _ => None,
+        };
+        Ok(Some(KeySnapshot {
+            key: api_key,
+            current_concurrency: concurrency,
+            window,
+            total: decode_usage(&total),
+            daily: decode_usage(&daily),
+            monthly: decode_usage(&monthly),
+        }))
     }
 
     /// One page of ids and the number of keys that match.

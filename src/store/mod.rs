@@ -84,7 +84,7 @@ pub struct Store {
 
 impl Store {
     pub async fn connect(target: &RedisTarget, timeout: Duration) -> StoreResult<Store> {
-        let conn = RedisConn::open(target, timeout).await?;
+        let conn = RedisConn::open(target, timeout)?;
         Ok(Store { conn, timeout })
     }
 

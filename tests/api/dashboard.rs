@@ -222,27 +222,9 @@ async fn a_session_survives_a_restart_and_works_on_a_second_instance() {
     let app = spawn().await;
     let client = browser_like();
     sign_in(&app, &client).await;
-    let data_dir = app.data_dir.path().to_path_buf();
     // A second keyward process on the same Redis (and encryption key) accepts the session.
-    let mut second = crate::support::app::keyward_command(&app.redis.url(), &data_dir, &[])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("runs");
-    let mut reader = std::io::BufReader::new(second.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut reader, &mut line).expect("line");
-    let address = line
-        .trim()
-        .strip_prefix("keyward listening on ")
-        .expect("address")
-        .to_string();
-    let response = client
-        .get(format!("{address}/keys"))
-        .send()
-        .await
-        .expect("sent");
-    let _ = second.kill();
-    let _ = second.wait();
+    let second = app.second_instance();
+    let response = client.get(second.url("/keys")).send().await.expect("sent");
     assert_eq!(
         response.status(),
         StatusCode::OK,

@@ -4,6 +4,7 @@ mod admin_keys;
 mod browser;
 mod cli;
 mod dashboard;
+mod instances;
 mod leases;
 mod listing;
 mod ops;

@@ -58,38 +58,25 @@ impl TestApp {
 
     pub async fn spawn_on(redis: RedisServer, env: &[(&str, &str)]) -> TestApp {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let mut child = keyward_command(&redis.url(), data_dir.path(), env)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("keyward binary runs");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let (address_tx, address_rx) = std::sync::mpsc::channel();
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(address) = line.strip_prefix("keyward listening on ") {
-                    let _ = address_tx.send(address.to_string());
-                }
-                sink.lock().expect("lock").push(line);
-            }
-        });
-        let address = address_rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("keyward prints its address");
+        let process = Process::start(&redis.url(), data_dir.path(), env);
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
             .expect("http client");
         TestApp {
-            address,
+            address: process.address.clone(),
             redis,
             http,
             data_dir,
-            stdout: lines,
-            child,
+            stdout: process.stdout.clone(),
+            child: process.into_child(),
         }
+    }
+
+    /// Another keyward process on the same Redis and encryption key (a second instance
+    /// behind a load balancer).
+    pub fn second_instance(&self) -> Process {
+        Process::start(&self.redis.url(), self.data_dir.path(), &[])
     }
 
     /// Lines keyward printed on stdout so far.
@@ -189,6 +176,60 @@ impl TestApp {
             .admin(Method::GET, "/api/v1/admin/keys?perPage=1", None)
             .await;
         body["total"].as_u64().expect("total")
+    }
+}
+
+/// A running keyward process and the address it printed.
+pub struct Process {
+    pub address: String,
+    stdout: Arc<Mutex<Vec<String>>>,
+    child: Option<Child>,
+}
+
+impl Process {
+    pub fn start(redis_url: &str, data_dir: &std::path::Path, env: &[(&str, &str)]) -> Process {
+        let mut child = keyward_command(redis_url, data_dir, env)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("keyward binary runs");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (address_tx, address_rx) = std::sync::mpsc::channel();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(address) = line.strip_prefix("keyward listening on ") {
+                    let _ = address_tx.send(address.to_string());
+                }
+                sink.lock().expect("lock").push(line);
+            }
+        });
+        let address = address_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("keyward prints its address");
+        Process {
+            address,
+            stdout: lines,
+            child: Some(child),
+        }
+    }
+
+    fn into_child(mut self) -> Child {
+        self.child.take().expect("running")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

@@ -1,15 +1,42 @@
-//! A `redis-server` child process on a free port, killed when dropped.
+//! The test's own Redis: one `redis-server` on a free port, or, with
+//! `KEYWARD_TEST_REDIS=cluster`, a real 3-master Redis Cluster on free loopback ports.
+//! Killed when dropped.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-pub struct RedisServer {
-    pub port: u16,
+struct Node {
+    port: u16,
     dir: TempDir,
-    extra_args: Vec<String>,
     child: Option<Child>,
+}
+
+pub struct RedisServer {
+    nodes: Vec<Node>,
+    cluster: bool,
+    extra_args: Vec<String>,
+}
+
+/// Whether this test run uses Redis Cluster (set by `.ci/test` for the second pass).
+pub fn cluster_mode() -> bool {
+    std::env::var("KEYWARD_TEST_REDIS").is_ok_and(|v| v == "cluster")
+}
+
+/// A port below 45000 whose cluster bus port (+10000) is free as well. Ports are handed out
+/// from a counter (seeded by the process id) so parallel tests never pick the same one.
+fn free_cluster_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    loop {
+        let step = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + ((std::process::id() * 7 + step) % 25_000) as u16;
+        let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+        if free(port) && free(port + 10_000) {
+            return port;
+        }
+    }
 }
 
 impl RedisServer {
@@ -19,74 +46,156 @@ impl RedisServer {
 
     /// Starts with extra `redis-server` arguments (e.g. persistence settings).
     pub fn start_with(extra_args: &[&str]) -> RedisServer {
+        let cluster = cluster_mode();
+        let count = if cluster { 3 } else { 1 };
+        let nodes = (0..count)
+            .map(|_| Node {
+                port: if cluster {
+                    free_cluster_port()
+                } else {
+                    super::free_port()
+                },
+                dir: tempfile::tempdir().expect("temp dir"),
+                child: None,
+            })
+            .collect();
         let mut server = RedisServer {
-            port: super::free_port(),
-            dir: tempfile::tempdir().expect("temp dir"),
+            nodes,
+            cluster,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
-            child: None,
         };
         server.run();
+        if cluster {
+            let mut create = Command::new("redis-cli");
+            create.arg("--cluster").arg("create");
+            for node in &server.nodes {
+                create.arg(format!("127.0.0.1:{}", node.port));
+            }
+            let output = create
+                .args(["--cluster-replicas", "0", "--cluster-yes"])
+                .output()
+                .expect("redis-cli is installed");
+            assert!(
+                output.status.success(),
+                "cluster create failed: {}",
+                String::from_utf8_lossy(&output.stdout)
+            );
+            server.wait_for_cluster();
+        }
         server
     }
 
+    /// The URL keyward is given: one node, or every node comma-separated for a cluster.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        self.nodes
+            .iter()
+            .map(|n| format!("redis://127.0.0.1:{}", n.port))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     fn run(&mut self) {
-        let mut command = Command::new("redis-server");
-        command
-            .arg("--port")
-            .arg(self.port.to_string())
-            .arg("--bind")
-            .arg("127.0.0.1")
-            .arg("--dir")
-            .arg(self.dir.path())
-            .args(["--save", "", "--appendonly", "no"])
-            .args(&self.extra_args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        self.child = Some(command.spawn().expect("redis-server is installed"));
+        for node in &mut self.nodes {
+            let mut command = Command::new("redis-server");
+            command
+                .arg("--port")
+                .arg(node.port.to_string())
+                .arg("--bind")
+                .arg("127.0.0.1")
+                .arg("--dir")
+                .arg(node.dir.path())
+                .args(["--save", "", "--appendonly", "no"])
+                .args(&self.extra_args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            if self.cluster {
+                command
+                    .args(["--cluster-enabled", "yes", "--cluster-config-file"])
+                    .arg(node.dir.path().join("nodes.conf"));
+            }
+            node.child = Some(command.spawn().expect("redis-server is installed"));
+        }
         let deadline = Instant::now() + Duration::from_secs(10);
-        while self.cli(&["PING"]).trim() != "PONG" {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on {}",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        for port in self.nodes.iter().map(|n| n.port).collect::<Vec<_>>() {
+            while node_cli(port, &["PING"]).trim() != "PONG" {
+                assert!(
+                    Instant::now() < deadline,
+                    "redis-server did not start on {port}"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
 
-    /// Kills the server (SIGKILL: nothing is flushed, as in a crash).
+    fn wait_for_cluster(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for node in &self.nodes {
+            while !node_cli(node.port, &["CLUSTER", "INFO"]).contains("cluster_state:ok") {
+                assert!(Instant::now() < deadline, "cluster did not come up");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// Kills every node (SIGKILL: nothing is flushed, as in a crash).
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
         }
     }
 
-    /// Starts it again on the same port and data directory.
+    /// Starts every node again on the same ports and directories (a cluster keeps its
+    /// nodes.conf, so it re-forms).
     pub fn restart(&mut self) {
         self.kill();
         self.run();
+        if self.cluster {
+            self.wait_for_cluster();
+        }
     }
 
-    /// Runs one `redis-cli` command and returns its raw output.
+    /// Runs one `redis-cli` command (following cluster redirects) and returns its output.
     pub fn cli(&self, args: &[&str]) -> String {
-        let output = Command::new("redis-cli")
-            .arg("-p")
-            .arg(self.port.to_string())
-            .args(args)
-            .output()
-            .expect("redis-cli is installed");
-        String::from_utf8_lossy(&output.stdout).to_string()
+        let mut all = vec!["-c"];
+        all.extend_from_slice(args);
+        node_cli(self.nodes[0].port, &all)
     }
 
     /// Every key name in this test's Redis (tests may scan; keyward's request paths never do).
     pub fn all_keys(&self) -> Vec<String> {
-        self.cli(&["--scan"]).lines().map(str::to_string).collect()
+        self.nodes
+            .iter()
+            .flat_map(|n| {
+                node_cli(n.port, &["--scan"])
+                    .lines()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
     }
+}
+
+impl RedisServer {
+    /// How many keys each node holds (one entry for a single server).
+    pub fn keys_per_node(&self) -> Vec<usize> {
+        self.nodes
+            .iter()
+            .map(|n| node_cli(n.port, &["--scan"]).lines().count())
+            .collect()
+    }
+}
+
+fn node_cli(port: u16, args: &[&str]) -> String {
+    let output = Command::new("redis-cli")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(args)
+        .output()
+        .expect("redis-cli is installed");
+    String::from_utf8_lossy(&output.stdout).to_string()
 }
 
 impl Drop for RedisServer {
