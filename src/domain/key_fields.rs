@@ -516,3 +516,89 @@ mod tests {
         assert!(serde_json::from_str::<KeyFieldsInput>(r#"{"colour": "red"}"#).is_err());
     }
 }
+
+#[cfg(test)]
+mod hostile_input {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    /// Arbitrary JSON values, nested a little.
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f)
+                .map_or(serde_json::Value::Null, serde_json::Value::Number)),
+            ".{0,120}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(".{0,12}", inner, 0..4)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    const FIELDS: [&str; 20] = [
+        "name",
+        "description",
+        "tokenLimit",
+        "expiresAt",
+        "claudeAccountId",
+        "claudeConsoleAccountId",
+        "geminiAccountId",
+        "openaiAccountId",
+        "bedrockAccountId",
+        "permissions",
+        "isActive",
+        "concurrencyLimit",
+        "rateLimitWindow",
+        "rateLimitRequests",
+        "enableModelRestriction",
+        "restrictedModels",
+        "enableClientRestriction",
+        "allowedClients",
+        "dailyCostLimit",
+        "tags",
+    ];
+
+    proptest! {
+        #[test]
+        fn any_key_fields_parse_or_fail_cleanly(values in prop::collection::vec(json_value(), 20), mask in any::<u32>()) {
+            let body: serde_json::Map<String, serde_json::Value> = FIELDS
+                .iter()
+                .zip(values)
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, (f, v))| (f.to_string(), v))
+                .collect();
+            let clients = ClientMatcher::new(&BTreeMap::from([("claude_code".to_string(), "^claude-cli/".to_string())]))
+                .expect("valid");
+            if let Ok(input) = serde_json::from_value::<KeyFieldsInput>(serde_json::Value::Object(body)) {
+                match input.validate(&clients) {
+                    Ok(changes) => { let _ = changes.with_defaults(); }
+                    Err(error) => prop_assert!(FIELDS.contains(&error.field.as_str()), "{}", error.field),
+                }
+            }
+        }
+
+        #[test]
+        fn any_usage_report_parses_or_fails_cleanly(usage in json_value(), model in ".{0,300}", lease in ".{0,80}") {
+            let body = serde_json::json!({
+                "keyId": "00000000-0000-4000-8000-000000000000",
+                "model": model,
+                "lease": lease,
+                "usage": usage,
+            });
+            if let Ok(input) = serde_json::from_value::<crate::domain::usage::UsageReportInput>(body) {
+                if let Ok(report) = input.validate() {
+                    // Whatever passes has token counts that fit the integer sums.
+                    prop_assert!(report.tokens.all() < u64::MAX);
+                }
+            }
+        }
+    }
+}

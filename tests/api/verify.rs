@@ -303,3 +303,45 @@ async fn verify_input_errors_name_the_field() {
         (StatusCode::BAD_REQUEST, Some("acquired"))
     );
 }
+
+#[tokio::test]
+async fn lookalike_keys_are_refused_without_asking_redis() {
+    let mut app = TestApp::spawn().await;
+    app.redis.kill();
+    // With Redis gone, only answers that never needed Redis can be 401s.
+    for bad in [
+        format!("sk_{}", "a".repeat(64)),
+        format!("cr_{}", "a".repeat(63)),
+        format!("cr_{}z", "a".repeat(63)),
+    ] {
+        assert_eq!(
+            code_of(&app, json!({"key": bad})).await,
+            (StatusCode::UNAUTHORIZED, "invalid_format".into())
+        );
+    }
+    let (status, body) = app
+        .verify(json!({"key": format!("cr_{}", "a".repeat(64))}))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("storage_unavailable"))
+    );
+}
+
+#[tokio::test]
+async fn deeply_nested_json_is_a_clear_400() {
+    let app = TestApp::spawn().await;
+    let deep = format!(r#"{{"key": {}1{}}}"#, "[".repeat(5000), "]".repeat(5000));
+    let response = app
+        .http
+        .post(app.url("/api/v1/keys/verify"))
+        .bearer_auth(crate::support::app::SERVICE_TOKEN)
+        .header("content-type", "application/json")
+        .body(deep)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "invalid_input");
+}

@@ -103,6 +103,24 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
+    /// Waits until `/healthz` answers 200 (keyward reconnected to Redis by itself).
+    pub async fn wait_until_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let health = self
+                .http
+                .get(self.url("/healthz"))
+                .send()
+                .await
+                .map(|r| r.status());
+            if matches!(health, Ok(StatusCode::OK)) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "keyward did not recover");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     async fn call(
         &self,
         method: Method,
