@@ -88,3 +88,99 @@ async fn keys_spread_over_the_cluster_nodes() {
         "{per_node:?}"
     );
 }
+
+#[tokio::test]
+async fn sigterm_finishes_requests_in_flight_and_cuts_nothing_half_written() {
+    let app = TestApp::spawn().await;
+    let mut second = app.second_instance();
+    let (id, _) = app.create_key(json!({"name": "drain"})).await;
+    let body = json!({"keyId": id, "model": "claude-sonnet-4-5", "usage": {"input_tokens": 1, "output_tokens": 1}});
+    let url = second.url("/api/v1/usage");
+    let http = app.http.clone();
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = answered.clone();
+    let load = tokio::spawn(async move {
+        let calls = (0..600).map(|_| {
+            let (http, url, body, counter) =
+                (http.clone(), url.clone(), body.clone(), counter.clone());
+            async move {
+                let response = http
+                    .post(url)
+                    .bearer_auth(SERVICE_TOKEN)
+                    .json(&body)
+                    .send()
+                    .await
+                    .ok()?;
+                // A response counts only if it arrived whole.
+                let status = response.status();
+                let whole = response.json::<Value>().await.ok().map(|_| status);
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                whole
+            }
+        });
+        join_all(calls).await
+    });
+    // Signal once the load is flowing, so requests are in flight at that moment.
+    while answered.load(std::sync::atomic::Ordering::SeqCst) < 50 {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    assert!(second.terminate(), "keyward exits cleanly on SIGTERM");
+    let outcomes = load.await.expect("load ran");
+    let acknowledged = outcomes
+        .iter()
+        .filter(|o| **o == Some(StatusCode::OK))
+        .count() as u64;
+    eprintln!("SIGTERM during load: {acknowledged} of 600 records answered, the rest refused");
+    assert!(
+        outcomes.iter().flatten().all(|s| *s == StatusCode::OK),
+        "no error answers, only refused connections"
+    );
+    let recorded = app.get_key(&id).await["usage"]["total"]["requests"]
+        .as_u64()
+        .expect("count");
+    assert_eq!(
+        recorded, acknowledged,
+        "every record applied was answered, and only those"
+    );
+}
+
+#[tokio::test]
+async fn a_dead_cluster_node_fails_only_its_own_keys() {
+    if !crate::support::redis::cluster_mode() {
+        return; // Only meaningful against Redis Cluster.
+    }
+    let mut app = TestApp::spawn().await;
+    let mut keys = Vec::new();
+    for n in 0..12 {
+        let (id, secret) = app.create_key(json!({"name": format!("k{n}")})).await;
+        // Verify once so keyward knows the secret's key id (the lookup may live on the dead node).
+        assert_eq!(app.verify(json!({"key": secret})).await.0, StatusCode::OK);
+        let node = app
+            .redis
+            .node_holding(&format!("kw:{{k:{id}}}:key"))
+            .expect("stored");
+        keys.push((secret, node));
+    }
+    let victim = keys[0].1;
+    assert!(
+        keys.iter().any(|(_, node)| *node != victim),
+        "keys on more than one node"
+    );
+    app.redis.kill_node(victim);
+    for wait_ms in [0, 4000] {
+        // Right after the crash, and after the cluster marked the node failed.
+        tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await;
+        for (secret, node) in &keys {
+            let (status, body) = app.verify(json!({"key": secret})).await;
+            if *node == victim {
+                assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+            } else {
+                assert_eq!(
+                    status,
+                    StatusCode::OK,
+                    "a key on a live node still verifies: {body}"
+                );
+            }
+        }
+    }
+}

@@ -233,6 +233,17 @@ impl Process {
         }
     }
 
+    /// Sends SIGTERM and waits for the process to exit; returns whether it exited cleanly.
+    pub fn terminate(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        child.wait().map(|status| status.success()).unwrap_or(false)
+    }
+
     fn into_child(mut self) -> Child {
         self.child.take().expect("running")
     }

@@ -109,8 +109,16 @@ impl RedisServer {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
             if self.cluster {
+                // Surviving masters keep serving their slots when one fails (as production
+                // deployments without replicas should be configured); failures show in 3 s.
                 command
-                    .args(["--cluster-enabled", "yes", "--cluster-config-file"])
+                    .args([
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-require-full-coverage",
+                        "no",
+                    ])
+                    .args(["--cluster-node-timeout", "3000", "--cluster-config-file"])
                     .arg(node.dir.path().join("nodes.conf"));
             }
             node.child = Some(command.spawn().expect("redis-server is installed"));
@@ -179,6 +187,21 @@ impl RedisServer {
 }
 
 impl RedisServer {
+    /// Kills one node (cluster mode) as in a crash.
+    pub fn kill_node(&mut self, index: usize) {
+        if let Some(mut child) = self.nodes[index].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The index of the node that holds `key`, if any.
+    pub fn node_holding(&self, key: &str) -> Option<usize> {
+        self.nodes
+            .iter()
+            .position(|n| node_cli(n.port, &["EXISTS", key]).trim() == "1")
+    }
+
     /// How many keys each node holds (one entry for a single server).
     pub fn keys_per_node(&self) -> Vec<usize> {
         self.nodes
