@@ -1,9 +1,14 @@
 //! End-to-end benchmark: keyward's relay and admin APIs against a Redis of its own, compared with
 //! raw Redis. Prints figures and targets; never asserts timing (`cargo bench --bench keyward`).
+//!
+//! `BENCH_REDIS=cluster` runs on a 3-master Redis Cluster, `BENCH_INSTANCES=2` runs two keyward
+//! processes on the same Redis, and `BENCH_SOAK_SECS=N` adds a bounded soak whose usage totals
+//! must match exactly what was acknowledged (the only part that fails the run).
 
 use std::fmt::Display;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,12 +43,16 @@ const NAME_WORDS: [&str; 8] = [
     "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel",
 ];
 const TAGS: [&str; 5] = ["prod", "staging", "dev", "research", "ops"];
+/// Totals over all wrk processes; with several keyward instances they are split evenly.
 const WRK_CONNECTIONS: u32 = 64;
 const WRK_THREADS: u32 = 2;
 const DEFAULT_WRK_SECS: u64 = 15;
 const LATENCY_WARMUP: usize = 20;
 const LATENCY_SAMPLES: usize = 200;
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+const CLUSTER_MASTERS: usize = 3;
+const CLUSTER_READY_TIMEOUT: Duration = Duration::from_secs(30);
+const MAX_INSTANCES: usize = 2;
 
 // Targets the figures are compared with.
 const TARGET_VERIFY_SHARE_PCT: f64 = 50.0;
@@ -73,24 +82,63 @@ fn main() -> ExitCode {
 }
 
 async fn run() -> BenchResult<()> {
-    require_tools()?;
-    let wrk_secs = wrk_duration_secs()?;
-    // Declared first so it is removed last, after both servers are gone.
+    let config = BenchConfig::from_env()?;
+    require_tools(config.redis)?;
+    println!("configuration: {}", config.describe());
+    // Declared first so it is removed last, after all servers are gone.
     let scratch = tempfile::tempdir().context("creating a temporary directory")?;
 
-    let redis_port = free_port()?;
-    let _redis = start_redis(redis_port, &scratch.path().join("redis"))?;
-    println!("redis-server listening on 127.0.0.1:{redis_port}");
-    let redis_get = redis_get_benchmark(redis_port).await?;
+    let redis = Redis::start(config.redis, &scratch.path().join("redis"))?;
+    println!("{}", redis.describe());
+    let redis_get = redis_get_benchmark(&redis).await?;
     println!(
         "redis-benchmark GET: {:.0} req/s, p50 {:.3} ms, p99 {:.3} ms",
         redis_get.rps, redis_get.p50_ms, redis_get.p99_ms
     );
 
-    let keyward = start_keyward(redis_port, &scratch.path().join("data"))?;
-    println!("keyward listening on {}", keyward.base_url);
-    let api = Api::new(&keyward.base_url)?;
+    let instances = start_instances(&redis.url(), &scratch.path().join("data"), config.instances)?;
+    let apis = instances
+        .iter()
+        .map(|keyward| Api::new(&keyward.base_url))
+        .collect::<BenchResult<Vec<Api>>>()?;
+    let first = instances.first().ok_or("no keyward instance started")?;
+    let wrk_dir = scratch.path().join("wrk");
+    std::fs::create_dir_all(&wrk_dir).context("creating the wrk script directory")?;
+    let load = WrkLoad {
+        apis: &apis,
+        dir: &wrk_dir,
+        secs: config.wrk_secs,
+    };
 
+    let figures = measure(&load, first.child.id(), redis_get).await?;
+    let setup = Setup {
+        configuration: config.describe(),
+        cpus: cpu_count(),
+        redis_version: redis_version(),
+        redis_get_label: redis.benchmark_label(),
+        wrk_shape: wrk_shape(config.instances),
+        wrk_secs: config.wrk_secs,
+        memory_of: memory_owner(config.instances),
+    };
+    print_summary(&setup, &figures);
+
+    if let Some(soak_secs) = config.soak_secs {
+        let pids: Vec<u32> = instances.iter().map(|keyward| keyward.child.id()).collect();
+        let report = soak(&apis, &pids, soak_secs).await?;
+        report.print();
+        report.verdict()?;
+    }
+    Ok(())
+}
+
+/// Seeds the keys and takes every figure of the summary; all but the wrk runs go to the first
+/// instance (`keyward_pid` is its process, for memory).
+async fn measure(
+    load: &WrkLoad<'_>,
+    keyward_pid: u32,
+    redis_get: RedisGet,
+) -> BenchResult<Figures> {
+    let api = load.apis.first().ok_or("no keyward instance to measure")?;
     let key_a = api.create_key(&json!({"name": "bench-check"})).await?;
     let key_b = api
         .create_key(&json!({
@@ -100,7 +148,7 @@ async fn run() -> BenchResult<()> {
             "concurrencyLimit": 0,
         }))
         .await?;
-    let seeding = seed_keys(&api, TOTAL_KEYS - 2).await?;
+    let seeding = seed_keys(api, TOTAL_KEYS - 2).await?;
     println!(
         "seeded {} keys in {:.1} s ({:.0} keys/s, {SEED_IN_FLIGHT} in flight)",
         TOTAL_KEYS - 2,
@@ -108,10 +156,7 @@ async fn run() -> BenchResult<()> {
         (TOTAL_KEYS - 2) as f64 / seeding.as_secs_f64()
     );
 
-    let wrk_dir = scratch.path().join("wrk");
-    std::fs::create_dir_all(&wrk_dir).context("creating the wrk script directory")?;
-    let verify_url = format!("{}/api/v1/keys/verify", keyward.base_url);
-    let usage_url = format!("{}/api/v1/usage", keyward.base_url);
+    let verify_path = "/api/v1/keys/verify";
     let check_body = verify_body(&key_a.secret, false);
     let admit_body = verify_body(&key_b.secret, true);
     let usage_body = json!({
@@ -125,17 +170,9 @@ async fn run() -> BenchResult<()> {
             "cache_read_input_tokens": 30,
         },
     });
-    let load = WrkLoad {
-        dir: &wrk_dir,
-        secs: wrk_secs,
-    };
-    let verify_check = load
-        .run(&api, "verify-check", &verify_url, &check_body)
-        .await?;
-    let verify_admit = load
-        .run(&api, "verify-admit", &verify_url, &admit_body)
-        .await?;
-    let usage = load.run(&api, "usage", &usage_url, &usage_body).await?;
+    let verify_check = load.run("verify-check", verify_path, &check_body).await?;
+    let verify_admit = load.run("verify-admit", verify_path, &admit_body).await?;
+    let usage = load.run("usage", "/api/v1/usage", &usage_body).await?;
 
     let list_page = api.list_latency("list page 1", "page=1&perPage=50").await?;
     let search = api
@@ -150,15 +187,10 @@ async fn run() -> BenchResult<()> {
 
     // Memory of the API workload, then after the dashboard phase: a sign-in hashes with
     // argon2id at its default 19 MiB memory cost, which shows in the peak on its own.
-    let memory = read_memory(keyward.child.id())?;
+    let memory = read_memory(keyward_pid)?;
     let dashboard_page = dashboard_latency(&api.base_url).await?;
-    let memory_with_dashboard = read_memory(keyward.child.id())?;
-    let setup = Setup {
-        cpus: cpu_count(),
-        redis_version: redis_version(),
-        wrk_secs,
-    };
-    let figures = Figures {
+    let memory_with_dashboard = read_memory(keyward_pid)?;
+    Ok(Figures {
         redis_get,
         verify_check,
         verify_admit,
@@ -169,23 +201,107 @@ async fn run() -> BenchResult<()> {
         dashboard_page,
         memory,
         memory_with_dashboard,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration from the environment
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RedisKind {
+    Single,
+    Cluster,
+}
+
+struct BenchConfig {
+    wrk_secs: u64,
+    redis: RedisKind,
+    instances: usize,
+    soak_secs: Option<u64>,
+}
+
+impl BenchConfig {
+    fn from_env() -> BenchResult<Self> {
+        Ok(BenchConfig {
+            wrk_secs: env_secs("BENCH_SECS")?.unwrap_or(DEFAULT_WRK_SECS),
+            redis: redis_kind()?,
+            instances: instance_count()?,
+            soak_secs: env_secs("BENCH_SOAK_SECS")?,
+        })
+    }
+
+    fn describe(&self) -> String {
+        let redis = match self.redis {
+            RedisKind::Single => "single redis-server".to_string(),
+            RedisKind::Cluster => format!("redis cluster ({CLUSTER_MASTERS} masters)"),
+        };
+        let instances = keyward_instances(self.instances);
+        let soak = self
+            .soak_secs
+            .map_or_else(String::new, |secs| format!(", {secs} s soak"));
+        format!("{redis}, {instances}{soak}")
+    }
+}
+
+fn keyward_instances(count: usize) -> String {
+    match count {
+        1 => "1 keyward instance".to_string(),
+        n => format!("{n} keyward instances"),
+    }
+}
+
+/// A whole number of seconds above 0, or `None` when the variable is not set.
+fn env_secs(name: &str) -> BenchResult<Option<u64>> {
+    let Ok(text) = std::env::var(name) else {
+        return Ok(None);
     };
-    print_summary(&setup, &figures);
-    Ok(())
+    match text.trim().parse::<u64>() {
+        Ok(secs) if secs > 0 => Ok(Some(secs)),
+        _ => Err(format!(
+            "{name} must be a whole number of seconds above 0, got {text:?}"
+        )),
+    }
+}
+
+fn redis_kind() -> BenchResult<RedisKind> {
+    let text = std::env::var("BENCH_REDIS").unwrap_or_default();
+    match text.trim() {
+        "" | "single" => Ok(RedisKind::Single),
+        "cluster" => Ok(RedisKind::Cluster),
+        _ => Err(format!(
+            "BENCH_REDIS must be `single` or `cluster`, got {text:?}"
+        )),
+    }
+}
+
+fn instance_count() -> BenchResult<usize> {
+    let Ok(text) = std::env::var("BENCH_INSTANCES") else {
+        return Ok(1);
+    };
+    match text.trim().parse::<usize>() {
+        Ok(count) if (1..=MAX_INSTANCES).contains(&count) => Ok(count),
+        _ => Err(format!(
+            "BENCH_INSTANCES must be between 1 and {MAX_INSTANCES}, got {text:?}"
+        )),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Tools, ports, child processes
 
 /// Fails before anything starts, so a missing tool is not reported as a confusing spawn error.
-fn require_tools() -> BenchResult<()> {
+fn require_tools(redis: RedisKind) -> BenchResult<()> {
     if find_on_path("wrk").is_none() {
         return Err(
             "`wrk` is not on PATH; install it (Debian/Ubuntu: `apt-get install -y wrk`) and rerun"
                 .to_string(),
         );
     }
-    for tool in ["redis-server", "redis-benchmark"] {
+    let cluster_tool = (redis == RedisKind::Cluster).then_some("redis-cli");
+    for tool in ["redis-server", "redis-benchmark"]
+        .into_iter()
+        .chain(cluster_tool)
+    {
         if find_on_path(tool).is_none() {
             return Err(format!(
                 "`{tool}` is not on PATH; install Redis (Debian/Ubuntu: `apt-get install -y redis-server redis-tools`)"
@@ -202,18 +318,6 @@ fn find_on_path(program: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-fn wrk_duration_secs() -> BenchResult<u64> {
-    match std::env::var("BENCH_SECS") {
-        Err(_) => Ok(DEFAULT_WRK_SECS),
-        Ok(text) => match text.trim().parse::<u64>() {
-            Ok(secs) if secs > 0 => Ok(secs),
-            _ => Err(format!(
-                "BENCH_SECS must be a whole number of seconds above 0, got {text:?}"
-            )),
-        },
-    }
-}
-
 /// Asks the OS for a free port. Another process could take it before the server binds it,
 /// which is unlikely enough on a bench machine.
 fn free_port() -> BenchResult<u16> {
@@ -223,6 +327,33 @@ fn free_port() -> BenchResult<u16> {
         .context("reading the free port")?
         .port();
     Ok(port)
+}
+
+/// Cluster nodes need a free port and a free bus port 10000 above it. Both are picked below the
+/// OS's ephemeral range (32768 and up), so outgoing connections cannot take them meanwhile.
+const CLUSTER_PORTS: std::ops::Range<u16> = 15_000..22_768;
+const CLUSTER_BUS_OFFSET: u16 = 10_000;
+
+fn free_cluster_ports(count: usize) -> BenchResult<Vec<u16>> {
+    let span = CLUSTER_PORTS.end - CLUSTER_PORTS.start;
+    // Start somewhere different each run, so concurrent runs rarely probe the same ports.
+    let offset = u16::try_from(std::process::id() % u32::from(span)).unwrap_or(0);
+    let ports: Vec<u16> = (0..span)
+        .map(|step| CLUSTER_PORTS.start + (offset + step) % span)
+        .filter(|port| port_is_free(*port) && port_is_free(port + CLUSTER_BUS_OFFSET))
+        .take(count)
+        .collect();
+    if ports.len() < count {
+        return Err(format!(
+            "found only {} of {count} free port pairs P and P+{CLUSTER_BUS_OFFSET} in {CLUSTER_PORTS:?}",
+            ports.len()
+        ));
+    }
+    Ok(ports)
+}
+
+fn port_is_free(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
 /// Kills its child when dropped, so servers never outlive the bench, even on an error path.
@@ -250,12 +381,83 @@ impl Drop for ChildGuard {
     }
 }
 
-fn start_redis(port: u16, dir: &Path) -> BenchResult<ChildGuard> {
+/// The Redis keyward runs on: one server, or the masters of a cluster. Dropping it stops them.
+struct Redis {
+    kind: RedisKind,
+    ports: Vec<u16>,
+    _servers: Vec<ChildGuard>,
+}
+
+impl Redis {
+    fn start(kind: RedisKind, dir: &Path) -> BenchResult<Self> {
+        let ports = match kind {
+            RedisKind::Single => vec![free_port()?],
+            RedisKind::Cluster => free_cluster_ports(CLUSTER_MASTERS)?,
+        };
+        let servers = ports
+            .iter()
+            .map(|port| start_redis(*port, &dir.join(port.to_string()), kind))
+            .collect::<BenchResult<Vec<ChildGuard>>>()?;
+        if kind == RedisKind::Cluster {
+            create_cluster(&ports)?;
+            wait_for_cluster(&ports)?;
+        }
+        Ok(Redis {
+            kind,
+            ports,
+            _servers: servers,
+        })
+    }
+
+    /// keyward's `KEYWARD_REDIS_URL`: several comma-separated URLs mean a cluster.
+    fn url(&self) -> String {
+        let urls: Vec<String> = self
+            .ports
+            .iter()
+            .map(|port| format!("redis://127.0.0.1:{port}"))
+            .collect();
+        urls.join(",")
+    }
+
+    fn describe(&self) -> String {
+        let addresses: Vec<String> = self
+            .ports
+            .iter()
+            .map(|port| format!("127.0.0.1:{port}"))
+            .collect();
+        match self.kind {
+            RedisKind::Single => format!("redis-server listening on {}", addresses.join(", ")),
+            RedisKind::Cluster => format!(
+                "redis cluster ready: {} masters on {}",
+                self.ports.len(),
+                addresses.join(", ")
+            ),
+        }
+    }
+
+    fn benchmark_label(&self) -> &'static str {
+        match self.kind {
+            RedisKind::Single => "Redis GET (redis-benchmark)",
+            RedisKind::Cluster => "Redis GET (redis-benchmark --cluster)",
+        }
+    }
+}
+
+fn start_redis(port: u16, dir: &Path, kind: RedisKind) -> BenchResult<ChildGuard> {
     std::fs::create_dir_all(dir).context("creating the redis directory")?;
-    let child = Command::new("redis-server")
+    let mut command = Command::new("redis-server");
+    command
         .arg("--port")
         .arg(port.to_string())
-        .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args(["--bind", "127.0.0.1"]);
+    if kind == RedisKind::Cluster {
+        command
+            .args(["--cluster-enabled", "yes", "--cluster-config-file"])
+            .arg(dir.join("nodes.conf"))
+            .args(["--cluster-require-full-coverage", "no"]);
+    }
+    let child = command
+        .args(["--save", "", "--appendonly", "no"])
         .arg("--dir")
         .arg(dir)
         .stdin(Stdio::null())
@@ -287,6 +489,54 @@ fn wait_for_redis(port: u16) -> BenchResult<()> {
     }
 }
 
+fn create_cluster(ports: &[u16]) -> BenchResult<()> {
+    let output = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(ports.iter().map(|port| format!("127.0.0.1:{port}")))
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .stdin(Stdio::null())
+        .output()
+        .context("running redis-cli --cluster create")?;
+    if !output.status.success() {
+        return Err(format!(
+            "redis-cli --cluster create failed ({}): {}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(())
+}
+
+/// Slots are assigned at once, but every node must have heard of all of them before keyward
+/// asks any node for the topology.
+fn wait_for_cluster(ports: &[u16]) -> BenchResult<()> {
+    let deadline = Instant::now() + CLUSTER_READY_TIMEOUT;
+    while !ports.iter().all(|port| cluster_state_ok(*port)) {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the redis cluster did not reach cluster_state:ok within {} s",
+                CLUSTER_READY_TIMEOUT.as_secs()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+fn cluster_state_ok(port: u16) -> bool {
+    Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p"])
+        .arg(port.to_string())
+        .args(["CLUSTER", "INFO"])
+        .stdin(Stdio::null())
+        .output()
+        .is_ok_and(|output| {
+            output.status.success()
+                && String::from_utf8_lossy(&output.stdout).contains("cluster_state:ok")
+        })
+}
+
 fn redis_pings(port: u16) -> bool {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
@@ -303,15 +553,24 @@ struct Keyward {
     child: ChildGuard,
 }
 
-fn start_keyward(redis_port: u16, data_dir: &Path) -> BenchResult<Keyward> {
+/// Starts `count` keyward processes on the same Redis and data directory, one after the other:
+/// the first generates the encryption key file that the others then read.
+fn start_instances(redis_url: &str, data_dir: &Path, count: usize) -> BenchResult<Vec<Keyward>> {
+    let mut instances = Vec::with_capacity(count);
+    for _ in 0..count {
+        let keyward = start_keyward(redis_url, data_dir)?;
+        println!("keyward listening on {}", keyward.base_url);
+        instances.push(keyward);
+    }
+    Ok(instances)
+}
+
+fn start_keyward(redis_url: &str, data_dir: &Path) -> BenchResult<Keyward> {
     let child = Command::new(env!("CARGO_BIN_EXE_keyward"))
         // config/default.toml is read relative to the working directory.
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("KEYWARD_BIND", "127.0.0.1:0")
-        .env(
-            "KEYWARD_REDIS_URL",
-            format!("redis://127.0.0.1:{redis_port}"),
-        )
+        .env("KEYWARD_REDIS_URL", redis_url)
         .env("KEYWARD_SERVICE_TOKEN", SERVICE_TOKEN)
         .env("KEYWARD_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("KEYWARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
@@ -389,9 +648,20 @@ struct RedisGet {
     p99_ms: f64,
 }
 
-async fn redis_get_benchmark(port: u16) -> BenchResult<RedisGet> {
-    println!("running redis-benchmark -t get -c 64 -n 300000 ...");
+async fn redis_get_benchmark(redis: &Redis) -> BenchResult<RedisGet> {
+    let port = redis.ports.first().ok_or("redis has no port")?;
+    // A cluster run spreads its keys over the masters it discovers from the first one.
+    let cluster: &[&str] = match redis.kind {
+        RedisKind::Single => &[],
+        RedisKind::Cluster => &["--cluster"],
+    };
+    let shown = cluster
+        .iter()
+        .map(|flag| format!("{flag} "))
+        .collect::<String>();
+    println!("running redis-benchmark {shown}-t get -c 64 -n 300000 ...");
     let output = tokio::process::Command::new("redis-benchmark")
+        .args(cluster)
         .args(["-h", "127.0.0.1", "-p"])
         .arg(port.to_string())
         .args(["-c", "64", "-n", "300000", "-t", "get", "--csv"])
@@ -411,13 +681,14 @@ async fn redis_get_benchmark(port: u16) -> BenchResult<RedisGet> {
 }
 
 /// Reads the GET row by column name, since the CSV's columns differ between Redis versions.
+/// With `--cluster` the CSV follows a plain-text list of the masters.
 fn parse_redis_csv(csv: &str) -> Option<RedisGet> {
     let split = |line: &str| -> Vec<String> {
         line.split(',')
             .map(|cell| cell.trim().trim_matches('"').to_string())
             .collect()
     };
-    let mut lines = csv.lines().filter(|line| !line.trim().is_empty());
+    let mut lines = csv.lines().skip_while(|line| !line.starts_with("\"test\""));
     let header = split(lines.next()?);
     let row = split(lines.find(|line| line.starts_with("\"GET\""))?);
     let column = |name: &str| -> Option<f64> {
@@ -557,12 +828,12 @@ impl Api {
         let url = format!("{}/api/v1/admin/keys?{query}", self.base_url);
         let mut last_body = String::new();
         for _ in 0..LATENCY_WARMUP {
-            last_body = self.get_list(&url).await?;
+            last_body = self.admin_get(&url).await?;
         }
         let mut samples_ms = Vec::with_capacity(LATENCY_SAMPLES);
         for _ in 0..LATENCY_SAMPLES {
             let started = Instant::now();
-            self.get_list(&url).await?;
+            self.admin_get(&url).await?;
             samples_ms.push(started.elapsed().as_secs_f64() * 1000.0);
         }
         let listed: Value = serde_json::from_str(&last_body).context(format!("parsing {url}"))?;
@@ -579,7 +850,18 @@ impl Api {
         Ok(latency)
     }
 
-    async fn get_list(&self, url: &str) -> BenchResult<String> {
+    /// A key as the admin API shows it, with live concurrency and usage totals.
+    async fn get_key(&self, id: &str) -> BenchResult<Value> {
+        let url = format!("{}/api/v1/admin/keys/{id}", self.base_url);
+        let body = self.admin_get(&url).await?;
+        let mut answer: Value = serde_json::from_str(&body).context(format!("parsing {url}"))?;
+        match answer.get_mut("key") {
+            Some(key) => Ok(key.take()),
+            None => Err(format!("GET {url} has no key: {body}")),
+        }
+    }
+
+    async fn admin_get(&self, url: &str) -> BenchResult<String> {
         let response = self
             .client
             .get(url)
@@ -641,6 +923,8 @@ fn seed_fields(n: usize) -> Value {
 // wrk
 
 struct WrkLoad<'a> {
+    /// One wrk process per instance, all running at once.
+    apis: &'a [Api],
     dir: &'a Path,
     secs: u64,
 }
@@ -653,24 +937,72 @@ struct WrkRun {
 }
 
 impl WrkLoad<'_> {
-    async fn run(&self, api: &Api, name: &str, url: &str, body: &Value) -> BenchResult<WrkRun> {
-        api.probe(url, body).await?;
+    async fn run(&self, name: &str, path: &str, body: &Value) -> BenchResult<WrkRun> {
+        let urls: Vec<String> = self
+            .apis
+            .iter()
+            .map(|api| format!("{}{path}", api.base_url))
+            .collect();
+        for (api, url) in self.apis.iter().zip(&urls) {
+            api.probe(url, body).await?;
+        }
         // Generated at run time so no secret is ever committed.
         let script = self.dir.join(format!("{name}.lua"));
         std::fs::write(&script, wrk_script(&body.to_string()))
             .context(format!("writing {}", script.display()))?;
-        println!(
-            "wrk {name}: {WRK_THREADS} threads, {WRK_CONNECTIONS} connections, {} s ...",
-            self.secs
-        );
+        let (threads, connections) = wrk_split(self.apis.len());
+        if self.apis.len() == 1 {
+            println!(
+                "wrk {name}: {threads} threads, {connections} connections, {} s ...",
+                self.secs
+            );
+        } else {
+            println!(
+                "wrk {name}: {} processes at once, one per instance, each {} and {connections} connections, {} s ...",
+                self.apis.len(),
+                thread_count(threads),
+                self.secs
+            );
+        }
+        let reports = futures::future::try_join_all(
+            urls.iter()
+                .map(|url| self.run_one(name, url, &script, threads, connections)),
+        )
+        .await?;
+        if reports.len() > 1 {
+            for (at, (run, socket_errors)) in reports.iter().enumerate() {
+                print_wrk_run(
+                    &format!("{name} on instance #{}", at + 1),
+                    run,
+                    socket_errors,
+                );
+            }
+        }
+        let socket_errors: Vec<&str> = reports.iter().map(|(_, errors)| errors.as_str()).collect();
+        let run = combine_wrk_runs(reports.iter().map(|(run, _)| run))
+            .ok_or_else(|| format!("wrk {name} ran no process"))?;
+        print_wrk_run(name, &run, &socket_errors.join(" / "));
+        Ok(run)
+    }
+
+    /// One wrk process; returns its figures and its socket-error line.
+    async fn run_one(
+        &self,
+        name: &str,
+        url: &str,
+        script: &Path,
+        threads: u32,
+        connections: u32,
+    ) -> BenchResult<(WrkRun, String)> {
         let output = tokio::process::Command::new("wrk")
-            .arg(format!("-t{WRK_THREADS}"))
-            .arg(format!("-c{WRK_CONNECTIONS}"))
+            .arg(format!("-t{threads}"))
+            .arg(format!("-c{connections}"))
             .arg(format!("-d{}s", self.secs))
             .arg("--latency")
             .arg("-s")
-            .arg(&script)
+            .arg(script)
             .arg(url)
+            .kill_on_drop(true)
             .output()
             .await
             .context("running wrk")?;
@@ -688,12 +1020,62 @@ impl WrkLoad<'_> {
             .lines()
             .find_map(|line| line.trim().strip_prefix("Socket errors:"))
             .map_or_else(|| "none".to_string(), |rest| rest.trim().to_string());
-        println!(
-            "wrk {name}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, non-2xx {}, socket errors {socket_errors}",
-            run.rps, run.p50_ms, run.p99_ms, run.non_2xx
-        );
-        Ok(run)
+        Ok((run, socket_errors))
     }
+}
+
+/// Threads and connections of each wrk process, so that all processes together make
+/// `WRK_THREADS` threads and `WRK_CONNECTIONS` connections.
+fn wrk_split(processes: usize) -> (u32, u32) {
+    let processes = u32::try_from(processes).unwrap_or(u32::MAX).max(1);
+    (
+        (WRK_THREADS / processes).max(1),
+        (WRK_CONNECTIONS / processes).max(1),
+    )
+}
+
+/// How the load was shaped, for the summary's title.
+fn wrk_shape(instances: usize) -> String {
+    let (threads, connections) = wrk_split(instances);
+    if instances == 1 {
+        return format!("{threads} threads × {connections} connections");
+    }
+    format!(
+        "{instances} × ({} × {connections} connections)",
+        thread_count(threads)
+    )
+}
+
+fn thread_count(threads: u32) -> String {
+    match threads {
+        1 => "1 thread".to_string(),
+        n => format!("{n} threads"),
+    }
+}
+
+/// Concurrent runs against several instances as one: throughput and refusals add up, the tail
+/// is the worst of them, and the median is the first instance's (medians do not combine).
+fn combine_wrk_runs<'a>(mut runs: impl Iterator<Item = &'a WrkRun>) -> Option<WrkRun> {
+    let first = runs.next()?;
+    let mut combined = WrkRun {
+        rps: first.rps,
+        p50_ms: first.p50_ms,
+        p99_ms: first.p99_ms,
+        non_2xx: first.non_2xx,
+    };
+    for run in runs {
+        combined.rps += run.rps;
+        combined.p99_ms = combined.p99_ms.max(run.p99_ms);
+        combined.non_2xx += run.non_2xx;
+    }
+    Some(combined)
+}
+
+fn print_wrk_run(label: &str, run: &WrkRun, socket_errors: &str) {
+    println!(
+        "wrk {label}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, non-2xx {}, socket errors {socket_errors}",
+        run.rps, run.p50_ms, run.p99_ms, run.non_2xx
+    );
 }
 
 fn wrk_script(body: &str) -> String {
@@ -833,9 +1215,18 @@ async fn dashboard_latency(base_url: &str) -> BenchResult<Latency> {
 }
 
 struct Setup {
+    configuration: String,
     cpus: String,
     redis_version: String,
+    redis_get_label: &'static str,
+    wrk_shape: String,
     wrk_secs: u64,
+    /// Whose memory the figures are, when there is more than one keyward.
+    memory_of: Option<&'static str>,
+}
+
+fn memory_owner(instances: usize) -> Option<&'static str> {
+    (instances > 1).then_some("keyward #1")
 }
 
 struct Figures {
@@ -866,7 +1257,7 @@ fn print_summary(setup: &Setup, figures: &Figures) {
         "met".into(),
     ]];
     rows.push([
-        "Redis GET (redis-benchmark)".into(),
+        setup.redis_get_label.into(),
         per_sec(redis_rps),
         ms(figures.redis_get.p50_ms),
         ms(figures.redis_get.p99_ms),
@@ -920,23 +1311,27 @@ fn print_summary(setup: &Setup, figures: &Figures) {
             met(latency.p99_ms < TARGET_LIST_P99_MS).into(),
         ]);
     }
-    let mib = |kib: u64| kib as f64 / 1024.0;
     let peak_mib = mib(figures.memory.peak_kib);
+    let owner = setup.memory_of.unwrap_or("keyward");
+    let with_dashboard = match setup.memory_of {
+        None => "peak RSS incl. dashboard sign-in".to_string(),
+        Some(owner) => format!("{owner} peak RSS incl. dashboard sign-in"),
+    };
     let memory_rows = [
         (
-            "keyward peak RSS, API load (VmHWM)",
+            format!("{owner} peak RSS, API load (VmHWM)"),
             format!("{peak_mib:.1} MiB"),
             format!("< {TARGET_RSS_MIB:.0} MiB"),
             met(peak_mib < TARGET_RSS_MIB),
         ),
         (
-            "keyward RSS after API load (VmRSS)",
+            format!("{owner} RSS after API load (VmRSS)"),
             format!("{:.1} MiB", mib(figures.memory.current_kib)),
             String::new(),
             "",
         ),
         (
-            "peak RSS incl. dashboard sign-in",
+            with_dashboard,
             format!("{:.1} MiB", mib(figures.memory_with_dashboard.peak_kib)),
             "argon2id: 19 MiB per sign-in".into(),
             "",
@@ -944,7 +1339,7 @@ fn print_summary(setup: &Setup, figures: &Figures) {
     ];
     for (measure, value, target, verdict) in memory_rows {
         rows.push([
-            measure.into(),
+            measure,
             value,
             String::new(),
             String::new(),
@@ -956,9 +1351,10 @@ fn print_summary(setup: &Setup, figures: &Figures) {
 
     println!();
     println!(
-        "keyward bench summary — nproc {}, redis-server {}, wrk {WRK_THREADS} threads × {WRK_CONNECTIONS} connections × {} s, {TOTAL_KEYS} keys",
-        setup.cpus, setup.redis_version, setup.wrk_secs
+        "keyward bench summary — nproc {}, redis-server {}, wrk {} × {} s, {TOTAL_KEYS} keys",
+        setup.cpus, setup.redis_version, setup.wrk_shape, setup.wrk_secs
     );
+    println!("configuration: {}", setup.configuration);
     print_table(&rows);
 }
 
@@ -981,7 +1377,13 @@ fn wrk_row(measure: &str, run: &WrkRun, redis_rps: f64, target: &str, met_target
 }
 
 fn print_table(rows: &[Row]) {
-    let mut widths = [0usize; 7];
+    // Numbers right-aligned, words left-aligned.
+    print_columns(rows, 1..=4);
+}
+
+/// Prints rows as aligned columns; the `numeric` ones are right-aligned.
+fn print_columns<const N: usize>(rows: &[[String; N]], numeric: RangeInclusive<usize>) {
+    let mut widths = [0usize; N];
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
@@ -994,8 +1396,7 @@ fn print_table(rows: &[Row]) {
             .enumerate()
             .map(|(column, (cell, width))| {
                 let pad = " ".repeat(width - cell.chars().count());
-                // Numbers right-aligned, words left-aligned.
-                if (1..=4).contains(&column) {
+                if numeric.contains(&column) {
                     format!("{pad}{cell}")
                 } else {
                     format!("{cell}{pad}")
@@ -1004,6 +1405,10 @@ fn print_table(rows: &[Row]) {
             .collect();
         println!("{}", line.join("  ").trim_end());
     }
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
 }
 
 fn share_pct(rps: f64, redis_rps: f64) -> f64 {
@@ -1045,4 +1450,413 @@ fn group_thousands(value: f64) -> String {
         grouped.push(digit);
     }
     grouped
+}
+
+// ---------------------------------------------------------------------------------------------
+// Soak: mixed traffic for a fixed time, then usage totals that must match exactly
+
+const SOAK_WORKERS: usize = 48;
+/// Every this-many iteration a worker also lists keys, as an admin would meanwhile.
+const SOAK_LIST_EVERY: u64 = 20;
+/// Below the number of workers, so admission refusals are part of the traffic.
+const SOAK_CONCURRENCY_LIMIT: u64 = 40;
+const SOAK_MODEL: &str = "claude-haiku-4-5";
+const SOAK_INPUT_TOKENS: u64 = 10;
+const SOAK_OUTPUT_TOKENS: u64 = 5;
+const SOAK_CACHE_READ_TOKENS: u64 = 3;
+/// claude-haiku-4-5 per token in nano-USD: $1, $5 and $0.10 per million tokens.
+const HAIKU_INPUT_NANOS: u64 = 1_000;
+const HAIKU_OUTPUT_NANOS: u64 = 5_000;
+const HAIKU_CACHE_READ_NANOS: u64 = 100;
+/// Errors are all counted; only the first few are kept to show what went wrong.
+const SOAK_ERROR_SAMPLES: usize = 5;
+
+/// Runs the soak against a key of its own and reads that key's totals afterwards. Workers
+/// alternate between the instances; the key is created on and read from the first.
+async fn soak(apis: &[Api], pids: &[u32], secs: u64) -> BenchResult<SoakReport> {
+    let api = apis.first().ok_or("no keyward instance to soak")?;
+    let key = api
+        .create_key(&json!({
+            "name": "soak",
+            "concurrencyLimit": SOAK_CONCURRENCY_LIMIT,
+            "rateLimitWindow": 1,
+            "rateLimitRequests": 1_000_000_000u64,
+        }))
+        .await?;
+    let rss_before_kib = current_rss_kib(pids)?;
+    println!(
+        "soak: {secs} s, {SOAK_WORKERS} workers: verify with a lease, usage releasing it, key list every {SOAK_LIST_EVERY}th time ..."
+    );
+    let started = Instant::now();
+    let mut tally = run_soak_workers(apis, &key, started + Duration::from_secs(secs)).await?;
+    let elapsed = started.elapsed();
+    tally.sort_latencies();
+    let rss_after_kib = current_rss_kib(pids)?;
+    let settled = api.get_key(&key.id).await?;
+    Ok(SoakReport {
+        elapsed,
+        instances: apis.len(),
+        checks: soak_checks(&settled, tally.usage_recorded),
+        tally,
+        rss_before_kib,
+        rss_after_kib,
+    })
+}
+
+async fn run_soak_workers(
+    apis: &[Api],
+    key: &CreatedKey,
+    deadline: Instant,
+) -> BenchResult<SoakTally> {
+    let key_id: Arc<str> = Arc::from(key.id.as_str());
+    let verify_body = Arc::new(json!({
+        "key": key.secret,
+        "service": "claude",
+        "model": SOAK_MODEL,
+        "acquire": true,
+    }));
+    let mut workers = tokio::task::JoinSet::new();
+    for api in apis.iter().cycle().take(SOAK_WORKERS) {
+        let worker = SoakWorker {
+            api: api.clone(),
+            key_id: Arc::clone(&key_id),
+            verify_body: Arc::clone(&verify_body),
+            deadline,
+        };
+        workers.spawn(worker.work());
+    }
+    let mut tally = SoakTally::default();
+    while let Some(joined) = workers.join_next().await {
+        tally.merge(joined.context("a soak worker panicked")?);
+    }
+    Ok(tally)
+}
+
+fn current_rss_kib(pids: &[u32]) -> BenchResult<Vec<u64>> {
+    pids.iter()
+        .map(|pid| read_memory(*pid).map(|memory| memory.current_kib))
+        .collect()
+}
+
+/// One worker's loop until the deadline; a request in flight at the deadline still finishes.
+struct SoakWorker {
+    api: Api,
+    key_id: Arc<str>,
+    verify_body: Arc<Value>,
+    deadline: Instant,
+}
+
+impl SoakWorker {
+    async fn work(self) -> SoakTally {
+        let mut tally = SoakTally::default();
+        let mut iteration: u64 = 0;
+        while Instant::now() < self.deadline {
+            iteration += 1;
+            if iteration.is_multiple_of(SOAK_LIST_EVERY) {
+                self.list_keys(&mut tally).await;
+            }
+            if let Some(lease) = self.admit(&mut tally).await {
+                self.record_usage(&lease, &mut tally).await;
+            }
+        }
+        tally
+    }
+
+    /// Admission with a lease; `None` when refused or failed.
+    async fn admit(&self, tally: &mut SoakTally) -> Option<String> {
+        let url = format!("{}/api/v1/keys/verify", self.api.base_url);
+        let request = self
+            .api
+            .client
+            .post(&url)
+            .bearer_auth(SERVICE_TOKEN)
+            .json(&*self.verify_body);
+        let reply = match send_timed(request).await {
+            Ok(reply) => reply,
+            Err(e) => {
+                tally.error(format!("POST {url}: {e}"));
+                return None;
+            }
+        };
+        tally.admission_ms.push(reply.elapsed_ms);
+        match reply.status {
+            reqwest::StatusCode::OK => {
+                let lease = lease_id(&reply.body);
+                if lease.is_none() {
+                    tally.error(format!(
+                        "verify answered 200 without a lease: {}",
+                        reply.body
+                    ));
+                }
+                lease
+            }
+            reqwest::StatusCode::TOO_MANY_REQUESTS => {
+                tally.admissions_refused += 1;
+                None
+            }
+            status => {
+                tally.error(format!("verify answered {status}: {}", reply.body));
+                None
+            }
+        }
+    }
+
+    /// Reports usage under the lease, which releases it.
+    async fn record_usage(&self, lease: &str, tally: &mut SoakTally) {
+        let url = format!("{}/api/v1/usage", self.api.base_url);
+        let body = json!({
+            "keyId": &*self.key_id,
+            "accountId": "soak-account",
+            "model": SOAK_MODEL,
+            "lease": lease,
+            "usage": {
+                "input_tokens": SOAK_INPUT_TOKENS,
+                "output_tokens": SOAK_OUTPUT_TOKENS,
+                "cache_read_input_tokens": SOAK_CACHE_READ_TOKENS,
+            },
+        });
+        let request = self
+            .api
+            .client
+            .post(&url)
+            .bearer_auth(SERVICE_TOKEN)
+            .json(&body);
+        match send_timed(request).await {
+            Err(e) => tally.error(format!("POST {url}: {e}")),
+            Ok(reply) => {
+                tally.usage_ms.push(reply.elapsed_ms);
+                if reply.status == reqwest::StatusCode::OK {
+                    tally.usage_recorded += 1;
+                } else {
+                    tally.error(format!("usage answered {}: {}", reply.status, reply.body));
+                }
+            }
+        }
+    }
+
+    async fn list_keys(&self, tally: &mut SoakTally) {
+        let url = format!("{}/api/v1/admin/keys?page=1&perPage=50", self.api.base_url);
+        let request = self.api.client.get(&url).bearer_auth(ADMIN_TOKEN);
+        match send_timed(request).await {
+            Err(e) => tally.error(format!("GET {url}: {e}")),
+            Ok(reply) => {
+                tally.list_ms.push(reply.elapsed_ms);
+                if !reply.status.is_success() {
+                    tally.error(format!(
+                        "key list answered {}: {}",
+                        reply.status, reply.body
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// An answered request, whatever its status; only a transport failure is an `Err`.
+struct Reply {
+    status: reqwest::StatusCode,
+    body: String,
+    elapsed_ms: f64,
+}
+
+async fn send_timed(request: reqwest::RequestBuilder) -> Result<Reply, reqwest::Error> {
+    let started = Instant::now();
+    let response = request.send().await?;
+    let status = response.status();
+    // Reading the body is part of what a client waits for.
+    let body = response.text().await?;
+    Ok(Reply {
+        status,
+        body,
+        elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+    })
+}
+
+fn lease_id(verified: &str) -> Option<String> {
+    let verified: Value = serde_json::from_str(verified).ok()?;
+    verified.pointer("/lease/id")?.as_str().map(str::to_string)
+}
+
+/// Counts and latencies of one worker, or of all once merged.
+#[derive(Default)]
+struct SoakTally {
+    admission_ms: Vec<f64>,
+    usage_ms: Vec<f64>,
+    list_ms: Vec<f64>,
+    admissions_refused: u64,
+    /// Usage calls answered 200: exactly what the key's totals must show.
+    usage_recorded: u64,
+    errors: u64,
+    error_samples: Vec<String>,
+}
+
+impl SoakTally {
+    fn error(&mut self, message: String) {
+        self.errors += 1;
+        if self.error_samples.len() < SOAK_ERROR_SAMPLES {
+            self.error_samples.push(message);
+        }
+    }
+
+    fn merge(&mut self, other: SoakTally) {
+        self.admission_ms.extend(other.admission_ms);
+        self.usage_ms.extend(other.usage_ms);
+        self.list_ms.extend(other.list_ms);
+        self.admissions_refused += other.admissions_refused;
+        self.usage_recorded += other.usage_recorded;
+        self.errors += other.errors;
+        let room = SOAK_ERROR_SAMPLES.saturating_sub(self.error_samples.len());
+        self.error_samples
+            .extend(other.error_samples.into_iter().take(room));
+    }
+
+    fn sort_latencies(&mut self) {
+        for samples in [
+            &mut self.admission_ms,
+            &mut self.usage_ms,
+            &mut self.list_ms,
+        ] {
+            samples.sort_by(f64::total_cmp);
+        }
+    }
+}
+
+/// A figure of the soak key as keyward reports it, against what the soak acknowledged.
+struct Check {
+    field: &'static str,
+    reported: Option<u64>,
+    expected: u64,
+}
+
+impl Check {
+    fn holds(&self) -> bool {
+        self.reported == Some(self.expected)
+    }
+}
+
+fn soak_checks(key: &Value, usage_recorded: u64) -> Vec<Check> {
+    let nanos_per_call = SOAK_INPUT_TOKENS * HAIKU_INPUT_NANOS
+        + SOAK_OUTPUT_TOKENS * HAIKU_OUTPUT_NANOS
+        + SOAK_CACHE_READ_TOKENS * HAIKU_CACHE_READ_NANOS;
+    let reported = |pointer: &str| key.pointer(pointer).and_then(Value::as_u64);
+    vec![
+        Check {
+            field: "usage.total.requests",
+            reported: reported("/usage/total/requests"),
+            expected: usage_recorded,
+        },
+        Check {
+            field: "usage.total.inputTokens",
+            reported: reported("/usage/total/inputTokens"),
+            expected: usage_recorded * SOAK_INPUT_TOKENS,
+        },
+        Check {
+            field: "usage.total.costNanoUsd",
+            reported: reported("/usage/total/costNanoUsd"),
+            expected: usage_recorded * nanos_per_call,
+        },
+        // Every admitted request reported its usage, which released its lease.
+        Check {
+            field: "currentConcurrency",
+            reported: reported("/currentConcurrency"),
+            expected: 0,
+        },
+    ]
+}
+
+struct SoakReport {
+    elapsed: Duration,
+    instances: usize,
+    tally: SoakTally,
+    rss_before_kib: Vec<u64>,
+    rss_after_kib: Vec<u64>,
+    checks: Vec<Check>,
+}
+
+impl SoakReport {
+    fn print(&self) {
+        let secs = self.elapsed.as_secs_f64();
+        let tally = &self.tally;
+        println!();
+        println!(
+            "keyward soak — {secs:.1} s, {SOAK_WORKERS} workers over {}, key concurrency limit {SOAK_CONCURRENCY_LIMIT}, model {SOAK_MODEL}",
+            keyward_instances(self.instances)
+        );
+        let mut rows: Vec<[String; 4]> = vec![[
+            "kind".into(),
+            "count".into(),
+            "throughput".into(),
+            "p99".into(),
+        ]];
+        for (kind, sorted_ms) in [
+            ("admission (verify + lease)", &tally.admission_ms),
+            ("usage (releases the lease)", &tally.usage_ms),
+            ("admin key list, 50 per page", &tally.list_ms),
+        ] {
+            let count = sorted_ms.len() as f64;
+            rows.push([
+                kind.into(),
+                group_thousands(count),
+                per_sec(count / secs),
+                ms(percentile(sorted_ms, 99.0)),
+            ]);
+        }
+        print_columns(&rows, 1..=3);
+        println!(
+            "admissions refused with 429 (expected: limit {SOAK_CONCURRENCY_LIMIT} < {SOAK_WORKERS} workers): {}",
+            group_thousands(tally.admissions_refused as f64)
+        );
+        println!("errors (transport or unexpected status): {}", tally.errors);
+        for sample in &tally.error_samples {
+            println!("  e.g. {sample}");
+        }
+        self.print_memory();
+        println!(
+            "exactness against the {} usage calls answered 200:",
+            group_thousands(tally.usage_recorded as f64)
+        );
+        for check in &self.checks {
+            let reported = check
+                .reported
+                .map_or_else(|| "missing".to_string(), |value| value.to_string());
+            let verdict = if check.holds() { "OK" } else { "MISMATCH" };
+            println!(
+                "  {} = {reported} (expected {}): {verdict}",
+                check.field, check.expected
+            );
+        }
+    }
+
+    fn print_memory(&self) {
+        let several = self.rss_before_kib.len() > 1;
+        for (at, (before, after)) in self
+            .rss_before_kib
+            .iter()
+            .zip(&self.rss_after_kib)
+            .enumerate()
+        {
+            let who = if several {
+                format!("keyward #{}", at + 1)
+            } else {
+                "keyward".to_string()
+            };
+            println!(
+                "{who} RSS (VmRSS): {:.1} MiB before the soak, {:.1} MiB after",
+                mib(*before),
+                mib(*after)
+            );
+        }
+    }
+
+    /// The soak fails the run on any error or any total that does not add up.
+    fn verdict(&self) -> BenchResult<()> {
+        let mismatches = self.checks.iter().filter(|check| !check.holds()).count();
+        if mismatches == 0 && self.tally.errors == 0 {
+            return Ok(());
+        }
+        Err(format!(
+            "soak: {} errors, {mismatches} mismatched totals (see the soak report above)",
+            self.tally.errors
+        ))
+    }
 }
