@@ -33,7 +33,27 @@ fn session_cookie(response: &reqwest::Response) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Signs in; returns the client and the CSRF token of the signed-in session.
+/// Submits the sign-in form as user `admin`.
+async fn post_login(
+    app: &TestApp,
+    client: &reqwest::Client,
+    csrf: &str,
+    password: &str,
+) -> reqwest::Response {
+    let form = [
+        ("_csrf", csrf),
+        ("username", "admin"),
+        ("password", password),
+    ];
+    client
+        .post(app.url("/login"))
+        .form(&form)
+        .send()
+        .await
+        .expect("sent")
+}
+
+/// Signs in; returns the CSRF token of the signed-in session.
 async fn sign_in(app: &TestApp, client: &reqwest::Client) -> String {
     let login = client
         .get(app.url("/login"))
@@ -43,17 +63,7 @@ async fn sign_in(app: &TestApp, client: &reqwest::Client) -> String {
         .text()
         .await
         .expect("html");
-    let form = [
-        ("_csrf", csrf_of(&login)),
-        ("username", "admin".into()),
-        ("password", PASSWORD.into()),
-    ];
-    let response = client
-        .post(app.url("/login"))
-        .form(&form)
-        .send()
-        .await
-        .expect("sent");
+    let response = post_login(app, client, &csrf_of(&login), PASSWORD).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let keys = client
         .get(app.url("/keys"))
@@ -100,17 +110,7 @@ async fn session_cookie_is_http_only_same_site_and_rotated_at_login() {
     );
     assert!(!before.contains("Secure"));
     let html = response.text().await.expect("html");
-    let form = [
-        ("_csrf", csrf_of(&html)),
-        ("username", "admin".into()),
-        ("password", PASSWORD.into()),
-    ];
-    let response = client
-        .post(app.url("/login"))
-        .form(&form)
-        .send()
-        .await
-        .expect("sent");
+    let response = post_login(&app, &client, &csrf_of(&html), PASSWORD).await;
     let after = session_cookie(&response).expect("a new session id at login");
     let id = |c: &str| c.split(';').next().unwrap_or_default().to_string();
     assert_ne!(id(&before), id(&after), "the session id changes at login");
@@ -187,16 +187,9 @@ async fn repeated_failed_logins_are_throttled() {
         .await
         .expect("html");
     let csrf = csrf_of(&html);
-    let attempt = |password: &'static str| {
-        let form = [
-            ("_csrf", csrf.clone()),
-            ("username", "admin".to_string()),
-            ("password", password.to_string()),
-        ];
-        client.post(app.url("/login")).form(&form).send()
-    };
+    let attempt = |password: &'static str| post_login(&app, &client, &csrf, password);
     for _ in 0..5 {
-        let response = attempt("wrong-password").await.expect("sent");
+        let response = attempt("wrong-password").await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert!(response
             .text()
@@ -204,7 +197,7 @@ async fn repeated_failed_logins_are_throttled() {
             .expect("html")
             .contains("Wrong username or password"));
     }
-    let response = attempt(PASSWORD).await.expect("sent");
+    let response = attempt(PASSWORD).await;
     assert_eq!(
         response.status(),
         StatusCode::TOO_MANY_REQUESTS,
