@@ -70,6 +70,8 @@ pub struct Admission {
     pub window: Option<RateWindow>,
 }
 
+/// An integer from a script reply, whether Lua returned it as a number or as the text of a
+/// hash field; 0 when absent.
 fn int(value: Option<&Value>) -> i64 {
     value
         .and_then(|v| redis::from_redis_value_ref::<i64>(v).ok())
@@ -129,19 +131,12 @@ impl Store {
             }
             _ => None,
         };
-        let text_int = |i: usize| {
-            reply
-                .get(i)
-                .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
-                .and_then(|t| t.parse::<i64>().ok())
-                .unwrap_or(0)
-        };
-        let last_used_ms = text_int(9);
+        let last_used_ms = int(reply.get(9));
         let lease_expires_ms = int(reply.get(2));
         let window_end_ms = int(reply.get(4));
         Ok(Ok(Admission {
             key: api_key,
-            revision: text_int(8).max(0) as u64,
+            revision: int(reply.get(8)).max(0) as u64,
             last_used_at: (last_used_ms > 0)
                 .then(|| DateTime::from_timestamp_millis(last_used_ms))
                 .flatten(),
