@@ -60,6 +60,7 @@ pub struct Services {
 
 pub async fn services(config: &Config) -> Result<Services, StartError> {
     let pricing = PricingTable::load(&config.pricing_file)?;
+    tracing::info!(models = pricing.model_count(), file = %config.pricing_file.display(), "pricing table loaded");
     let encryption_key = secrets::encryption_key(config)?;
     let store = Store::connect(&config.redis, config.redis_timeout).await?;
     let keys = KeyService::new(

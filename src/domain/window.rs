@@ -1,12 +1,6 @@
 //! Fixed rate windows: a window starts at the first request after the previous one ended and
-//! lasts `rateLimitWindow` minutes. The counting itself happens atomically in Redis; this is
-//! the arithmetic around it.
-
-/// The end of a window that started at `start_ms`.
-pub fn window_end_ms(start_ms: i64, window_minutes: u64) -> i64 {
-    let length_ms = i64::try_from(window_minutes.saturating_mul(60_000)).unwrap_or(i64::MAX);
-    start_ms.saturating_add(length_ms)
-}
+//! lasts `rateLimitWindow` minutes. The window itself lives in Redis (verify.lua); this is
+//! the arithmetic for showing it.
 
 /// Whole seconds left until `end_ms`, rounded up so a client that waits that long finds the
 /// window over; `None` when it has already ended.
@@ -18,13 +12,6 @@ pub fn remaining_secs(end_ms: i64, now_ms: i64) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn end_is_start_plus_minutes() {
-        assert_eq!(window_end_ms(1_000, 1), 61_000);
-        assert_eq!(window_end_ms(0, 60), 3_600_000);
-        assert_eq!(window_end_ms(i64::MAX - 1, 10), i64::MAX);
-    }
 
     #[test]
     fn remaining_rounds_up_and_ends() {
