@@ -34,6 +34,17 @@ pub enum StartError {
         address: String,
         source: std::io::Error,
     },
+    #[error(
+        "the encryption key in use ({key_source}) is not the one the keys in this Redis were \
+         hashed with, so every existing key would answer not_found. Start with the original key: \
+         set KEYWARD_ENCRYPTION_KEY to it, or restore the key file {key_file}. (To start over on \
+         purpose with an empty keyward, delete the Redis key {check_name}.)"
+    )]
+    EncryptionKeyMismatch {
+        key_source: String,
+        key_file: String,
+        check_name: &'static str,
+    },
     #[error("server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -56,12 +67,15 @@ fn metrics_handle() -> PrometheusHandle {
 pub struct Services {
     pub keys: KeyService,
     pub admins: AdminService,
+    /// Identifies the encryption key in use, for [`check_encryption_key`].
+    pub encryption_fingerprint: String,
 }
 
 pub async fn services(config: &Config) -> Result<Services, StartError> {
     let pricing = PricingTable::load(&config.pricing_file)?;
     tracing::info!(models = pricing.model_count(), file = %config.pricing_file.display(), "pricing table loaded");
     let encryption_key = secrets::encryption_key(config)?;
+    let encryption_fingerprint = domain::secret::encryption_fingerprint(&encryption_key);
     let store = Store::connect(&config.redis, config.redis_timeout).await?;
     let keys = KeyService::new(
         store.clone(),
@@ -77,12 +91,61 @@ pub async fn services(config: &Config) -> Result<Services, StartError> {
     Ok(Services {
         keys,
         admins: AdminService::new(store),
+        encryption_fingerprint,
     })
+}
+
+/// Refuses an encryption key other than the one the stored key hashes were made with: started
+/// with the wrong one, keyward would answer `not_found` for every existing key and say nothing.
+pub async fn check_encryption_key(
+    store: &Store,
+    fingerprint: &str,
+    config: &Config,
+) -> Result<(), StartError> {
+    match store.check_encryption_fingerprint(fingerprint).await? {
+        store::EncryptionKeyCheck::Recorded | store::EncryptionKeyCheck::Matches => Ok(()),
+        store::EncryptionKeyCheck::Differs => Err(StartError::EncryptionKeyMismatch {
+            key_source: if config.encryption_key.is_some() {
+                "from KEYWARD_ENCRYPTION_KEY".into()
+            } else {
+                format!("from the file {}", secrets::key_file(config).display())
+            },
+            key_file: secrets::key_file(config).display().to_string(),
+            check_name: store::names::ENCRYPTION_CHECK,
+        }),
+    }
+}
+
+/// The same check once Redis answers, for a start while it is down; a mismatch then stops the
+/// process, since serving would silently refuse every key.
+async fn check_encryption_key_when_reachable(
+    store: Store,
+    fingerprint: String,
+    config: Arc<Config>,
+) {
+    loop {
+        match check_encryption_key(&store, &fingerprint, &config).await {
+            Ok(()) => return,
+            Err(StartError::Store(error)) => {
+                tracing::debug!(%error, "cannot check the encryption key yet; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+            Err(error) => {
+                tracing::error!("{error}");
+                eprintln!("keyward: {error}");
+                std::process::exit(1);
+            }
+        }
+    }
 }
 
 /// Runs the dashboard and the APIs until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> Result<(), StartError> {
-    let Services { keys, admins } = services(&config).await?;
+    let Services {
+        keys,
+        admins,
+        encryption_fingerprint,
+    } = services(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .map_err(|source| StartError::Bind {
@@ -97,8 +160,14 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     );
     // The admin exists before the first request when Redis is up; otherwise once it is.
     if keys.store().ping().await.is_ok() {
+        check_encryption_key(keys.store(), &encryption_fingerprint, &config).await?;
         bootstrap.await;
     } else {
+        tokio::spawn(check_encryption_key_when_reachable(
+            keys.store().clone(),
+            encryption_fingerprint,
+            Arc::new(config.clone()),
+        ));
         tokio::spawn(bootstrap);
     }
     if let Some(interval) = config.expiry_sweep_interval {

@@ -20,11 +20,16 @@ pub enum SecretsError {
     Short { path: PathBuf },
 }
 
+/// Where the generated encryption key is kept when `KEYWARD_ENCRYPTION_KEY` is not set.
+pub fn key_file(config: &Config) -> PathBuf {
+    config.data_dir.join(KEY_FILE)
+}
+
 pub fn encryption_key(config: &Config) -> Result<String, SecretsError> {
     if let Some(key) = &config.encryption_key {
         return Ok(key.clone());
     }
-    let path = config.data_dir.join(KEY_FILE);
+    let path = key_file(config);
     let io = |source| SecretsError::Io {
         path: path.clone(),
         source,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::clients::ClientMatcher;
 use super::ids::is_account_id;
+use super::key::ApiKey;
 use super::money::NanoUsd;
 use super::FieldError;
 
@@ -214,7 +215,110 @@ impl KeyFieldsInput {
     }
 }
 
+/// The settings of a key that the cross-field rules look at, after a change is applied.
+struct Effective {
+    window_minutes: u64,
+    window_requests: u64,
+    token_limit: u64,
+    enable_model_restriction: bool,
+    model_count: usize,
+    enable_client_restriction: bool,
+    client_count: usize,
+}
+
 impl KeyChanges {
+    /// Rules across fields: refuses settings that would silently do nothing (a request or token
+    /// limit without a window, an empty model restriction) or lock the key out (a client
+    /// restriction with no client, an expiry already past). Each rule is checked only when the
+    /// change touches one of its fields, so an old key that breaks a rule can still be edited
+    /// elsewhere. `current` is the key being updated (`None` when creating). Returns every
+    /// broken rule, naming the field to fix.
+    pub fn check_rules(&self, current: Option<&ApiKey>, now: DateTime<Utc>) -> Vec<FieldError> {
+        let value = self.effective(current);
+        let mut errors = Vec::new();
+        let window_touched = self.rate_limit_window_minutes.is_some();
+        let needs_window = [
+            (
+                "rateLimitRequests",
+                self.rate_limit_requests,
+                value.window_requests,
+            ),
+            ("tokenLimit", self.token_limit, value.token_limit),
+        ];
+        for (field, changed, limit) in needs_window {
+            if (changed.is_some() || window_touched) && limit > 0 && value.window_minutes == 0 {
+                errors.push(FieldError::new(
+                    field,
+                    "only applies within a rate window: set the window length (rateLimitWindow, minutes) above 0, or set this to 0",
+                ));
+            }
+        }
+        if (self.enable_model_restriction.is_some() || self.restricted_models.is_some())
+            && value.enable_model_restriction
+            && value.model_count == 0
+        {
+            errors.push(FieldError::new(
+                "restrictedModels",
+                "list at least one model, or turn the model restriction off",
+            ));
+        }
+        if (self.enable_client_restriction.is_some() || self.allowed_clients.is_some())
+            && value.enable_client_restriction
+            && value.client_count == 0
+        {
+            errors.push(FieldError::new(
+                "allowedClients",
+                "choose at least one client, or turn the client restriction off (with none, every request would be refused)",
+            ));
+        }
+        if let Some(Some(expires_at)) = self.expires_at {
+            if expires_at <= now {
+                errors.push(FieldError::new(
+                    "expiresAt",
+                    "is in the past; choose a later time, or disable the key instead",
+                ));
+            }
+        }
+        errors
+    }
+
+    fn effective(&self, current: Option<&ApiKey>) -> Effective {
+        Effective {
+            window_minutes: self
+                .rate_limit_window_minutes
+                .or(current.map(|k| k.rate_limit_window_minutes))
+                .unwrap_or(0),
+            window_requests: self
+                .rate_limit_requests
+                .or(current.map(|k| k.rate_limit_requests))
+                .unwrap_or(0),
+            token_limit: self
+                .token_limit
+                .or(current.map(|k| k.token_limit))
+                .unwrap_or(0),
+            enable_model_restriction: self
+                .enable_model_restriction
+                .or(current.map(|k| k.enable_model_restriction))
+                .unwrap_or(false),
+            model_count: self
+                .restricted_models
+                .as_ref()
+                .map(Vec::len)
+                .or(current.map(|k| k.restricted_models.len()))
+                .unwrap_or(0),
+            enable_client_restriction: self
+                .enable_client_restriction
+                .or(current.map(|k| k.enable_client_restriction))
+                .unwrap_or(false),
+            client_count: self
+                .allowed_clients
+                .as_ref()
+                .map(Vec::len)
+                .or(current.map(|k| k.allowed_clients.len()))
+                .unwrap_or(0),
+        }
+    }
+
     /// The changes of a new key: every field set, defaults where the request sent none.
     pub fn with_defaults(self) -> Result<KeyChanges, FieldError> {
         let name = self
@@ -380,12 +484,20 @@ fn parse_daily_cost(usd: f64) -> Result<NanoUsd, FieldError> {
             "must be a number of USD from 0 to 1000000",
         ));
     }
-    NanoUsd::from_usd_f64(usd).ok_or_else(|| {
+    let limit = NanoUsd::from_usd_f64(usd).ok_or_else(|| {
         FieldError::new(
             "dailyCostLimit",
             "must be a number of USD from 0 to 1000000",
         )
-    })
+    })?;
+    // A positive amount below one nano-USD would be stored as 0, which means "no limit".
+    if usd > 0.0 && limit == NanoUsd::ZERO {
+        return Err(FieldError::new(
+            "dailyCostLimit",
+            "is too small to enforce: use 0 for no limit, or at least 0.000000001",
+        ));
+    }
+    Ok(limit)
 }
 
 fn parse_tags(tags: Vec<String>) -> Result<Vec<String>, FieldError> {
@@ -431,6 +543,108 @@ mod tests {
 
     fn field_of(json: &str) -> String {
         validate(json).expect_err("invalid").field
+    }
+
+    fn rule_fields(json: &str, current: Option<&ApiKey>) -> Vec<String> {
+        validate(json)
+            .expect("valid alone")
+            .check_rules(current, Utc::now())
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
+    }
+
+    #[test]
+    fn limits_that_never_apply_or_lock_the_key_are_refused() {
+        assert_eq!(
+            rule_fields(r#"{"rateLimitRequests": 5}"#, None),
+            ["rateLimitRequests"]
+        );
+        assert_eq!(rule_fields(r#"{"tokenLimit": 5}"#, None), ["tokenLimit"]);
+        assert!(rule_fields(
+            r#"{"rateLimitWindow": 1, "rateLimitRequests": 5, "tokenLimit": 9}"#,
+            None
+        )
+        .is_empty());
+        assert_eq!(
+            rule_fields(r#"{"enableClientRestriction": true}"#, None),
+            ["allowedClients"]
+        );
+        assert!(rule_fields(
+            r#"{"enableClientRestriction": true, "allowedClients": ["claude_code"]}"#,
+            None
+        )
+        .is_empty());
+        assert_eq!(
+            rule_fields(
+                r#"{"enableModelRestriction": true, "restrictedModels": []}"#,
+                None
+            ),
+            ["restrictedModels"]
+        );
+        assert_eq!(
+            rule_fields(r#"{"expiresAt": "2020-01-01T00:00:00Z"}"#, None),
+            ["expiresAt"]
+        );
+        assert!(rule_fields(r#"{"expiresAt": "2999-01-01T00:00:00Z"}"#, None).is_empty());
+        // Every broken rule is reported at once.
+        assert_eq!(
+            rule_fields(
+                r#"{"rateLimitRequests": 1, "tokenLimit": 1, "enableClientRestriction": true}"#,
+                None
+            ),
+            ["rateLimitRequests", "tokenLimit", "allowedClients"]
+        );
+    }
+
+    #[test]
+    fn rules_see_the_current_key_and_only_judge_what_changes() {
+        let mut key = sample_key();
+        key.rate_limit_window_minutes = 10;
+        key.rate_limit_requests = 5;
+        // Turning the window off while requests stay limited would silently drop the limit.
+        assert_eq!(
+            rule_fields(r#"{"rateLimitWindow": 0}"#, Some(&key)),
+            ["rateLimitRequests"]
+        );
+        assert!(rule_fields(r#"{"rateLimitRequests": 9}"#, Some(&key)).is_empty());
+        // An old key that already breaks a rule can still be renamed.
+        key.rate_limit_window_minutes = 0;
+        assert!(rule_fields(r#"{"name": "renamed"}"#, Some(&key)).is_empty());
+    }
+
+    #[test]
+    fn a_daily_limit_that_rounds_to_zero_is_refused() {
+        assert_eq!(field_of(r#"{"dailyCostLimit": 1e-12}"#), "dailyCostLimit");
+        assert!(validate(r#"{"dailyCostLimit": 0}"#).is_ok());
+        assert!(validate(r#"{"dailyCostLimit": 0.000000001}"#).is_ok());
+    }
+
+    fn sample_key() -> ApiKey {
+        let now = Utc::now();
+        ApiKey {
+            id: crate::domain::ids::KeyId::new(),
+            name: "k".into(),
+            description: String::new(),
+            token_limit: 0,
+            expires_at: None,
+            accounts: Default::default(),
+            permissions: Permissions::All,
+            is_active: true,
+            concurrency_limit: 0,
+            rate_limit_window_minutes: 0,
+            rate_limit_requests: 0,
+            enable_model_restriction: false,
+            restricted_models: Vec::new(),
+            enable_client_restriction: false,
+            allowed_clients: Vec::new(),
+            daily_cost_limit: NanoUsd::ZERO,
+            tags: Vec::new(),
+            created_at: now,
+            updated_at: now,
+            last_used_at: None,
+            created_by: "t".into(),
+        }
     }
 
     #[test]

@@ -35,6 +35,12 @@ pub fn has_key_format(prefix: &str, candidate: &str) -> bool {
     })
 }
 
+/// What keyward stores to recognise its encryption key later: a hash of a fixed text with the
+/// key mixed in as for key hashes, so it reveals no more about the key than any key hash does.
+pub fn encryption_fingerprint(encryption_key: &str) -> String {
+    key_hash("keyward encryption key check v1", encryption_key)
+}
+
 /// The stored form of a key: `sha256_hex(key + encryption_key)`, as claude-relay-service
 /// computes it, so keys imported from there keep working.
 pub fn key_hash(key: &str, encryption_key: &str) -> String {

@@ -4,6 +4,7 @@ mod admins;
 mod admission;
 mod conn;
 mod keys;
+mod meta;
 pub mod names;
 mod records;
 mod sessions;
@@ -20,6 +21,7 @@ pub use admins::AdminRecord;
 pub use admission::{Admission, Refusal, VerifyRequest};
 pub use conn::RedisConn;
 pub use keys::{ListQuery, SortField};
+pub use meta::EncryptionKeyCheck;
 pub use sessions::RedisSessionStore;
 pub use usage::{DailyModelUsage, UsageWrite};
 

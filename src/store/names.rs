@@ -8,6 +8,9 @@ use chrono::NaiveDate;
 
 use crate::domain::ids::KeyId;
 
+/// A fingerprint of the encryption key the stored hashes were made with (see `store::meta`).
+pub const ENCRYPTION_CHECK: &str = "kw:meta:encryption-check";
+
 pub fn secret_lookup(secret_hash: &str) -> String {
     format!("kw:sh:{secret_hash}")
 }

@@ -18,6 +18,9 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("missing or wrong bearer token")]
     Unauthorized,
+    /// No token is configured, so no request can pass: say which setting to set.
+    #[error("no {setting} is configured on this keyward, so every request is refused; set it and send it as `Authorization: Bearer <token>`")]
+    NoTokenConfigured { setting: &'static str },
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error(transparent)]
@@ -36,7 +39,7 @@ impl ApiError {
             ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::NoTokenConfigured { .. } => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -47,7 +50,7 @@ impl ApiError {
             ApiError::Invalid(_)
             | ApiError::UnsupportedMediaType(_)
             | ApiError::PayloadTooLarge(_) => "invalid_input",
-            ApiError::Unauthorized => "unauthorized",
+            ApiError::Unauthorized | ApiError::NoTokenConfigured { .. } => "unauthorized",
             ApiError::NotFound(_) => "not_found",
             ApiError::Storage(_) => "storage_unavailable",
         }

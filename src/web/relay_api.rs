@@ -35,10 +35,13 @@ async fn require_service_token(
     request: axum::extract::Request,
     next: Next,
 ) -> Response {
-    if has_bearer(&headers, state.config.service_token.as_deref()) {
-        next.run(request).await
-    } else {
-        ApiError::Unauthorized.into_response()
+    match state.config.service_token.as_deref() {
+        None => ApiError::NoTokenConfigured {
+            setting: "KEYWARD_SERVICE_TOKEN",
+        }
+        .into_response(),
+        Some(token) if has_bearer(&headers, Some(token)) => next.run(request).await,
+        Some(_) => ApiError::Unauthorized.into_response(),
     }
 }
 

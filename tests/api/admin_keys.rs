@@ -4,7 +4,7 @@ use futures::future::{join_all, FutureExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::TestApp;
+use crate::support::{expires_soon, TestApp};
 
 #[tokio::test]
 async fn create_returns_the_secret_once_and_reads_never_show_it() {
@@ -375,19 +375,19 @@ async fn unknown_ids_are_404() {
 #[tokio::test]
 async fn disable_expired_disables_each_expired_key_once() {
     let app = TestApp::spawn().await;
+    let soon = expires_soon();
     let (expired_id, _) = app
-        .create_key(json!({"name": "old", "expiresAt": "2020-01-01T00:00:00Z"}))
+        .create_key(json!({"name": "old", "expiresAt": soon.at}))
         .await;
-    app.create_key(json!({"name": "old2", "expiresAt": "2021-06-01T00:00:00+08:00"}))
+    app.create_key(json!({"name": "old2", "expiresAt": soon.at}))
         .await;
-    app.create_key(
-        json!({"name": "off-and-old", "isActive": false, "expiresAt": "2020-01-01T00:00:00Z"}),
-    )
-    .await;
+    app.create_key(json!({"name": "off-and-old", "isActive": false, "expiresAt": soon.at}))
+        .await;
     let (fresh_id, _) = app
         .create_key(json!({"name": "new", "expiresAt": "2099-01-01T00:00:00Z"}))
         .await;
     app.create_key(json!({"name": "forever"})).await;
+    soon.passed().await;
 
     let path = "/api/v1/admin/keys/disable-expired";
     let results = join_all((0..3).map(|_| app.admin(Method::POST, path, None))).await;

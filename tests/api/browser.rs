@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::dashboard::PASSWORD;
 use crate::support::browser::Browser;
-use crate::support::TestApp;
+use crate::support::{expires_soon, TestApp};
 
 async fn setup() -> (TestApp, Browser) {
     let app = TestApp::spawn_with(&[("KEYWARD_ADMIN_PASSWORD", PASSWORD)]).await;
@@ -72,7 +72,7 @@ async fn create_through_the_form_shows_the_secret_once_and_it_verifies() {
     browser.fill("#claudeAccountId", "acct-browser").await;
     browser.click("#client-claude_code").await;
     browser.click("form.key-form button[type=submit]").await;
-    browser.wait_for_path(|p| p == "/keys").await;
+    browser.wait_for_path(|p| p.ends_with("/created")).await;
     let secret = browser.text("[data-testid=new-key-secret]").await;
     assert!(secret.starts_with("cr_") && secret.len() == 67, "{secret}");
     browser.screenshot("key-secret").await;
@@ -86,6 +86,19 @@ async fn create_through_the_form_shows_the_secret_once_and_it_verifies() {
     assert_eq!(body["keyData"]["concurrencyLimit"], 3);
     assert_eq!(body["keyData"]["dailyCostLimit"], 2.5);
     assert_eq!(body["keyData"]["allowedClients"], json!(["claude_code"]));
+
+    // Reloading the result shows the key without its secret and creates no second key.
+    browser.client.refresh().await.expect("reload");
+    let key_page = browser
+        .wait_for_path(|p| p.starts_with("/keys/") && !p.ends_with("/created"))
+        .await;
+    assert!(!browser
+        .client
+        .source()
+        .await
+        .expect("html")
+        .contains(&secret));
+    assert_eq!(app.key_total().await, 1, "reloaded on {key_page}");
 
     // The secret is not on any later page.
     browser.goto(&app, "/keys").await;
@@ -183,11 +196,13 @@ async fn edit_disable_enable_and_delete_with_flashes() {
 #[tokio::test]
 async fn disable_expired_button_reports_how_many() {
     let (app, browser) = setup().await;
-    app.create_key(json!({"name": "old one", "expiresAt": "2020-01-01T00:00:00Z"}))
+    let soon = expires_soon();
+    app.create_key(json!({"name": "old one", "expiresAt": soon.at}))
         .await;
-    app.create_key(json!({"name": "old two", "expiresAt": "2021-01-01T00:00:00Z"}))
+    app.create_key(json!({"name": "old two", "expiresAt": soon.at}))
         .await;
     app.create_key(json!({"name": "fresh"})).await;
+    soon.passed().await;
     browser.log_in(&app, PASSWORD).await;
     let button = "form[action='/keys/disable-expired'] button";
     assert!(browser

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::support::app::keyward_command;
-use crate::support::{RedisServer, TestApp};
+use crate::support::{expires_soon, RedisServer, TestApp};
 
 fn run(
     redis: &RedisServer,
@@ -94,9 +94,11 @@ async fn first_start_prints_a_generated_password_once_and_keeps_the_encryption_k
 #[tokio::test]
 async fn cli_disables_expired_keys_and_resets_the_password() {
     let app = TestApp::spawn().await;
+    let soon = expires_soon();
     let (id, _) = app
-        .create_key(json!({"name": "old", "expiresAt": "2020-01-01T00:00:00Z"}))
+        .create_key(json!({"name": "old", "expiresAt": soon.at}))
         .await;
+    soon.passed().await;
     let (ok, stdout, stderr) = run(
         &app.redis,
         app.data_dir.path(),

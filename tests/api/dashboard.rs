@@ -4,12 +4,12 @@ use reqwest::header::{LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
 use reqwest::StatusCode;
 
-use crate::support::TestApp;
+use crate::support::{expires_soon, TestApp};
 
 pub const PASSWORD: &str = "dashboard-password-1";
 
 /// A cookie-keeping client that does not follow redirects (so tests see them).
-fn browser_like() -> reqwest::Client {
+pub fn browser_like() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(Policy::none())
@@ -17,7 +17,7 @@ fn browser_like() -> reqwest::Client {
         .expect("client")
 }
 
-fn csrf_of(html: &str) -> String {
+pub fn csrf_of(html: &str) -> String {
     let start =
         html.find(r#"name="_csrf" value=""#).expect("csrf field") + r#"name="_csrf" value=""#.len();
     html[start..start + 64].to_string()
@@ -54,7 +54,7 @@ async fn post_login(
 }
 
 /// Signs in; returns the CSRF token of the signed-in session.
-async fn sign_in(app: &TestApp, client: &reqwest::Client) -> String {
+pub async fn sign_in(app: &TestApp, client: &reqwest::Client) -> String {
     let login = client
         .get(app.url("/login"))
         .send()
@@ -76,7 +76,7 @@ async fn sign_in(app: &TestApp, client: &reqwest::Client) -> String {
     csrf_of(&keys)
 }
 
-async fn spawn() -> TestApp {
+pub async fn spawn() -> TestApp {
     TestApp::spawn_with(&[("KEYWARD_ADMIN_PASSWORD", PASSWORD)]).await
 }
 
@@ -135,9 +135,11 @@ async fn forms_without_the_csrf_token_are_refused_and_change_nothing() {
     let app = spawn().await;
     let client = browser_like();
     let csrf = sign_in(&app, &client).await;
+    let soon = expires_soon();
     let (id, _) = app
-        .create_key(serde_json::json!({"name": "target", "expiresAt": "2020-01-01T00:00:00Z"}))
+        .create_key(serde_json::json!({"name": "target", "expiresAt": soon.at}))
         .await;
+    soon.passed().await;
     let attempts = [
         (format!("/keys/{id}/delete"), vec![]),
         (format!("/keys/{id}/active"), vec![("isActive", "false")]),

@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::TestApp;
+use crate::support::{expires_soon, TestApp};
 
 async fn names(app: &TestApp, query: &str) -> (u64, Vec<String>) {
     let (status, body) = app
@@ -22,6 +22,7 @@ async fn names(app: &TestApp, query: &str) -> (u64, Vec<String>) {
 #[tokio::test]
 async fn pages_filters_and_sorts() {
     let app = TestApp::spawn().await;
+    let soon = expires_soon();
     let mut ids = Vec::new();
     for (name, tags, extra) in [
         ("Alpha prod", json!(["prod"]), json!({})),
@@ -31,11 +32,7 @@ async fn pages_filters_and_sorts() {
             json!(["prod", "eu"]),
             json!({"isActive": false}),
         ),
-        (
-            "delta",
-            json!([]),
-            json!({"expiresAt": "2020-01-01T00:00:00Z"}),
-        ),
+        ("delta", json!([]), json!({"expiresAt": soon.at})),
         ("epsilon PRODUCTION", json!(["prod"]), json!({})),
     ] {
         let mut fields = json!({"name": name, "tags": tags});
@@ -45,6 +42,8 @@ async fn pages_filters_and_sorts() {
             .extend(extra.as_object().expect("object").clone());
         ids.push(app.create_key(fields).await.0);
     }
+
+    soon.passed().await;
 
     // Newest first by default.
     assert_eq!(names(&app, "").await.1[0], "epsilon PRODUCTION");

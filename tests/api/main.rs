@@ -1,5 +1,6 @@
 //! keyward's integration tests: the real binary, a real redis-server per test, plain HTTP.
 
+mod admin_hardening;
 mod admin_keys;
 mod browser;
 mod cli;

@@ -4,7 +4,7 @@ use futures::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::TestApp;
+use crate::support::{expires_soon, TestApp};
 
 async fn code_of(app: &TestApp, body: serde_json::Value) -> (StatusCode, String) {
     let (status, body) = app.verify(body).await;
@@ -66,9 +66,11 @@ async fn disabled_and_expired_keys_are_refused() {
         code_of(&app, json!({"key": disabled})).await,
         (StatusCode::UNAUTHORIZED, "disabled".into())
     );
+    let soon = expires_soon();
     let (_, expired) = app
-        .create_key(json!({"name": "old", "expiresAt": "2020-01-01T00:00:00Z"}))
+        .create_key(json!({"name": "old", "expiresAt": soon.at}))
         .await;
+    soon.passed().await;
     assert_eq!(
         code_of(&app, json!({"key": expired})).await,
         (StatusCode::UNAUTHORIZED, "expired".into())

@@ -214,12 +214,25 @@ impl KeyFormValues {
         }
         let changes =
             parse_fields(fields, clients).map_err(|e| BTreeMap::from([(e.field, e.message)]))?;
-        if creating {
+        let changes = if creating {
             changes
                 .with_defaults()
-                .map_err(|e| BTreeMap::from([(e.field, e.message)]))
+                .map_err(|e| BTreeMap::from([(e.field, e.message)]))?
         } else {
+            changes
+        };
+        // The form sends every field, so the rules need no stored key to compare with.
+        for error in changes.check_rules(None, Utc::now()) {
+            let field = match error.field.as_str() {
+                "expiresAt" => "expiresOn".to_string(),
+                _ => error.field,
+            };
+            errors.entry(field).or_insert(error.message);
+        }
+        if errors.is_empty() {
             Ok(changes)
+        } else {
+            Err(errors)
         }
     }
 

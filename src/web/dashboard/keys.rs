@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/keys/new", get(route_get_new_key))
         .route("/keys/disable-expired", post(route_post_disable_expired))
         .route("/keys/{id}", get(route_get_key))
+        .route("/keys/{id}/created", get(route_get_created_key))
         .route(
             "/keys/{id}/edit",
             get(route_get_edit_key).post(route_post_edit_key),
@@ -397,8 +398,18 @@ struct SecretPage {
     secret: String,
 }
 
-/// Creates the key and shows its secret in this response: it is not stored anywhere, so it
-/// cannot be shown again.
+/// The secret of a key just created, waiting in the creating admin's session for the one page
+/// that shows it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct NewSecret {
+    key_id: String,
+    secret: String,
+}
+
+const NEW_SECRET_KEY: &str = "new_secret";
+
+/// Creates the key, then redirects (post/redirect/get), so reloading the result cannot create a
+/// second key. The secret rides along in the admin's own session until the next page takes it.
 async fn route_post_key(
     State(state): State<AppState>,
     admin: SessionAdmin,
@@ -420,6 +431,40 @@ async fn route_post_key(
         }
     };
     let (snapshot, secret) = state.keys.create(&changes, &admin.username).await?;
+    let key_id = snapshot.key.id.to_string();
+    let target = format!("/keys/{key_id}/created");
+    admin
+        .session
+        .insert(NEW_SECRET_KEY, NewSecret { key_id, secret })
+        .await?;
+    Ok(Redirect::to(&target).into_response())
+}
+
+/// Shows a new key's secret once: the session gives it up on the first visit, so a reload, the
+/// back button or a copied URL show only that it was shown already (never a cached copy: pages
+/// are `no-store`).
+async fn route_get_created_key(
+    State(state): State<AppState>,
+    admin: SessionAdmin,
+    Path(id): Path<String>,
+) -> PageResult {
+    let snapshot = load(&state, &id).await?;
+    let waiting: Option<NewSecret> = admin.session.get(NEW_SECRET_KEY).await?;
+    let secret = match waiting {
+        Some(new) if new.key_id == id => {
+            admin.session.remove::<NewSecret>(NEW_SECRET_KEY).await?;
+            new.secret
+        }
+        _ => {
+            admin
+                .flash(
+                    "info",
+                    "This key's secret was shown once, right after it was created, and cannot be shown again.",
+                )
+                .await?;
+            return Ok(Redirect::to(&format!("/keys/{id}")).into_response());
+        }
+    };
     Ok(render(&SecretPage {
         csrf: admin.csrf.clone(),
         flashes: vec![Flash {

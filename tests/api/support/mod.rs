@@ -14,3 +14,27 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("a free port")
 }
+
+/// An expiry a moment ahead, for tests that need expired keys: the API refuses an expiry in the
+/// past, so a test creates its keys with `expires_soon().at` and then awaits `passed()`.
+pub struct ExpiresSoon {
+    pub at: String,
+    deadline: std::time::Instant,
+}
+
+pub fn expires_soon() -> ExpiresSoon {
+    let ahead = std::time::Duration::from_millis(1500);
+    let at = chrono::Utc::now() + ahead;
+    ExpiresSoon {
+        at: at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        deadline: std::time::Instant::now() + ahead,
+    }
+}
+
+impl ExpiresSoon {
+    /// Waits until the expiry has passed (with a little margin for clock granularity).
+    pub async fn passed(&self) {
+        let margin = std::time::Duration::from_millis(100);
+        tokio::time::sleep_until((self.deadline + margin).into()).await;
+    }
+}
