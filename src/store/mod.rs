@@ -21,6 +21,7 @@ pub use admission::{Admission, Refusal, VerifyRequest};
 pub use conn::RedisConn;
 pub use keys::{ListQuery, SortField};
 pub use sessions::RedisSessionStore;
+pub use throttle::{AttemptVerdict, SignInLimits, SignInSettlement};
 pub use usage::{DailyModelUsage, UsageWrite};
 
 use crate::config::RedisTarget;

@@ -8,6 +8,7 @@ mod instances;
 mod leases;
 mod listing;
 mod ops;
+mod signin;
 mod support;
 mod usage;
 mod verify;
