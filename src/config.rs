@@ -382,6 +382,33 @@ mod tests {
     }
 
     #[test]
+    fn sign_in_limits_are_validated() {
+        let config = load(&[]).expect("defaults are valid");
+        assert_eq!(
+            (
+                config.login_max_failures_per_address,
+                config.login_max_failures_per_user,
+                config.password_hash_concurrency,
+            ),
+            (20, 5, 0)
+        );
+        for (name, value) in [
+            ("KEYWARD_LOGIN_MAX_FAILURES_PER_ADDRESS", "0"),
+            ("KEYWARD_LOGIN_MAX_FAILURES_PER_USER", "0"),
+            ("KEYWARD_PASSWORD_HASH_CONCURRENCY", "65"),
+            ("KEYWARD_PASSWORD_HASH_WAIT_MS", "30001"),
+            ("KEYWARD_ADMIN_USERNAME", "line\nbreak"),
+        ] {
+            let message = load(&[(name, value)]).err().map(|e| e.to_string());
+            let setting = name.trim_start_matches("KEYWARD_").to_lowercase();
+            assert!(
+                message.as_deref().is_some_and(|m| m.contains(&setting)),
+                "{name}: {message:?}"
+            );
+        }
+    }
+
+    #[test]
     fn cluster_urls() {
         let config = load(&[(
             "KEYWARD_REDIS_URL",
