@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::domain::clients::ClientMatcher;
 use crate::domain::timezone::Zone;
+use crate::domain::username::AdminUsername;
 
 /// Settings whose values are secrets or free text: taken from the environment verbatim, so a
 /// password like `12345` stays a string instead of being parsed as a number.
@@ -61,6 +62,10 @@ struct RawSettings {
     expiry_sweep_secs: u64,
     session_idle_minutes: u64,
     redis_timeout_ms: u64,
+    password_hash_concurrency: usize,
+    password_hash_wait_ms: u64,
+    login_max_failures_per_address: u64,
+    login_max_failures_per_user: u64,
     clients: BTreeMap<String, String>,
 }
 
@@ -90,6 +95,13 @@ pub struct Config {
     pub expiry_sweep_interval: Option<Duration>,
     pub session_idle: Duration,
     pub redis_timeout: Duration,
+    /// Argon2 hashes at once (0: one per core, 1 to 4) and how long a sign-in
+    /// waits for a free one before it is told to try again.
+    pub password_hash_concurrency: usize,
+    pub password_hash_wait: Duration,
+    /// Failed sign-ins allowed per client address, and per address and username, per period.
+    pub login_max_failures_per_address: u64,
+    pub login_max_failures_per_user: u64,
     pub clients: ClientMatcher,
 }
 
@@ -113,6 +125,16 @@ impl std::fmt::Debug for Config {
             .field("expiry_sweep_interval", &self.expiry_sweep_interval)
             .field("session_idle", &self.session_idle)
             .field("redis_timeout", &self.redis_timeout)
+            .field("password_hash_concurrency", &self.password_hash_concurrency)
+            .field("password_hash_wait", &self.password_hash_wait)
+            .field(
+                "login_max_failures_per_address",
+                &self.login_max_failures_per_address,
+            )
+            .field(
+                "login_max_failures_per_user",
+                &self.login_max_failures_per_user,
+            )
             .field("clients", &self.clients.ids())
             .finish()
     }
@@ -213,8 +235,8 @@ impl RawSettings {
                 return Err(invalid("encryption_key", "must be at least 16 characters"));
             }
         }
-        if self.admin_username.trim().is_empty() || self.admin_username.len() > 64 {
-            return Err(invalid("admin_username", "must be 1-64 characters"));
+        if let Err(message) = AdminUsername::parse(self.admin_username.trim()) {
+            return Err(invalid("admin_username", message));
         }
         if let Some(password) = non_empty(self.admin_password.clone()) {
             if password.len() < 8 {
@@ -230,6 +252,30 @@ impl RawSettings {
         }
         if !(50..=60_000).contains(&self.redis_timeout_ms) {
             return Err(invalid("redis_timeout_ms", "must be between 50 and 60000"));
+        }
+        if self.password_hash_concurrency > 64 {
+            return Err(invalid(
+                "password_hash_concurrency",
+                "must be between 0 (one per core, up to 4) and 64",
+            ));
+        }
+        if self.password_hash_wait_ms > 30_000 {
+            return Err(invalid(
+                "password_hash_wait_ms",
+                "must be between 0 and 30000",
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.login_max_failures_per_address) {
+            return Err(invalid(
+                "login_max_failures_per_address",
+                "must be between 1 and 1000000",
+            ));
+        }
+        if !(1..=1000).contains(&self.login_max_failures_per_user) {
+            return Err(invalid(
+                "login_max_failures_per_user",
+                "must be between 1 and 1000",
+            ));
         }
         let clients = ClientMatcher::new(&self.clients).map_err(|m| invalid("clients", m))?;
         Ok(Config {
@@ -250,6 +296,10 @@ impl RawSettings {
                 .then(|| Duration::from_secs(self.expiry_sweep_secs)),
             session_idle: Duration::from_secs(self.session_idle_minutes * 60),
             redis_timeout: Duration::from_millis(self.redis_timeout_ms),
+            password_hash_concurrency: self.password_hash_concurrency,
+            password_hash_wait: Duration::from_millis(self.password_hash_wait_ms),
+            login_max_failures_per_address: self.login_max_failures_per_address,
+            login_max_failures_per_user: self.login_max_failures_per_user,
             clients,
         })
     }
@@ -329,6 +379,33 @@ mod tests {
         assert!(message(&[("KEYWARD_REDIS_URL", "http://x")]).contains("redis_url"));
         assert!(message(&[("KEYWARD_COOKIE_SECURE", "maybe")]).contains("cookie_secure"));
         assert!(message(&[("KEYWARD_NO_SUCH_THING", "1")]).contains("no_such_thing"));
+    }
+
+    #[test]
+    fn sign_in_limits_are_validated() {
+        let config = load(&[]).expect("defaults are valid");
+        assert_eq!(
+            (
+                config.login_max_failures_per_address,
+                config.login_max_failures_per_user,
+                config.password_hash_concurrency,
+            ),
+            (20, 5, 0)
+        );
+        for (name, value) in [
+            ("KEYWARD_LOGIN_MAX_FAILURES_PER_ADDRESS", "0"),
+            ("KEYWARD_LOGIN_MAX_FAILURES_PER_USER", "0"),
+            ("KEYWARD_PASSWORD_HASH_CONCURRENCY", "65"),
+            ("KEYWARD_PASSWORD_HASH_WAIT_MS", "30001"),
+            ("KEYWARD_ADMIN_USERNAME", "line\nbreak"),
+        ] {
+            let message = load(&[(name, value)]).err().map(|e| e.to_string());
+            let setting = name.trim_start_matches("KEYWARD_").to_lowercase();
+            assert!(
+                message.as_deref().is_some_and(|m| m.contains(&setting)),
+                "{name}: {message:?}"
+            );
+        }
     }
 
     #[test]

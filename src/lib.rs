@@ -14,10 +14,15 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::config::Config;
 use crate::domain::pricing::PricingTable;
-use crate::service::admins::Bootstrap;
+use crate::domain::username::AdminUsername;
+use crate::service::admins::{AdminServiceSettings, Bootstrap};
 use crate::service::keys::KeyServiceSettings;
+use crate::service::passwords::{hash_concurrency, PasswordHasher};
 use crate::service::{AdminService, KeyService};
-use crate::store::Store;
+use crate::store::{SignInLimits, Store};
+
+/// Failed sign-ins are counted over this period from the first one.
+const LOGIN_FAILURE_PERIOD: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -77,6 +82,21 @@ pub async fn services(config: &Config) -> Result<Services, StartError> {
     let encryption_key = secrets::encryption_key(config)?;
     let encryption_fingerprint = domain::secret::encryption_fingerprint(&encryption_key);
     let store = Store::connect(&config.redis, config.redis_timeout).await?;
+    let admins = AdminService::new(
+        store.clone(),
+        AdminServiceSettings {
+            sign_in_limits: SignInLimits {
+                per_address: config.login_max_failures_per_address,
+                per_user: config.login_max_failures_per_user,
+                period: LOGIN_FAILURE_PERIOD,
+            },
+            hasher: PasswordHasher::new(
+                hash_concurrency(config.password_hash_concurrency),
+                config.password_hash_wait,
+            ),
+            form_secret: encryption_key.clone(),
+        },
+    );
     let keys = KeyService::new(
         store.clone(),
         KeyServiceSettings {
@@ -90,7 +110,7 @@ pub async fn services(config: &Config) -> Result<Services, StartError> {
     );
     Ok(Services {
         keys,
-        admins: AdminService::new(store),
+        admins,
         encryption_fingerprint,
     })
 }
@@ -153,9 +173,15 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             source,
         })?;
     let address = listener.local_addr().map_err(StartError::Serve)?;
+    let admin_username = AdminUsername::parse(&config.admin_username).map_err(|message| {
+        config::ConfigError::Invalid {
+            setting: "admin_username",
+            message: message.to_string(),
+        }
+    })?;
     let bootstrap = bootstrap_admin(
         admins.clone(),
-        config.admin_username.clone(),
+        admin_username,
         config.admin_password.clone(),
     );
     // The admin exists before the first request when Redis is up; otherwise once it is.
@@ -192,7 +218,11 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
 }
 
 /// Creates the admin on first start; retries while Redis is unreachable.
-async fn bootstrap_admin(admins: AdminService, username: String, initial_password: Option<String>) {
+async fn bootstrap_admin(
+    admins: AdminService,
+    username: AdminUsername,
+    initial_password: Option<String>,
+) {
     loop {
         match admins
             .bootstrap(&username, initial_password.as_deref())
@@ -207,7 +237,7 @@ async fn bootstrap_admin(admins: AdminService, username: String, initial_passwor
                 return;
             }
             Ok(Bootstrap::CreatedFromSetting) => {
-                tracing::info!(%username, "admin created from KEYWARD_ADMIN_PASSWORD");
+                tracing::info!(?username, "admin created from KEYWARD_ADMIN_PASSWORD");
                 return;
             }
             Ok(Bootstrap::AlreadyThere) => return,

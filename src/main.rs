@@ -52,7 +52,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AdminCommand {
-    /// Set a new dashboard password (generated and printed unless --password-stdin).
+    /// Set a new dashboard password (generated and printed unless --password-stdin); every
+    /// session of that admin ends.
     ResetPassword {
         /// Admin to reset (default: the configured admin_username).
         #[arg(long)]
@@ -113,6 +114,8 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
                 },
         } => {
             let username = username.unwrap_or_else(|| config.admin_username.clone());
+            let username = keyward::domain::username::AdminUsername::parse(&username)
+                .map_err(|message| format!("--username: {message}"))?;
             let password = if password_stdin {
                 let mut line = String::new();
                 std::io::stdin()
@@ -140,6 +143,7 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             } else {
                 println!("New dashboard password for `{username}`: {password}");
             }
+            println!("Every dashboard session of `{username}` has ended.");
             Ok(())
         }
         Command::Keys {

@@ -9,6 +9,7 @@ pub mod pricing;
 pub mod secret;
 pub mod timezone;
 pub mod usage;
+pub mod username;
 pub mod window;
 
 /// Input that failed validation, naming the field as the API spells it.

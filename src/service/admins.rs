@@ -1,29 +1,39 @@
-//! Dashboard administrators: first-start bootstrap, password checks and resets (argon2id).
+//! Dashboard administrators: first-start bootstrap, throttled sign-in, password resets that end
+//! sessions, and the signed token of the sign-in form.
 
-use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use std::net::IpAddr;
 
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256};
+
+use super::passwords::{HashError, PasswordHasher};
 use crate::domain::secret::random_password;
-use crate::store::{Store, StoreError, StoreResult};
+use crate::domain::username::AdminUsername;
+use crate::store::{
+    AttemptVerdict, SignInLimits, SignInSettlement, Store, StoreError, StoreResult,
+};
 
 const GENERATED_PASSWORD_CHARS: usize = 24;
-/// Failed sign-ins allowed per client address and username within the period.
-const MAX_FAILURES: u64 = 5;
-const FAILURE_PERIOD_SECS: u64 = 15 * 60;
+/// Sign-in form tokens are HMACs of the form cookie's nonce under this label, so they cannot
+/// be mistaken for any other use of the server secret.
+const FORM_TOKEN_LABEL: &[u8] = b"keyward sign-in form v1\0";
 
 /// The outcome of a dashboard sign-in attempt.
 #[derive(Debug, PartialEq, Eq)]
 pub enum SignIn {
-    Accepted,
-    Refused,
-    /// Too many recent failures from this address for this username; wait this long.
-    Throttled {
-        retry_minutes: u64,
+    /// The password is right; `session_epoch` goes into the new session (see
+    /// [`AdminService::session_epoch`]).
+    Accepted {
+        session_epoch: u64,
     },
-}
-
-#[derive(Clone)]
-pub struct AdminService {
-    store: Store,
+    Refused,
+    /// Too many recent failures from this address, or from it for this username; nothing was
+    /// checked. The period ends in this many seconds.
+    Throttled {
+        retry_secs: u64,
+    },
+    /// Every hashing slot stayed taken for the whole wait; nothing was checked.
+    Busy,
 }
 
 /// What the first start did about the admin account.
@@ -35,57 +45,66 @@ pub enum Bootstrap {
     CreatedWithGenerated(String),
 }
 
-fn hashing_failed(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(format!("password hashing failed: {error}"))
+pub struct AdminServiceSettings {
+    pub sign_in_limits: SignInLimits,
+    pub hasher: PasswordHasher,
+    /// The server secret shared by every instance (the encryption key): signs the sign-in form
+    /// token, so any instance accepts a form another one served.
+    pub form_secret: String,
 }
 
-/// argon2id with the crate's default (OWASP-recommended) parameters and a random salt; run on
-/// the blocking pool because it deliberately takes tens of milliseconds.
-pub async fn hash_password(password: String) -> StoreResult<String> {
-    tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|h: PasswordHash| h.to_string())
-            .map_err(hashing_failed)
-    })
-    .await
-    .map_err(hashing_failed)?
+#[derive(Clone)]
+pub struct AdminService {
+    store: Store,
+    limits: SignInLimits,
+    hasher: PasswordHasher,
+    form_mac: Hmac<Sha256>,
 }
 
-async fn password_matches(password: String, stored_hash: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&stored_hash)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false)
-    })
-    .await
-    .unwrap_or(false)
+fn hashing_failed(error: HashError) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}
+
+/// What the sign-in throttle counts per: an IPv4 address, or an IPv6 /64 (one subscriber's
+/// usual allocation, so an attacker cannot get fresh counters by cycling through it).
+pub fn client_scope(client: IpAddr) -> String {
+    match client.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            format!("{}/64", std::net::Ipv6Addr::from(prefix))
+        }
+    }
 }
 
 impl AdminService {
-    pub fn new(store: Store) -> AdminService {
-        AdminService { store }
+    pub fn new(store: Store, settings: AdminServiceSettings) -> AdminService {
+        // A key of HMAC-SHA256's block size; HMAC pads shorter keys with zeros the same way.
+        let mut key = [0u8; 64];
+        key[..32].copy_from_slice(&Sha256::digest(settings.form_secret.as_bytes()));
+        AdminService {
+            store,
+            limits: settings.sign_in_limits,
+            hasher: settings.hasher,
+            form_mac: Hmac::<Sha256>::new(&key.into()),
+        }
     }
 
     /// Makes sure the admin exists: with `initial_password` when given, else a generated one.
     pub async fn bootstrap(
         &self,
-        username: &str,
+        username: &AdminUsername,
         initial_password: Option<&str>,
     ) -> StoreResult<Bootstrap> {
-        if self.store.admin(username).await?.is_some() {
+        if self.store.admin(username.as_str()).await?.is_some() {
             return Ok(Bootstrap::AlreadyThere);
         }
         let (password, generated) = match initial_password {
             Some(p) => (p.to_string(), false),
             None => (random_password(GENERATED_PASSWORD_CHARS), true),
         };
-        let hash = hash_password(password.clone()).await?;
-        if !self.store.create_admin(username, &hash).await? {
+        let hash = self.hasher.hash(&password).await.map_err(hashing_failed)?;
+        if !self.store.create_admin(username.as_str(), &hash).await? {
             return Ok(Bootstrap::AlreadyThere);
         }
         Ok(if generated {
@@ -95,45 +114,111 @@ impl AdminService {
         })
     }
 
-    /// Whether `password` is the admin's. Unknown users cost a hash too, so timing does not
-    /// reveal which usernames exist.
-    pub async fn check_password(&self, username: &str, password: &str) -> StoreResult<bool> {
-        match self.store.admin(username).await? {
-            Some(admin) => Ok(password_matches(password.to_string(), admin.password_hash).await),
-            None => {
-                let _ = hash_password(password.to_string()).await;
-                Ok(false)
-            }
-        }
-    }
-
-    /// Checks a sign-in, counting failures per client address and username, so guessing is
-    /// limited to a few tries per period (even the right password waits once throttled).
+    /// Checks a sign-in. The attempt is counted per client address and per address+username
+    /// before any password work (so parallel tries cannot slip past the limits, and a refused
+    /// one costs no hash), then the password is checked on a bounded hashing slot.
+    ///
+    /// A failure stays counted for the period. A success forgives the username's failures from
+    /// this address but takes back only its own attempt from the address's count, so signing
+    /// in to one account never wipes the failures counted against others.
     pub async fn sign_in(
         &self,
-        username: &str,
+        username: &AdminUsername,
         password: &str,
-        client: std::net::IpAddr,
+        client: IpAddr,
     ) -> StoreResult<SignIn> {
-        let scope = format!("{client}|{}", username.to_lowercase());
-        let (failures, retry_secs) = self.store.login_failures(&scope).await?;
-        if failures >= MAX_FAILURES {
-            return Ok(SignIn::Throttled {
-                retry_minutes: retry_secs.div_ceil(60).max(1),
-            });
-        }
-        if !username.is_empty() && self.check_password(username, password).await? {
-            self.store.clear_login_failures(&scope).await?;
-            return Ok(SignIn::Accepted);
-        }
-        self.store
-            .add_login_failure(&scope, FAILURE_PERIOD_SECS)
+        let scope = client_scope(client);
+        // Case variants of one name share a counter.
+        let counted_name = username.as_str().to_lowercase();
+        let verdict = self
+            .store
+            .count_sign_in_attempt(&scope, &counted_name, self.limits)
             .await?;
-        Ok(SignIn::Refused)
+        if let AttemptVerdict::Refused { retry_secs } = verdict {
+            return Ok(SignIn::Throttled { retry_secs });
+        }
+        let admin = self.store.admin(username.as_str()).await?;
+        let checked = match &admin {
+            Some(admin) => self.hasher.verify(password, &admin.password_hash).await,
+            // Unknown users cost a hash too, so timing does not reveal which names exist.
+            None => self.hasher.hash(password).await.map(|_| false),
+        };
+        let accepted = match checked {
+            Ok(matches) => matches,
+            Err(HashError::Busy) => {
+                self.store
+                    .settle_sign_in_attempt(&scope, &counted_name, SignInSettlement::NotChecked)
+                    .await?;
+                return Ok(SignIn::Busy);
+            }
+            Err(error @ HashError::Failed(_)) => {
+                tracing::error!(%error, "password check failed");
+                false
+            }
+        };
+        match admin {
+            Some(admin) if accepted => {
+                self.store
+                    .settle_sign_in_attempt(&scope, &counted_name, SignInSettlement::Succeeded)
+                    .await?;
+                Ok(SignIn::Accepted {
+                    session_epoch: admin.session_epoch,
+                })
+            }
+            _ => Ok(SignIn::Refused),
+        }
     }
 
-    pub async fn reset_password(&self, username: &str, password: &str) -> StoreResult<()> {
-        let hash = hash_password(password.to_string()).await?;
-        self.store.set_admin_password(username, &hash).await
+    /// The admin's current session epoch; `None` when the admin no longer exists. A session
+    /// signed in under another epoch is over.
+    pub async fn session_epoch(&self, username: &str) -> StoreResult<Option<u64>> {
+        self.store.admin_session_epoch(username).await
+    }
+
+    /// Sets a new password and ends every session of the admin (the session epoch moves on).
+    /// Returns the new epoch: a caller that wants to keep its own session (a "change my
+    /// password" page) signs that session in again under it.
+    pub async fn reset_password(
+        &self,
+        username: &AdminUsername,
+        password: &str,
+    ) -> StoreResult<u64> {
+        let hash = self.hasher.hash(password).await.map_err(hashing_failed)?;
+        self.store
+            .set_admin_password(username.as_str(), &hash)
+            .await
+    }
+
+    /// The sign-in form's token for the nonce in the visitor's form cookie (signed double-submit:
+    /// nothing is stored for a visitor who has not signed in).
+    pub fn sign_in_form_token(&self, nonce: &str) -> String {
+        hex::encode(self.form_mac(nonce).finalize().into_bytes())
+    }
+
+    /// Whether `token` is the form token of `nonce` (constant-time).
+    pub fn sign_in_form_token_matches(&self, nonce: &str, token: &str) -> bool {
+        hex::decode(token).is_ok_and(|bytes| self.form_mac(nonce).verify_slice(&bytes).is_ok())
+    }
+
+    fn form_mac(&self, nonce: &str) -> Hmac<Sha256> {
+        let mut mac = self.form_mac.clone();
+        mac.update(FORM_TOKEN_LABEL);
+        mac.update(nonce.as_bytes());
+        mac
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_counted_per_64_and_mapped_ipv4_as_ipv4() {
+        let scope = |s: &str| client_scope(s.parse().expect("address"));
+        assert_eq!(scope("203.0.113.7"), "203.0.113.7");
+        assert_eq!(scope("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(scope("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(scope("2001:db8:1:2:ffff::9"), scope("2001:db8:1:2::1"));
+        assert_ne!(scope("2001:db8:1:3::1"), scope("2001:db8:1:2::1"));
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod admins;
 pub mod keys;
+pub mod passwords;
 
 pub use admins::{AdminService, SignIn};
 pub use keys::{KeyService, UsageOutcome, Verified, VerifyInput};

@@ -23,6 +23,7 @@ pub use conn::RedisConn;
 pub use keys::{ListQuery, SortField};
 pub use meta::EncryptionKeyCheck;
 pub use sessions::RedisSessionStore;
+pub use throttle::{AttemptVerdict, SignInLimits, SignInSettlement};
 pub use usage::{DailyModelUsage, UsageWrite};
 
 use crate::config::RedisTarget;

@@ -2,6 +2,7 @@
 //! scripts that touch them together also work on Redis Cluster:
 //! - `{k:<id>}`: one API key's record, leases, rate window and usage;
 //! - `{idx}`: the indexes that span keys (listing, search, tags, accounts, account usage);
+//! - `kw:login:{<address>}`: the sign-in attempt counters of one client address;
 //! - the secret-hash lookups and admin records each stand alone.
 
 use chrono::NaiveDate;
@@ -23,8 +24,15 @@ pub fn session(id: &str) -> String {
     format!("kw:session:{id}")
 }
 
-pub fn login_failures(scope: &str) -> String {
-    format!("kw:login-failures:{scope}")
+/// Sign-in attempts from one client address (`scope`: an IPv4 address or an IPv6 /64); the
+/// `{scope}` tag puts it in one slot with the per-username counters of the same address.
+pub fn login_attempts_by_address(scope: &str) -> String {
+    format!("kw:login:{{{scope}}}:addr")
+}
+
+/// Sign-in attempts from one client address for one (lower-cased) username.
+pub fn login_attempts_by_user(scope: &str, username: &str) -> String {
+    format!("kw:login:{{{scope}}}:user:{username}")
 }
 
 /// Names of one key's data.

@@ -12,7 +12,7 @@ use serde_json::json;
 use tower_sessions::Session;
 
 use super::bearer::has_bearer;
-use super::dashboard::csrf_matches;
+use super::dashboard::{csrf_matches, signed_in_admin};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, QueryPairs};
 use super::views::{daily_usage, key_snapshot, time};
@@ -58,7 +58,7 @@ async fn require_admin(
     if has_bearer(&headers, state.config.admin_token.as_deref()) {
         return next.run(request).await;
     }
-    let signed_in = matches!(session.get::<String>("admin").await, Ok(Some(_)));
+    let signed_in = matches!(signed_in_admin(&session, &state.admins).await, Ok(Some(_)));
     let is_read = request.method() == Method::GET || request.method() == Method::HEAD;
     let csrf = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
     let csrf_ok = is_read || matches!(csrf_matches(&session, csrf).await, Ok(true));

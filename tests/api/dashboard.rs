@@ -23,14 +23,18 @@ pub fn csrf_of(html: &str) -> String {
     html[start..start + 64].to_string()
 }
 
-fn session_cookie(response: &reqwest::Response) -> Option<String> {
+fn cookie_named(response: &reqwest::Response, prefix: &str) -> Option<String> {
     response
         .headers()
         .get_all(SET_COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("keyward_session="))
+        .find(|c| c.starts_with(prefix))
         .map(str::to_string)
+}
+
+fn session_cookie(response: &reqwest::Response) -> Option<String> {
+    cookie_named(response, "keyward_session=")
 }
 
 /// Submits the sign-in form as user `admin`.
@@ -103,25 +107,58 @@ async fn session_cookie_is_http_only_same_site_and_rotated_at_login() {
     let app = spawn().await;
     let client = browser_like();
     let response = client.get(app.url("/login")).send().await.expect("sent");
-    let before = session_cookie(&response).expect("a session for the login form");
+    // The sign-in form needs no session (nothing is stored before sign-in), only its cookie.
+    assert_eq!(session_cookie(&response), None);
+    let form_cookie = cookie_named(&response, "keyward_login=").expect("the form's cookie");
     assert!(
-        before.contains("HttpOnly") && before.contains("SameSite=Lax"),
-        "{before}"
+        form_cookie.contains("HttpOnly") && form_cookie.contains("SameSite=Strict"),
+        "{form_cookie}"
     );
-    assert!(!before.contains("Secure"));
+    assert!(!form_cookie.contains("Secure"));
     let html = response.text().await.expect("html");
     let response = post_login(&app, &client, &csrf_of(&html), PASSWORD).await;
-    let after = session_cookie(&response).expect("a new session id at login");
+    let first = session_cookie(&response).expect("a session at login");
+    assert!(
+        first.contains("HttpOnly") && first.contains("SameSite=Lax"),
+        "{first}"
+    );
+    assert!(!first.contains("Secure"));
+    // Signing in again from a signed-in session gives a new session id.
+    let html = client
+        .get(app.url("/login"))
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("html");
+    let response = post_login(&app, &client, &csrf_of(&html), PASSWORD).await;
+    let second = session_cookie(&response).expect("a new session id at login");
     let id = |c: &str| c.split(';').next().unwrap_or_default().to_string();
-    assert_ne!(id(&before), id(&after), "the session id changes at login");
+    assert_ne!(id(&first), id(&second), "the session id changes at login");
 
     let secure = TestApp::spawn_with(&[
         ("KEYWARD_ADMIN_PASSWORD", PASSWORD),
         ("KEYWARD_COOKIE_SECURE", "true"),
     ])
     .await;
-    let response = browser_like()
-        .get(secure.url("/login"))
+    // A Secure cookie is not sent back over plain HTTP by a cookie store: send it by hand.
+    let plain = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("client");
+    let response = plain.get(secure.url("/login")).send().await.expect("sent");
+    let form_cookie = cookie_named(&response, "keyward_login=").expect("cookie");
+    assert!(form_cookie.contains("Secure"), "{form_cookie}");
+    let csrf = csrf_of(&response.text().await.expect("html"));
+    let response = plain
+        .post(secure.url("/login"))
+        .header("cookie", id(&form_cookie))
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("username", "admin"),
+            ("password", PASSWORD),
+        ])
         .send()
         .await
         .expect("sent");

@@ -9,6 +9,7 @@ mod instances;
 mod leases;
 mod listing;
 mod ops;
+mod signin;
 mod support;
 mod usage;
 mod verify;

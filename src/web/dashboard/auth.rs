@@ -1,10 +1,10 @@
-//! Login and logout, with throttling of repeated failures.
+//! Login and logout. Sign-in is throttled and its password work bounded in `AdminService`.
 
 use std::net::SocketAddr;
 
 use askama::Template;
 use axum::extract::{ConnectInfo, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
@@ -12,11 +12,16 @@ use tower_sessions::Session;
 
 use super::forms::FormPairs;
 use super::session::{
-    csrf_matches, csrf_token, log_in, log_out, take_flashes, Flash, SessionAdmin,
+    log_in, log_out, login_form_cookie, login_form_nonce, new_login_form_nonce, take_flashes,
+    Flash, SessionAdmin,
 };
 use super::{render, PageError, PageResult};
+use crate::domain::username::{loggable, AdminUsername};
 use crate::service::SignIn;
 use crate::web::AppState;
+
+/// What a busy sign-in page tells the browser to wait before retrying.
+const BUSY_RETRY_SECS: u64 = 5;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -34,60 +39,121 @@ struct LoginPage {
     flashes: Vec<Flash>,
 }
 
-async fn route_get_login(session: Session) -> PageResult {
+async fn route_get_login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    session: Session,
+) -> PageResult {
+    // Only reads: for a visitor without a session this stores nothing.
     let flashes = take_flashes(&session).await?;
-    Ok(render(&LoginPage {
-        csrf: csrf_token(&session).await?,
+    // An existing nonce is kept, so sign-in forms open in several tabs all stay valid.
+    let nonce = login_form_nonce(&headers).unwrap_or_else(new_login_form_nonce);
+    let mut response = render(&LoginPage {
+        csrf: state.admins.sign_in_form_token(&nonce),
         username: String::new(),
         error: None,
         flashes,
-    }))
+    });
+    set_login_form_cookie(&mut response, Some(&nonce), state.config.cookie_secure);
+    Ok(response)
+}
+
+fn set_login_form_cookie(response: &mut Response, nonce: Option<&str>, secure: bool) {
+    if let Some(cookie) = login_form_cookie(nonce, secure) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+}
+
+/// The sign-in form again, with what went wrong.
+fn login_page_with_error(
+    status: StatusCode,
+    csrf: &str,
+    username: &str,
+    error: String,
+) -> Response {
+    let mut response = render(&LoginPage {
+        csrf: csrf.to_string(),
+        username: username.to_string(),
+        error: Some(error),
+        flashes: Vec::new(),
+    });
+    *response.status_mut() = status;
+    response
 }
 
 async fn route_post_login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     session: Session,
     form: FormPairs,
 ) -> PageResult {
-    if !csrf_matches(&session, form.get("_csrf")).await? {
+    // The signed double-submit check needs no storage, so a forged form costs nothing.
+    let csrf = form.get("_csrf").unwrap_or("");
+    let form_is_ours = login_form_nonce(&headers)
+        .is_some_and(|nonce| state.admins.sign_in_form_token_matches(&nonce, csrf));
+    if !form_is_ours {
         return Err(PageError::Forbidden(
             "The sign-in form expired. Reload the page and sign in again.",
         ));
     }
-    let username = form.get("username").unwrap_or("").trim().to_string();
-    let password = form.get("password").unwrap_or("").to_string();
-    let page = |status: StatusCode, error: String, csrf: String, username: String| {
-        let mut response = render(&LoginPage {
-            csrf,
-            username,
-            error: Some(error),
-            flashes: Vec::new(),
-        });
-        *response.status_mut() = status;
-        response
+    let typed_username = form.get("username").unwrap_or("").trim();
+    let password = form.get("password").unwrap_or("");
+    let username = match AdminUsername::parse(typed_username) {
+        Ok(username) => username,
+        Err(message) => {
+            tracing::warn!(username = %loggable(typed_username), client = %peer.ip(), "sign-in refused: not a valid username");
+            return Ok(login_page_with_error(
+                StatusCode::BAD_REQUEST,
+                csrf,
+                "",
+                message.to_string(),
+            ));
+        }
     };
-    let csrf = csrf_token(&session).await?;
-    match state
-        .admins
-        .sign_in(&username, &password, peer.ip())
-        .await?
-    {
-        SignIn::Accepted => {}
-        SignIn::Throttled { retry_minutes } => {
-            let message =
-                format!("Too many failed sign-ins. Try again in {retry_minutes} minute(s).");
-            return Ok(page(StatusCode::TOO_MANY_REQUESTS, message, csrf, username));
+    let retry_after = |secs: u64| (header::RETRY_AFTER, HeaderValue::from(secs));
+    match state.admins.sign_in(&username, password, peer.ip()).await? {
+        SignIn::Accepted { session_epoch } => {
+            log_in(&session, &username, session_epoch).await?;
+            tracing::info!(?username, client = %peer.ip(), "dashboard sign-in");
+            let mut response = Redirect::to("/keys").into_response();
+            set_login_form_cookie(&mut response, None, state.config.cookie_secure);
+            Ok(response)
+        }
+        SignIn::Throttled { retry_secs } => {
+            tracing::warn!(?username, client = %peer.ip(), "dashboard sign-in throttled");
+            let minutes = retry_secs.div_ceil(60).max(1);
+            let message = format!("Too many failed sign-ins. Try again in {minutes} minute(s).");
+            let page = login_page_with_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                csrf,
+                username.as_str(),
+                message,
+            );
+            Ok(([retry_after(retry_secs)], page).into_response())
+        }
+        SignIn::Busy => {
+            tracing::warn!(?username, client = %peer.ip(), "dashboard sign-in refused: password hashing busy");
+            let message = "Sign-in is busy right now. Try again in a few seconds.".to_string();
+            let page = login_page_with_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                csrf,
+                username.as_str(),
+                message,
+            );
+            Ok(([retry_after(BUSY_RETRY_SECS)], page).into_response())
         }
         SignIn::Refused => {
-            tracing::warn!(%username, client = %peer.ip(), "failed dashboard sign-in");
+            tracing::warn!(?username, client = %peer.ip(), "failed dashboard sign-in");
             let message = "Wrong username or password.".to_string();
-            return Ok(page(StatusCode::UNAUTHORIZED, message, csrf, username));
+            Ok(login_page_with_error(
+                StatusCode::UNAUTHORIZED,
+                csrf,
+                username.as_str(),
+                message,
+            ))
         }
     }
-    log_in(&session, &username).await?;
-    tracing::info!(%username, "dashboard sign-in");
-    Ok(Redirect::to("/keys").into_response())
 }
 
 #[derive(Template)]

@@ -14,7 +14,7 @@ use axum::Router;
 
 use askama::Template;
 
-pub use session::{csrf_matches, session_layer};
+pub use session::{csrf_matches, session_layer, signed_in_admin};
 
 use super::AppState;
 
