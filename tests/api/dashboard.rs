@@ -9,7 +9,7 @@ use crate::support::TestApp;
 pub const PASSWORD: &str = "dashboard-password-1";
 
 /// A cookie-keeping client that does not follow redirects (so tests see them).
-fn browser_like() -> reqwest::Client {
+pub fn browser_like() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(Policy::none())
@@ -54,7 +54,7 @@ async fn post_login(
 }
 
 /// Signs in; returns the CSRF token of the signed-in session.
-async fn sign_in(app: &TestApp, client: &reqwest::Client) -> String {
+pub async fn sign_in(app: &TestApp, client: &reqwest::Client) -> String {
     let login = client
         .get(app.url("/login"))
         .send()
@@ -76,7 +76,7 @@ async fn sign_in(app: &TestApp, client: &reqwest::Client) -> String {
     csrf_of(&keys)
 }
 
-async fn spawn() -> TestApp {
+pub async fn spawn() -> TestApp {
     TestApp::spawn_with(&[("KEYWARD_ADMIN_PASSWORD", PASSWORD)]).await
 }
 
