@@ -67,6 +67,10 @@ struct RawSettings {
     login_max_failures_per_address: u64,
     login_max_failures_per_user: u64,
     clients: BTreeMap<String, String>,
+    header_read_timeout_secs: u64,
+    request_body_timeout_secs: u64,
+    idle_timeout_secs: u64,
+    max_connections: u64,
 }
 
 /// Where Redis lives: one node, or the seed nodes of a cluster.
@@ -103,6 +107,19 @@ pub struct Config {
     pub login_max_failures_per_address: u64,
     pub login_max_failures_per_user: u64,
     pub clients: ClientMatcher,
+    pub connection_limits: ConnectionLimits,
+}
+
+/// How long an HTTP connection may take over each phase, and how many may be open at once.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// From acceptance, or a later request's first byte, until its headers are complete.
+    pub header_read_timeout: Duration,
+    /// From the request reaching the router until its whole body has arrived.
+    pub request_body_timeout: Duration,
+    /// A kept-alive connection with no request in progress and nothing arriving.
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -136,6 +153,7 @@ impl std::fmt::Debug for Config {
                 &self.login_max_failures_per_user,
             )
             .field("clients", &self.clients.ids())
+            .field("connection_limits", &self.connection_limits)
             .finish()
     }
 }
@@ -278,6 +296,7 @@ impl RawSettings {
             ));
         }
         let clients = ClientMatcher::new(&self.clients).map_err(|m| invalid("clients", m))?;
+        let connection_limits = self.connection_limits()?;
         Ok(Config {
             bind,
             redis,
@@ -301,6 +320,35 @@ impl RawSettings {
             login_max_failures_per_address: self.login_max_failures_per_address,
             login_max_failures_per_user: self.login_max_failures_per_user,
             clients,
+            connection_limits,
+        })
+    }
+
+    /// 0 is refused rather than meaning "no limit": an unbounded connection is what these
+    /// settings exist to prevent.
+    fn connection_limits(&self) -> Result<ConnectionLimits, ConfigError> {
+        let seconds = |setting: &'static str, value: u64| {
+            if (1..=3600).contains(&value) {
+                Ok(Duration::from_secs(value))
+            } else {
+                Err(invalid(setting, "must be between 1 and 3600 seconds"))
+            }
+        };
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return Err(invalid("max_connections", "must be between 1 and 1000000"));
+        }
+        Ok(ConnectionLimits {
+            header_read_timeout: seconds(
+                "header_read_timeout_secs",
+                self.header_read_timeout_secs,
+            )?,
+            request_body_timeout: seconds(
+                "request_body_timeout_secs",
+                self.request_body_timeout_secs,
+            )?,
+            idle_timeout: seconds("idle_timeout_secs", self.idle_timeout_secs)?,
+            max_connections: usize::try_from(self.max_connections)
+                .map_err(|_| invalid("max_connections", "too large for this platform"))?,
         })
     }
 }
@@ -379,6 +427,12 @@ mod tests {
         assert!(message(&[("KEYWARD_REDIS_URL", "http://x")]).contains("redis_url"));
         assert!(message(&[("KEYWARD_COOKIE_SECURE", "maybe")]).contains("cookie_secure"));
         assert!(message(&[("KEYWARD_NO_SUCH_THING", "1")]).contains("no_such_thing"));
+        assert!(message(&[("KEYWARD_HEADER_READ_TIMEOUT_SECS", "0")])
+            .contains("header_read_timeout_secs"));
+        assert!(message(&[("KEYWARD_REQUEST_BODY_TIMEOUT_SECS", "0")])
+            .contains("request_body_timeout_secs"));
+        assert!(message(&[("KEYWARD_IDLE_TIMEOUT_SECS", "3601")]).contains("idle_timeout_secs"));
+        assert!(message(&[("KEYWARD_MAX_CONNECTIONS", "0")]).contains("max_connections"));
     }
 
     #[test]

@@ -208,13 +208,9 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     tracing::info!(%address, "keyward listening");
     // Tests and scripts read this line to learn the port when binding to port 0.
     println!("keyward listening on http://{address}");
-    axum::serve(
-        listener,
-        web::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(StartError::Serve)
+    let limits = state.config.connection_limits;
+    web::server::serve(listener, web::app(state), limits, shutdown_signal()).await;
+    Ok(())
 }
 
 /// Creates the admin on first start; retries while Redis is unreachable.

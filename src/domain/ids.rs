@@ -71,9 +71,14 @@ impl LeaseId {
     }
 }
 
-/// An upstream account id as the relay names it.
+/// An upstream account id as the relay names it. `.` and `..` are refused: the dashboard links
+/// to `/accounts/{id}`, and a browser resolves such a segment (even percent-encoded) as "this"
+/// or "the parent" directory, so no link could reach them.
 pub fn is_account_id(value: &str) -> bool {
-    (1..=128).contains(&value.len()) && !value.chars().any(|c| c.is_whitespace() || c.is_control())
+    (1..=128).contains(&value.len())
+        && !value.chars().any(|c| c.is_whitespace() || c.is_control())
+        && value != "."
+        && value != ".."
 }
 
 #[cfg(test)]
@@ -105,5 +110,8 @@ mod tests {
         assert!(!is_account_id(""));
         assert!(!is_account_id("a b"));
         assert!(!is_account_id(&"a".repeat(129)));
+        assert!(is_account_id("../../logout"));
+        assert!(!is_account_id(".."));
+        assert!(!is_account_id("."));
     }
 }

@@ -358,6 +358,10 @@ impl KeyService {
         self.inner.store.snapshots(ids, now, self.today(now)).await
     }
 
+    pub async fn is_known_account(&self, account: &str) -> StoreResult<bool> {
+        self.inner.store.is_known_account(account).await
+    }
+
     pub async fn bound_key_count(&self, account: &str) -> StoreResult<usize> {
         Ok(self.inner.store.keys_bound_to(account).await?.len())
     }

@@ -377,6 +377,16 @@ impl Store {
             .collect())
     }
 
+    /// Whether an upstream account was ever bound to a key or reported with usage.
+    pub async fn is_known_account(&self, account: &str) -> StoreResult<bool> {
+        let mut conn = self.conn();
+        let account = account.to_string();
+        let score: Option<f64> = self
+            .bounded(async move { conn.zscore(index::ACCOUNTS, account).await })
+            .await?;
+        Ok(score.is_some())
+    }
+
     /// Ids of the keys bound to an upstream account.
     pub async fn keys_bound_to(&self, account: &str) -> StoreResult<Vec<KeyId>> {
         let mut conn = self.conn();

@@ -34,8 +34,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// Parses one JSON value; anything but whitespace after it is refused, so a body is read one way
+/// only (a proxy or a second parser cannot see a different request in the trailing bytes).
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let deserializer = &mut serde_json::Deserializer::from_slice(body);
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = parse_json_value(&mut deserializer)?;
+    deserializer
+        .end()
+        .map_err(|_| ApiError::invalid("body", "unexpected characters after the JSON value"))?;
+    Ok(value)
+}
+
+fn parse_json_value<'de, T: DeserializeOwned>(
+    deserializer: &mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>,
+) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
@@ -92,5 +104,35 @@ impl QueryPairs {
             )),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Named {
+        #[allow(dead_code)]
+        name: String,
+    }
+
+    fn field_of(body: &str) -> Option<String> {
+        match parse_json::<Named>(body.as_bytes()) {
+            Err(ApiError::Invalid(error)) => Some(error.field.to_string()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn trailing_bytes_after_the_value_are_refused() {
+        assert!(parse_json::<Named>(br#"{"name":"a"}"#).is_ok());
+        assert!(parse_json::<Named>(b"  {\"name\":\"a\"} \r\n\t ").is_ok());
+        assert_eq!(field_of(r#"{"name":"a"} xyz"#).as_deref(), Some("body"));
+        assert_eq!(
+            field_of(r#"{"name":"a"}{"name":"b"}"#).as_deref(),
+            Some("body")
+        );
+        assert_eq!(field_of(r#"{"name":"a"}]"#).as_deref(), Some("body"));
     }
 }

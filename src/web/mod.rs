@@ -7,6 +7,7 @@ mod error;
 mod extract;
 mod ops;
 mod relay_api;
+pub mod server;
 mod views;
 
 use std::sync::Arc;

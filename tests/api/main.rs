@@ -5,6 +5,7 @@ mod admin_keys;
 mod browser;
 mod cli;
 mod dashboard;
+mod http_hardening;
 mod instances;
 mod leases;
 mod listing;

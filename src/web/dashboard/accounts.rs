@@ -106,7 +106,8 @@ async fn route_get_account(
     Path(account): Path<String>,
     query: QueryPairs,
 ) -> PageResult {
-    if !is_account_id(&account) {
+    // An id nothing was ever recorded for is a mistyped or forged link, not an empty account.
+    if !is_account_id(&account) || !state.keys.is_known_account(&account).await? {
         return Err(PageError::NotFound);
     }
     let days = parse_days(&query)?;

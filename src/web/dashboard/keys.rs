@@ -587,17 +587,26 @@ async fn route_post_edit_key(
     Ok(Redirect::to(&format!("/keys/{id}")).into_response())
 }
 
-/// Where to go back to after a row action: only local key-list or key pages.
-fn return_to(form: &FormPairs) -> String {
+/// Where to go back to after a row action (`/keys` when the form names none): a path on this
+/// site. Checked before anything changes, so a bad target is refused instead of turning a saved
+/// change into an error page, and cannot send the admin to another site.
+fn return_to(form: &FormPairs) -> Result<String, PageError> {
     match form.get("return") {
-        Some(path)
-            if (path == "/keys" || path.starts_with("/keys?") || path.starts_with("/keys/"))
-                && !path.contains("//") =>
-        {
-            path.to_string()
-        }
-        _ => "/keys".to_string(),
+        None | Some("") => Ok("/keys".to_string()),
+        Some(path) if is_local_path(path) => Ok(path.to_string()),
+        Some(_) => Err(PageError::BadRequest(
+            "return: must be a path on this site: one leading `/`, printable ASCII, no `\\`".into(),
+        )),
     }
+}
+
+/// A same-site absolute path. `//host` and `/\host` are other sites to a browser, which also
+/// drops tabs and line breaks from URLs, so control characters could hide either; they also
+/// cannot go in a `Location` header.
+fn is_local_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && path.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
 }
 
 /// Sets the active flag to what the button says (not "flip"), so a double click or two
@@ -609,6 +618,7 @@ async fn route_post_active(
     form: FormPairs,
 ) -> PageResult {
     admin.check_csrf(form.get("_csrf")).await?;
+    let back = return_to(&form)?;
     let active = match form.get("isActive") {
         Some("true") => true,
         Some("false") => false,
@@ -632,7 +642,7 @@ async fn route_post_active(
     admin
         .flash("info", format!("{verb} “{}”.", updated.key.name))
         .await?;
-    Ok(Redirect::to(&return_to(&form)).into_response())
+    Ok(Redirect::to(&back).into_response())
 }
 
 #[derive(Template)]
