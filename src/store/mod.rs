@@ -21,7 +21,7 @@ pub use admission::{Admission, Refusal, VerifyRequest};
 pub use conn::RedisConn;
 pub use keys::{ListQuery, SortField};
 pub use sessions::RedisSessionStore;
-pub use usage::{DailyModelUsage, UsageWrite};
+pub use usage::{DailyModelUsage, FirstAnswer, RecordOutcome, UsageWrite};
 
 use crate::config::RedisTarget;
 
@@ -53,6 +53,7 @@ pub(crate) struct Scripts {
     pub renew_lease: Script,
     pub record_usage: Script,
     pub record_ledger: Script,
+    pub undo_ledger: Script,
     pub write_key: Script,
     pub disable_if_expired: Script,
     pub delete_key: Script,
@@ -67,6 +68,7 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     renew_lease: Script::new(include_str!("scripts/renew_lease.lua")),
     record_usage: Script::new(include_str!("scripts/record_usage.lua")),
     record_ledger: Script::new(include_str!("scripts/record_ledger.lua")),
+    undo_ledger: Script::new(include_str!("scripts/undo_ledger.lua")),
     write_key: Script::new(include_str!("scripts/write_key.lua")),
     disable_if_expired: Script::new(include_str!("scripts/disable_if_expired.lua")),
     delete_key: Script::new(include_str!("scripts/delete_key.lua")),

@@ -10,4 +10,5 @@ mod listing;
 mod ops;
 mod support;
 mod usage;
+mod usage_safety;
 mod verify;
