@@ -23,24 +23,26 @@ local account = ARGV[4]
 local max_counter = tonumber(ARGV[8])
 
 -- Every counter is checked before the first write (see record_usage.lua).
--- Amounts stay text: Lua would print a number above 10^14 rounded (`%.14g`).
-local fields, amounts, cost = {}, {}, nil
+-- Amounts stay text for the writes (Lua prints numbers above 10^14 rounded); `room` holds,
+-- per counter, the largest value it may have now for this record to fit.
+local fields, amounts, room, cost = {}, {}, {}, nil
 for i = 9, #ARGV, 2 do
   if ARGV[i + 1] ~= '0' then
-    fields[#fields + 1] = ARGV[i] .. '|' .. ARGV[3]
-    amounts[#amounts + 1] = ARGV[i + 1]
-    if ARGV[i] == 'cost' then cost = ARGV[i + 1] end
+    local n = #fields + 1
+    fields[n], amounts[n] = ARGV[i] .. '|' .. ARGV[3], ARGV[i + 1]
+    room[n] = max_counter - tonumber(ARGV[i + 1])
+    if ARGV[i] == 'cost' then cost = n end
   end
 end
 if cost then
-  local current = tonumber(redis.call('ZSCORE', KEYS[3], ARGV[1]) or '0')
-  if tonumber(cost) > max_counter - current then return {'full', 'dailyCostIndex.cost'} end
+  local current = redis.call('ZSCORE', KEYS[3], ARGV[1])
+  if tonumber(current or '0') > room[cost] then return {'full', 'dailyCostIndex.cost'} end
 end
 if account ~= '' and #fields > 0 then
   local current = redis.call('HMGET', KEYS[4], unpack(fields))
-  for j, field in ipairs(fields) do
-    if tonumber(amounts[j]) > max_counter - tonumber(current[j] or '0') then
-      return {'full', 'accountDaily.' .. field}
+  for j = 1, #fields do
+    if tonumber(current[j] or '0') > room[j] then
+      return {'full', 'accountDaily.' .. fields[j]}
     end
   end
 end
@@ -48,7 +50,7 @@ end
 local previous_last_used = redis.call('ZSCORE', KEYS[2], ARGV[1]) or ''
 local previous_account = ''
 redis.call('ZADD', KEYS[2], 'XX', ARGV[2], ARGV[1])
-if cost then redis.call('ZINCRBY', KEYS[3], cost, ARGV[1]) end
+if cost then redis.call('ZINCRBY', KEYS[3], amounts[cost], ARGV[1]) end
 if account ~= '' then
   for j, field in ipairs(fields) do redis.call('HINCRBY', KEYS[4], field, amounts[j]) end
 end

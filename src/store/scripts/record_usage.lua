@@ -26,23 +26,24 @@ local all_tokens = ARGV[6]
 local max_counter = tonumber(ARGV[7])
 
 -- The counters this record moves (amounts of 0 move nothing).
-local counters, amounts, by_model = {}, {}, {}
+-- Amounts stay text for the writes (Lua prints numbers above 10^14 rounded); `room` holds,
+-- per counter, the largest value it may have now for this record to fit.
+local counters, amounts, by_model, room = {}, {}, {}, {}
 for i = 12, #ARGV, 2 do
   if ARGV[i + 1] ~= '0' then
-    counters[#counters + 1] = ARGV[i]
-    amounts[#amounts + 1] = ARGV[i + 1]
-    by_model[#by_model + 1] = ARGV[i] .. '|' .. model
+    local n = #counters + 1
+    counters[n], amounts[n] = ARGV[i], ARGV[i + 1]
+    by_model[n] = ARGV[i] .. '|' .. model
+    room[n] = max_counter - tonumber(ARGV[i + 1])
   end
 end
 -- Every one is checked before the first write. Values up to max_counter are exact in Lua's
--- doubles, so `amount > max - current` is an exact test. Returns the first that would pass it.
+-- doubles, so `current > max - amount` is an exact test. Returns the first that would pass it.
 local function first_full(hash, fields, label)
   if #fields == 0 then return nil end
   local current = redis.call('HMGET', hash, unpack(fields))
-  for j, field in ipairs(fields) do
-    if tonumber(amounts[j]) > max_counter - tonumber(current[j] or '0') then
-      return label .. field
-    end
+  for j = 1, #fields do
+    if tonumber(current[j] or '0') > room[j] then return label .. fields[j] end
   end
   return nil
 end
@@ -50,11 +51,10 @@ local full = first_full(KEYS[2], counters, 'total.') or first_full(KEYS[3], coun
   or first_full(KEYS[4], counters, 'monthly.') or first_full(KEYS[5], by_model, 'dailyByModel.')
 local window_live = false
 if not full and all_tokens ~= '0' then
-  local window_end = redis.call('HGET', KEYS[6], 'end')
-  window_live = window_end and tonumber(window_end) > tonumber(ARGV[1])
-  if window_live then
-    local tokens = tonumber(redis.call('HGET', KEYS[6], 'tokens') or '0')
-    if tonumber(all_tokens) > max_counter - tokens then full = 'window.tokens' end
+  local window = redis.call('HMGET', KEYS[6], 'end', 'tokens')
+  window_live = window[1] and tonumber(window[1]) > tonumber(ARGV[1])
+  if window_live and tonumber(window[2] or '0') > max_counter - tonumber(all_tokens) then
+    full = 'window.tokens'
   end
 end
 if full then
