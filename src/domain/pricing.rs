@@ -120,6 +120,8 @@ pub struct PricingTable {
 struct PricedModel {
     id: String,
     price: ModelPrice,
+    /// The id and aliases, normalised: every name the table resolves to this row.
+    names: Vec<String>,
 }
 
 impl PricingTable {
@@ -141,6 +143,7 @@ impl PricingTable {
         for (model_id, raw_model) in raw.models {
             let price = model_price(&model_id, raw_model.price_fields())?;
             let model_index = models.len();
+            let mut names = Vec::with_capacity(1 + raw_model.aliases.len());
             for name in std::iter::once(&model_id).chain(raw_model.aliases.iter()) {
                 // Keys are normalised like incoming names, so a table entry can never be unreachable.
                 let normalised = normalise_model(name);
@@ -162,11 +165,13 @@ impl PricingTable {
                         second_model: model_id.clone(),
                     });
                 }
-                model_index_by_name.insert(normalised, model_index);
+                model_index_by_name.insert(normalised.clone(), model_index);
+                names.push(normalised);
             }
             models.push(PricedModel {
                 id: model_id,
                 price,
+                names,
             });
         }
 
@@ -207,6 +212,32 @@ impl PricingTable {
                 fallback: true,
             },
         }
+    }
+
+    /// Every name a model restriction compares for `model`: the name as sent (trimmed and
+    /// lowercased), its normalised form, and, when the table knows the model, every name of its
+    /// row (normalised). An entry matches when it, or its own normalised form, is one of these,
+    /// so `claude-opus-4-1` and `us.anthropic.claude-opus-4-1-20250805-v1:0` meet whichever
+    /// spelling was restricted. Resolved against the table in use, so aliases added later count.
+    pub fn restriction_names(&self, model: &str) -> Vec<String> {
+        let as_sent = model.trim().to_lowercase();
+        let normalised = normalise_model(&as_sent);
+        let row_names = self
+            .model_index_by_name
+            .get(&normalised)
+            .and_then(|&model_index| self.models.get(model_index))
+            .map(|row| row.names.as_slice())
+            .unwrap_or_default();
+        let mut names = Vec::with_capacity(2 + row_names.len());
+        for name in [as_sent, normalised]
+            .into_iter()
+            .chain(row_names.iter().cloned())
+        {
+            if !name.is_empty() && !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
     }
 
     /// Number of model rows (not counting aliases or the fallback).
@@ -696,6 +727,38 @@ mod tests {
             assert!(!quote.fallback, "{name} fell back");
             assert_eq!(quote.priced_as, priced_as, "{name}");
         }
+    }
+
+    #[test]
+    fn restriction_names_cover_every_spelling_of_a_row() {
+        let table = shipped_table();
+        let row = ["claude-opus-4-1-20250805", "claude-opus-4-1"];
+        for spelling in [
+            "claude-opus-4-1",
+            "claude-opus-4-1-20250805",
+            "us.anthropic.claude-opus-4-1-20250805-v1:0",
+            "claude-opus-4-1@20250805",
+            "claude-opus-4-1-20250805[1m]",
+            " Claude-Opus-4-1-20250805 ",
+        ] {
+            let names = table.restriction_names(spelling);
+            for name in row {
+                assert!(names.iter().any(|n| n == name), "{spelling}: {names:?}");
+            }
+            assert_eq!(names[0], spelling.trim().to_lowercase());
+        }
+        // Unknown models: as sent and normalised, nothing else.
+        assert_eq!(
+            table.restriction_names("eu.anthropic.claude-x-v2:0"),
+            vec![
+                "eu.anthropic.claude-x-v2:0".to_string(),
+                "claude-x".to_string()
+            ]
+        );
+        assert!(!table
+            .restriction_names("claude-sonnet-4-5")
+            .iter()
+            .any(|n| n.contains("opus")));
     }
 
     #[test]

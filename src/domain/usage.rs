@@ -6,8 +6,21 @@ use super::ids::{is_account_id, KeyId, LeaseId};
 use super::pricing::TokenCounts;
 use super::FieldError;
 
-/// Guards the integer sums downstream; no single response comes near it.
-const MAX_TOKENS_PER_REPORT: u64 = 1_000_000_000_000;
+/// Largest count of one token kind in one report. No response comes near a billion tokens; the
+/// cap keeps one report's cost (about 1.2e14 nano-USD at the dearest shipped price) far below
+/// [`MAX_COUNTER`], so only a long run of reports can fill a counter, and then the record is
+/// refused whole.
+pub const MAX_TOKENS_PER_REPORT: u64 = 1_000_000_000;
+
+/// Largest value any usage counter in Redis may reach: 2^53 - 1. Lua reads every counter as a
+/// double, which holds integers exactly only up to here; the scripts refuse a record (writing
+/// nothing) when it would take any counter past it.
+pub const MAX_COUNTER: i64 = (1 << 53) - 1;
+
+/// How long a `requestId` is remembered: a repeat within this time is answered, not applied.
+pub const REQUEST_ID_TTL_MS: i64 = 24 * 60 * 60 * 1000;
+
+const MAX_REQUEST_ID_CHARS: usize = 128;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -18,6 +31,8 @@ pub struct UsageReportInput {
     pub model: String,
     #[serde(default)]
     pub lease: Option<String>,
+    #[serde(default)]
+    pub request_id: Option<String>,
     pub usage: AnthropicUsage,
 }
 
@@ -49,7 +64,41 @@ pub struct UsageReport {
     pub account_id: Option<String>,
     pub model: String,
     pub lease: Option<LeaseId>,
+    /// Makes the record idempotent for [`REQUEST_ID_TTL_MS`].
+    pub request_id: Option<RequestId>,
     pub tokens: TokenCounts,
+}
+
+/// A relay's idempotency key for one usage record: 1-128 characters, none of them control
+/// characters. Opaque: compared exactly, never trimmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(String);
+
+impl RequestId {
+    pub fn parse(text: String) -> Result<RequestId, FieldError> {
+        let chars = text.chars().count();
+        if chars == 0 || chars > MAX_REQUEST_ID_CHARS || text.chars().any(char::is_control) {
+            return Err(FieldError::new(
+                "requestId",
+                format!("must be 1-{MAX_REQUEST_ID_CHARS} printable characters"),
+            ));
+        }
+        Ok(RequestId(text))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Why a usage record was not applied (nothing of it was written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UsageRefusal {
+    /// No key with this id.
+    UnknownKey,
+    /// Applying the record would take `counter` past [`MAX_COUNTER`]; `counter` names the
+    /// bucket and field, e.g. `total.cost` or `accountDaily.cost|<model>`.
+    CounterFull { counter: String },
 }
 
 impl UsageReportInput {
@@ -83,11 +132,13 @@ impl UsageReportInput {
                 None => return Err(FieldError::new("lease", "is not a lease id")),
             },
         };
+        let request_id = self.request_id.map(RequestId::parse).transpose()?;
         Ok(UsageReport {
             key_id,
             account_id,
             model,
             lease,
+            request_id,
             tokens: self.usage.token_counts()?,
         })
     }
@@ -232,5 +283,56 @@ mod tests {
             report(r#", "accountId": "a b""#).expect_err("bad").field,
             "accountId"
         );
+    }
+
+    #[test]
+    fn request_ids_are_1_to_128_printable_characters() {
+        assert!(RequestId::parse("r".into()).is_ok());
+        assert!(RequestId::parse("é".repeat(128)).is_ok());
+        assert!(RequestId::parse("a b:{c}".into()).is_ok());
+        for bad in [
+            String::new(),
+            "x".repeat(129),
+            "a\nb".into(),
+            "\u{7f}".into(),
+        ] {
+            assert_eq!(
+                RequestId::parse(bad.clone()).expect_err(&bad).field,
+                "requestId"
+            );
+        }
+    }
+
+    #[test]
+    fn counts_are_capped_at_a_billion_tokens() {
+        let at_cap = format!(
+            r#"{{"input_tokens": {MAX_TOKENS_PER_REPORT}, "output_tokens": {MAX_TOKENS_PER_REPORT}}}"#
+        );
+        assert!(usage(&at_cap).is_ok());
+        let over = MAX_TOKENS_PER_REPORT + 1;
+        let e = usage(&format!(
+            r#"{{"input_tokens": 0, "output_tokens": 0, "cache_read_input_tokens": {over}}}"#
+        ))
+        .expect_err("over the cap");
+        assert_eq!(e.field, "usage.cache_read_input_tokens");
+    }
+
+    #[test]
+    fn a_maximal_report_at_the_fallback_price_is_far_below_the_counter_bound() {
+        let table = crate::domain::pricing::PricingTable::load(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config/pricing.toml"
+        )))
+        .expect("shipped table");
+        let counts = TokenCounts {
+            input: MAX_TOKENS_PER_REPORT,
+            output: MAX_TOKENS_PER_REPORT,
+            cache_write_5m: 0,
+            cache_write_1h: MAX_TOKENS_PER_REPORT,
+            cache_read: MAX_TOKENS_PER_REPORT,
+        };
+        let cost = crate::domain::pricing::cost(&counts, table.quote("unknown-model").price)
+            .expect("fits in i64");
+        assert!(cost.nanos() * 70 < MAX_COUNTER, "{cost:?}");
     }
 }

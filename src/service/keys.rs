@@ -14,9 +14,10 @@ use crate::domain::money::NanoUsd;
 use crate::domain::pricing::{cost, PricingTable};
 use crate::domain::secret::{generate_key, has_key_format, key_hash};
 use crate::domain::timezone::Zone;
-use crate::domain::usage::UsageReport;
+use crate::domain::usage::{UsageRefusal, UsageReport, MAX_COUNTER};
 use crate::store::{
-    DailyModelUsage, ListQuery, Refusal, Store, StoreResult, UsageWrite, VerifyRequest,
+    DailyModelUsage, ListQuery, RecordOutcome, Refusal, Store, StoreResult, UsageWrite,
+    VerifyRequest,
 };
 
 /// Secret hash → key id never changes for a key's life, so it is cached in-process: the
@@ -46,6 +47,8 @@ pub struct UsageOutcome {
     pub daily_cost: NanoUsd,
     pub priced_as: String,
     pub price_fallback: bool,
+    /// A repeat of a request id applied before: nothing changed, the figures are the first answer's.
+    pub repeated: bool,
 }
 
 #[derive(Clone)]
@@ -217,7 +220,10 @@ impl KeyService {
                 id,
                 secret_hash: &secret_hash,
                 service: input.service,
-                model: input.model.map(str::to_lowercase),
+                model_names: input
+                    .model
+                    .map(|model| self.inner.pricing.restriction_names(model))
+                    .unwrap_or_default(),
                 matched_clients: input
                     .client
                     .map(|ua| self.inner.clients.matching(ua))
@@ -268,25 +274,37 @@ impl KeyService {
         }))
     }
 
-    /// Prices and records one response's usage; `None` when the key does not exist.
-    pub async fn record_usage(&self, report: &UsageReport) -> StoreResult<Option<UsageOutcome>> {
+    /// Prices and records one response's usage, whole or not at all.
+    pub async fn record_usage(
+        &self,
+        report: &UsageReport,
+    ) -> StoreResult<Result<UsageOutcome, UsageRefusal>> {
         // The account ledger is written beside the key's counters; make sure an id never seen
         // here is a real key first, so a bogus id cannot add to an account's usage.
         if self.inner.known_ids.get(&report.key_id).is_none() {
             if !self.inner.store.key_exists(report.key_id).await? {
-                return Ok(None);
+                return Ok(Err(UsageRefusal::UnknownKey));
             }
             self.inner.known_ids.insert(report.key_id, ());
         }
         let quote = self.inner.pricing.quote(&report.model);
-        let cost = cost(&report.tokens, quote.price).ok_or_else(|| {
-            crate::store::StoreError::Unavailable("usage cost does not fit in 64 bits".into())
-        })?;
+        let cost = match cost(&report.tokens, quote.price) {
+            Some(cost) if cost.nanos() <= MAX_COUNTER => cost,
+            // Only a price far above any real one gets here: no counter could take the record.
+            _ => {
+                if let Some(lease) = &report.lease {
+                    self.inner.store.release_lease(lease).await?;
+                }
+                return Ok(Err(UsageRefusal::CounterFull {
+                    counter: "cost".into(),
+                }));
+            }
+        };
         if quote.fallback {
             tracing::warn!(model = %report.model, "model not in the pricing table; priced with the fallback price");
         }
         let now = Utc::now();
-        let daily_cost = self
+        let outcome = self
             .inner
             .store
             .record_usage(&UsageWrite {
@@ -294,25 +312,47 @@ impl KeyService {
                 account_id: report.account_id.as_deref(),
                 model: &report.model,
                 lease: report.lease.as_ref(),
+                request_id: report.request_id.as_ref(),
                 tokens: report.tokens,
                 cost,
+                priced_as: quote.priced_as,
+                price_fallback: quote.fallback,
                 now,
                 today: self.today(now),
             })
             .await?;
-        let Some(daily_cost) = daily_cost else {
-            self.inner.known_ids.remove(&report.key_id);
-            return Ok(None);
-        };
-        metrics::counter!("keyward_usage_recorded_total").increment(1);
-        metrics::counter!("keyward_usage_cost_nano_usd_total")
-            .increment(cost.nanos().max(0) as u64);
-        Ok(Some(UsageOutcome {
-            cost,
-            daily_cost,
-            priced_as: quote.priced_as.to_string(),
-            price_fallback: quote.fallback,
-        }))
+        match outcome {
+            RecordOutcome::Recorded { daily_cost } => {
+                metrics::counter!("keyward_usage_recorded_total").increment(1);
+                metrics::counter!("keyward_usage_cost_nano_usd_total")
+                    .increment(cost.nanos().max(0) as u64);
+                Ok(Ok(UsageOutcome {
+                    cost,
+                    daily_cost,
+                    priced_as: quote.priced_as.to_string(),
+                    price_fallback: quote.fallback,
+                    repeated: false,
+                }))
+            }
+            RecordOutcome::Repeated(first) => Ok(Ok(UsageOutcome {
+                cost: first.cost,
+                daily_cost: first.daily_cost,
+                priced_as: first.priced_as,
+                price_fallback: first.price_fallback,
+                repeated: true,
+            })),
+            RecordOutcome::Refused(refusal) => {
+                match &refusal {
+                    UsageRefusal::UnknownKey => {
+                        self.inner.known_ids.remove(&report.key_id);
+                    }
+                    UsageRefusal::CounterFull { counter } => {
+                        tracing::warn!(key_id = %report.key_id, counter = %counter, "usage record refused: a counter is full");
+                    }
+                }
+                Ok(Err(refusal))
+            }
+        }
     }
 
     pub async fn renew_lease(&self, lease: &LeaseId) -> StoreResult<Option<DateTime<Utc>>> {

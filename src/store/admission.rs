@@ -16,8 +16,9 @@ pub struct VerifyRequest<'a> {
     pub id: KeyId,
     pub secret_hash: &'a str,
     pub service: Option<&'a str>,
-    /// Lowercased, as restricted model names are stored.
-    pub model: Option<String>,
+    /// The names a model restriction compares (see `PricingTable::restriction_names`); empty
+    /// without a model.
+    pub model_names: Vec<String>,
     pub matched_clients: Vec<&'a str>,
     pub acquire: bool,
     pub lease_ttl: Duration,
@@ -90,6 +91,11 @@ impl Store {
         } else {
             format!(",{},", request.matched_clients.join(","))
         };
+        let model_names = if request.model_names.is_empty() {
+            String::new()
+        } else {
+            serde_json::to_string(&request.model_names).unwrap_or_default()
+        };
         let mut invocation = SCRIPTS.verify.prepare_invoke();
         invocation
             .key(key.record())
@@ -99,7 +105,7 @@ impl Store {
             .arg(request.secret_hash)
             .arg(request.now.timestamp_millis())
             .arg(request.service.unwrap_or(""))
-            .arg(request.model.as_deref().unwrap_or(""))
+            .arg(model_names)
             .arg(matched)
             .arg(if request.acquire { "1" } else { "0" })
             .arg(lease.as_str())

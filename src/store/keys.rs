@@ -219,7 +219,8 @@ impl Store {
             .key(index::cost_on(today))
             .arg(id.to_string())
             .arg(index::TAG_MEMBERS_PREFIX)
-            .arg(index::ACCOUNT_KEYS_PREFIX);
+            .arg(index::ACCOUNT_KEYS_PREFIX)
+            .arg(index::REQUEST_MARKERS_PREFIX);
         let mut conn = self.conn();
         self.bounded(async move { invocation.invoke_async::<i64>(&mut conn).await })
             .await?;

@@ -24,7 +24,7 @@ pub use keys::{ListQuery, SortField};
 pub use meta::EncryptionKeyCheck;
 pub use sessions::RedisSessionStore;
 pub use throttle::{AttemptVerdict, SignInLimits, SignInSettlement};
-pub use usage::{DailyModelUsage, UsageWrite};
+pub use usage::{DailyModelUsage, FirstAnswer, RecordOutcome, UsageWrite};
 
 use crate::config::RedisTarget;
 
@@ -56,6 +56,7 @@ pub(crate) struct Scripts {
     pub renew_lease: Script,
     pub record_usage: Script,
     pub record_ledger: Script,
+    pub undo_ledger: Script,
     pub write_key: Script,
     pub disable_if_expired: Script,
     pub delete_key: Script,
@@ -70,6 +71,7 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     renew_lease: Script::new(include_str!("scripts/renew_lease.lua")),
     record_usage: Script::new(include_str!("scripts/record_usage.lua")),
     record_ledger: Script::new(include_str!("scripts/record_ledger.lua")),
+    undo_ledger: Script::new(include_str!("scripts/undo_ledger.lua")),
     write_key: Script::new(include_str!("scripts/write_key.lua")),
     disable_if_expired: Script::new(include_str!("scripts/disable_if_expired.lua")),
     delete_key: Script::new(include_str!("scripts/delete_key.lua")),

@@ -70,6 +70,11 @@ impl KeyNames {
     pub fn usage_day_by_model(&self, date: NaiveDate) -> String {
         format!("{}:u:dm:{}", self.tag, date.format("%Y-%m-%d"))
     }
+    /// A usage record's idempotency marker: the first answer's figures, kept 24 hours. The
+    /// request id follows the hash tag, so whatever it contains cannot move the slot.
+    pub fn request_marker(&self, request_id: &str) -> String {
+        format!("{}:req:{request_id}", self.tag)
+    }
 }
 
 /// Names of the cross-key indexes; all in the `{idx}` slot.
@@ -90,6 +95,7 @@ pub mod index {
     /// Prefixes completed inside scripts (same slot, so scripts may build them).
     pub const TAG_MEMBERS_PREFIX: &str = "kw:{idx}:tag:";
     pub const ACCOUNT_KEYS_PREFIX: &str = "kw:{idx}:accountkeys:";
+    pub const REQUEST_MARKERS_PREFIX: &str = "kw:{idx}:reqs:";
     pub const SORT_SCRATCH: &str = "kw:{idx}:sort-scratch";
 
     pub fn tag_members(tag: &str) -> String {
@@ -97,6 +103,11 @@ pub mod index {
     }
     pub fn account_keys(account: &str) -> String {
         format!("{ACCOUNT_KEYS_PREFIX}{account}")
+    }
+    /// One key's usage records applied to the ledger, by request id (sorted set: request id ->
+    /// expiry ms), so a retried record is applied here once.
+    pub fn request_markers(key_id: &str) -> String {
+        format!("{REQUEST_MARKERS_PREFIX}{key_id}")
     }
     pub fn cost_on(date: NaiveDate) -> String {
         format!("kw:{{idx}}:cost:{}", date.format("%Y-%m-%d"))

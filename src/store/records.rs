@@ -8,6 +8,7 @@ use crate::domain::ids::KeyId;
 use crate::domain::key::{ApiKey, UsageTotals};
 use crate::domain::key_fields::{KeyChanges, Permissions, ACCOUNT_FIELDS};
 use crate::domain::money::NanoUsd;
+use crate::domain::pricing::normalise_model;
 
 fn flag(value: bool) -> String {
     if value { "1" } else { "0" }.to_string()
@@ -53,6 +54,15 @@ pub fn encode_changes(changes: &KeyChanges) -> (Vec<(&'static str, String)>, Vec
     put(
         "restrictedModels",
         changes.restricted_models.as_deref().map(json_list),
+    );
+    // Hidden beside the entries as typed: their normalised forms, which the verify script
+    // compares too (it cannot normalise names itself).
+    put(
+        "restrictedModelsNormalised",
+        changes.restricted_models.as_deref().map(|models| {
+            let normalised: Vec<String> = models.iter().map(|m| normalise_model(m)).collect();
+            json_list(&normalised)
+        }),
     );
     put(
         "enableClientRestriction",

@@ -1,18 +1,19 @@
-//! Usage records: the key's counters (its slot) and the index/account ledger (the index slot),
-//! sent together so they cost one round trip; and reads of daily usage per model.
+//! Usage records: the index/account ledger (the index slot), then the key's counters (its slot),
+//! each bounded and idempotent per request id; and reads of daily usage per model.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
-use redis::AsyncCommands;
+use redis::{AsyncCommands, Value};
 
 use super::names::{index, KeyNames};
 use super::records::decode_usage_by_model;
-use super::{Store, StoreResult, SCRIPTS};
+use super::{Store, StoreError, StoreResult, SCRIPTS};
 use crate::domain::ids::{KeyId, LeaseId};
 use crate::domain::key::UsageTotals;
 use crate::domain::money::NanoUsd;
 use crate::domain::pricing::TokenCounts;
+use crate::domain::usage::{RequestId, UsageRefusal, MAX_COUNTER, REQUEST_ID_TTL_MS};
 
 /// Dated usage is kept this long; charts look back at most 90 days.
 const DAILY_RETENTION_DAYS: u64 = 100;
@@ -23,10 +24,34 @@ pub struct UsageWrite<'a> {
     pub account_id: Option<&'a str>,
     pub model: &'a str,
     pub lease: Option<&'a LeaseId>,
+    pub request_id: Option<&'a RequestId>,
     pub tokens: TokenCounts,
     pub cost: NanoUsd,
+    /// Kept with a request id, so a repeat answers what the first record answered.
+    pub priced_as: &'a str,
+    pub price_fallback: bool,
     pub now: DateTime<Utc>,
     pub today: NaiveDate,
+}
+
+/// What recording one usage did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// Applied; today's cost after it.
+    Recorded { daily_cost: NanoUsd },
+    /// The request id was applied before; nothing changed, and this is what the first answer said.
+    Repeated(FirstAnswer),
+    /// Nothing applied (the lease, if any, was released).
+    Refused(UsageRefusal),
+}
+
+/// The figures a record answered with, kept for its request id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstAnswer {
+    pub cost: NanoUsd,
+    pub daily_cost: NanoUsd,
+    pub priced_as: String,
+    pub price_fallback: bool,
 }
 
 /// One day of usage, per model.
@@ -34,6 +59,81 @@ pub struct UsageWrite<'a> {
 pub struct DailyModelUsage {
     pub date: NaiveDate,
     pub models: Vec<(String, UsageTotals)>,
+}
+
+/// The index side's reply (record_ledger.lua).
+enum LedgerReply {
+    Unindexed,
+    Repeated,
+    Full {
+        counter: String,
+    },
+    /// Applied, with the sort-order scores an undo restores.
+    Applied {
+        previous_last_used: String,
+        previous_account: String,
+    },
+}
+
+/// The key side's reply (record_usage.lua).
+enum KeySideReply {
+    UnknownKey,
+    Repeated(FirstAnswer),
+    Full { counter: String },
+    Applied { daily_cost: NanoUsd },
+}
+
+fn text(reply: &[Value], index: usize) -> String {
+    reply
+        .get(index)
+        .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
+        .unwrap_or_default()
+}
+
+fn nanos(reply: &[Value], index: usize) -> NanoUsd {
+    NanoUsd::from_nanos(text(reply, index).parse().unwrap_or(0))
+}
+
+fn unexpected(script: &str, tag: &str) -> StoreError {
+    StoreError::Unavailable(format!("unexpected reply `{tag}` from {script}"))
+}
+
+impl LedgerReply {
+    fn decode(reply: &[Value]) -> StoreResult<LedgerReply> {
+        match text(reply, 0).as_str() {
+            "unindexed" => Ok(LedgerReply::Unindexed),
+            "repeat" => Ok(LedgerReply::Repeated),
+            "full" => Ok(LedgerReply::Full {
+                counter: text(reply, 1),
+            }),
+            "ok" => Ok(LedgerReply::Applied {
+                previous_last_used: text(reply, 1),
+                previous_account: text(reply, 2),
+            }),
+            other => Err(unexpected("record_ledger.lua", other)),
+        }
+    }
+}
+
+impl KeySideReply {
+    fn decode(reply: &[Value]) -> StoreResult<KeySideReply> {
+        match text(reply, 0).as_str() {
+            "unknown" => Ok(KeySideReply::UnknownKey),
+            "repeat" => Ok(KeySideReply::Repeated(FirstAnswer {
+                cost: nanos(reply, 1),
+                daily_cost: nanos(reply, 2),
+                priced_as: text(reply, 3),
+                price_fallback: text(reply, 4) == "1",
+            })),
+            "full" => Ok(KeySideReply::Full {
+                counter: text(reply, 1),
+            }),
+            "ok" => Ok(KeySideReply::Applied {
+                daily_cost: nanos(reply, 1),
+            }),
+            other => Err(unexpected("record_usage.lua", other)),
+        }
+    }
 }
 
 fn expiry_ms(today: NaiveDate, days: u64) -> i64 {
@@ -45,12 +145,33 @@ fn expiry_ms(today: NaiveDate, days: u64) -> i64 {
 }
 
 impl Store {
-    /// Records one usage; `None` when the key does not exist (then nothing is recorded on it),
-    /// else today's cost after this record.
-    pub async fn record_usage(&self, usage: &UsageWrite<'_>) -> StoreResult<Option<NanoUsd>> {
+    /// Records one usage, whole or not at all. The key's counters (its slot) and the
+    /// index/account ledger (the index slot) are two scripts, so they run one after the other:
+    /// the ledger first, then the key's side; when the key's side refuses (a full counter, the
+    /// key gone), the ledger is taken back. Each side keeps its own marker of a request id, so
+    /// a retry after a failure between the two applies only what is missing.
+    pub async fn record_usage(&self, usage: &UsageWrite<'_>) -> StoreResult<RecordOutcome> {
+        let result = self.record_usage_sides(usage).await;
+        if result.is_err() {
+            // The response is over whatever happened to its record: free its slot if Redis
+            // lets us (a retry releases it again, harmlessly).
+            if let Some(lease) = usage.lease {
+                if let Err(error) = self.release_lease(lease).await {
+                    tracing::warn!(%error, "could not release the lease of a failed usage record");
+                }
+            }
+        }
+        result
+    }
+
+    async fn record_usage_sides(&self, usage: &UsageWrite<'_>) -> StoreResult<RecordOutcome> {
         let key = KeyNames::new(usage.key_id);
+        let key_id = usage.key_id.to_string();
         let now_ms = usage.now.timestamp_millis();
         let day_expiry = expiry_ms(usage.today, DAILY_RETENTION_DAYS);
+        let request_id = usage.request_id.map(RequestId::as_str).unwrap_or("");
+        // Both markers get the same expiry, so they vanish together.
+        let marker_expiry = now_ms.saturating_add(REQUEST_ID_TTL_MS);
         let t = &usage.tokens;
         // allTokens is not stored: it is the sum of the others, computed when read.
         let counters: [(&str, String); 7] = [
@@ -62,6 +183,44 @@ impl Store {
             ("cacheReadTokens", t.cache_read.to_string()),
             ("cost", usage.cost.nanos().to_string()),
         ];
+        let account = usage.account_id.unwrap_or("");
+        let ledger_keys = |invocation: &mut redis::ScriptInvocation<'static>| {
+            invocation
+                .key(index::CREATED)
+                .key(index::LAST_USED)
+                .key(index::cost_on(usage.today))
+                .key(index::account_day(account, usage.today))
+                .key(index::ACCOUNTS)
+                .key(index::request_markers(&key_id));
+        };
+
+        let mut ledger_side = SCRIPTS.record_ledger.prepare_invoke();
+        ledger_keys(&mut ledger_side);
+        ledger_side
+            .arg(&key_id)
+            .arg(now_ms)
+            .arg(usage.model)
+            .arg(account)
+            .arg(day_expiry)
+            .arg(request_id)
+            .arg(marker_expiry)
+            .arg(MAX_COUNTER);
+        for (counter, amount) in &counters {
+            ledger_side.arg(*counter).arg(amount);
+        }
+        let mut conn = self.conn();
+        let reply: Vec<Value> = self
+            .bounded(async move { ledger_side.invoke_async(&mut conn).await })
+            .await?;
+        let ledger = LedgerReply::decode(&reply)?;
+        if let LedgerReply::Full { counter } = ledger {
+            if let Some(lease) = usage.lease {
+                self.release_lease(lease).await?;
+            }
+            return Ok(RecordOutcome::Refused(UsageRefusal::CounterFull {
+                counter,
+            }));
+        }
 
         let mut key_side = SCRIPTS.record_usage.prepare_invoke();
         key_side
@@ -72,45 +231,65 @@ impl Store {
             .key(key.usage_day_by_model(usage.today))
             .key(key.window())
             .key(key.leases())
-            .key(key.periods())
+            .key(key.periods());
+        if let Some(request_id) = usage.request_id {
+            key_side.key(key.request_marker(request_id.as_str()));
+        }
+        key_side
             .arg(now_ms)
             .arg(usage.model)
             .arg(usage.lease.map(LeaseId::as_str).unwrap_or(""))
             .arg(day_expiry)
             .arg(expiry_ms(usage.today, MONTHLY_RETENTION_DAYS))
-            .arg(t.all());
-        let account = usage.account_id.unwrap_or("");
-        let mut ledger_side = SCRIPTS.record_ledger.prepare_invoke();
-        ledger_side
-            .key(index::CREATED)
-            .key(index::LAST_USED)
-            .key(index::cost_on(usage.today))
-            .key(index::account_day(account, usage.today))
-            .key(index::ACCOUNTS)
-            .arg(usage.key_id.to_string())
+            .arg(t.all())
+            .arg(MAX_COUNTER)
+            .arg(marker_expiry)
+            .arg(usage.cost.nanos())
+            .arg(usage.priced_as)
+            .arg(if usage.price_fallback { "1" } else { "0" });
+        for (counter, amount) in &counters {
+            key_side.arg(*counter).arg(amount);
+        }
+        let mut conn = self.conn();
+        let reply: Vec<Value> = self
+            .bounded(async move { key_side.invoke_async(&mut conn).await })
+            .await?;
+        let refusal = match KeySideReply::decode(&reply)? {
+            KeySideReply::Applied { daily_cost } => {
+                return Ok(RecordOutcome::Recorded { daily_cost })
+            }
+            KeySideReply::Repeated(first) => return Ok(RecordOutcome::Repeated(first)),
+            KeySideReply::Full { counter } => UsageRefusal::CounterFull { counter },
+            KeySideReply::UnknownKey => UsageRefusal::UnknownKey,
+        };
+
+        // The key's side refused: take back the ledger side, which this call applied (or, for
+        // a repeat, an earlier call with the same request id applied).
+        let (applied_here, previous_last_used, previous_account) = match &ledger {
+            LedgerReply::Applied {
+                previous_last_used,
+                previous_account,
+            } => (true, previous_last_used.as_str(), previous_account.as_str()),
+            LedgerReply::Repeated if !request_id.is_empty() => (false, "", ""),
+            _ => return Ok(RecordOutcome::Refused(refusal)),
+        };
+        let mut undo = SCRIPTS.undo_ledger.prepare_invoke();
+        ledger_keys(&mut undo);
+        undo.arg(&key_id)
             .arg(now_ms)
             .arg(usage.model)
             .arg(account)
-            .arg(expiry_ms(usage.today, DAILY_RETENTION_DAYS));
+            .arg(request_id)
+            .arg(if applied_here { "1" } else { "0" })
+            .arg(previous_last_used)
+            .arg(previous_account);
         for (counter, amount) in &counters {
-            key_side.arg(*counter).arg(amount);
-            ledger_side.arg(*counter).arg(amount);
+            undo.arg(*counter).arg(amount);
         }
-        // Both scripts go out at once on the multiplexed connection: one round trip.
-        let (mut key_conn, mut ledger_conn) = (self.conn(), self.conn());
-        let (key_reply, ledger_reply) = self
-            .bounded(async move {
-                let key_call = key_side.invoke_async::<Vec<i64>>(&mut key_conn);
-                let ledger_call = ledger_side.invoke_async::<i64>(&mut ledger_conn);
-                Ok(tokio::join!(key_call, ledger_call))
-            })
+        let mut conn = self.conn();
+        self.bounded(async move { undo.invoke_async::<i64>(&mut conn).await })
             .await?;
-        let key_reply = key_reply?;
-        ledger_reply?;
-        match key_reply.as_slice() {
-            [1, daily_cost] => Ok(Some(NanoUsd::from_nanos(*daily_cost))),
-            _ => Ok(None),
-        }
+        Ok(RecordOutcome::Refused(refusal))
     }
 
     /// Whether a key record exists (used before accepting usage for an id never seen here).

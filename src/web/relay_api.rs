@@ -16,7 +16,7 @@ use super::extract::ApiJson;
 use super::views::{key_fields, time, KeyFields};
 use super::AppState;
 use crate::domain::ids::LeaseId;
-use crate::domain::usage::UsageReportInput;
+use crate::domain::usage::{UsageRefusal, UsageReportInput, MAX_COUNTER};
 use crate::service::VerifyInput;
 use crate::store::Refusal;
 
@@ -149,10 +149,11 @@ async fn route_post_verify(
             ));
         }
     }
+    let model = verify_model(body.model.as_deref())?;
     let input = VerifyInput {
         key: &body.key,
         service: body.service.as_deref(),
-        model: body.model.as_deref().filter(|m| !m.is_empty()),
+        model,
         client: body.client.as_deref(),
         acquire: body.acquire,
     };
@@ -188,6 +189,27 @@ async fn route_post_verify(
     }
 }
 
+/// Longest model name a verify accepts (as a usage record does).
+const MAX_MODEL_CHARS: usize = 200;
+
+/// The model a verify names, trimmed; `None` when absent or blank. A name with whitespace or
+/// control characters inside is no real model: refused rather than compared, since a relay
+/// that cleans it up afterwards would reach a model the key may not use.
+fn verify_model(model: Option<&str>) -> ApiResult<Option<&str>> {
+    let Some(model) = model.map(str::trim).filter(|m| !m.is_empty()) else {
+        return Ok(None);
+    };
+    if model.chars().count() > MAX_MODEL_CHARS
+        || model.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(ApiError::invalid(
+            "model",
+            format!("must be 1-{MAX_MODEL_CHARS} characters without spaces or control characters"),
+        ));
+    }
+    Ok(Some(model))
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Verified<'a> {
@@ -205,24 +227,66 @@ struct LeaseJson<'a> {
     expires_at: String,
 }
 
+/// The usage answer. A repeat of a `requestId` carries the first answer's figures.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UsageRecorded {
+    cost_usd: f64,
+    cost_nano_usd: i64,
+    daily_cost_usd: f64,
+    daily_cost_nano_usd: i64,
+    priced_as: String,
+    price_fallback: bool,
+    /// True when this `requestId` was applied before and nothing changed now.
+    duplicate: bool,
+}
+
+#[derive(Serialize)]
+struct CounterFullBody {
+    error: CounterFullError,
+}
+
+#[derive(Serialize)]
+struct CounterFullError {
+    code: &'static str,
+    message: String,
+    counter: String,
+}
+
+/// `409 counter_full`: the record would take a usage counter past 2^53 - 1; nothing of it was
+/// recorded (its lease is released), and repeating it cannot succeed.
+fn counter_full_response(counter: String) -> Response {
+    let body = CounterFullBody {
+        error: CounterFullError {
+            code: "counter_full",
+            message: format!(
+                "usage counter `{counter}` would pass {MAX_COUNTER}; nothing of this record was recorded"
+            ),
+            counter,
+        },
+    };
+    (StatusCode::CONFLICT, Json(body)).into_response()
+}
+
 async fn route_post_usage(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<UsageReportInput>,
 ) -> ApiResult<Response> {
     let report = body.validate()?;
-    let outcome = state
-        .keys
-        .record_usage(&report)
-        .await?
-        .ok_or(ApiError::NotFound("key"))?;
-    Ok(Json(json!({
-        "costUsd": outcome.cost.as_usd_f64(),
-        "costNanoUsd": outcome.cost.nanos(),
-        "dailyCostUsd": outcome.daily_cost.as_usd_f64(),
-        "dailyCostNanoUsd": outcome.daily_cost.nanos(),
-        "pricedAs": outcome.priced_as,
-        "priceFallback": outcome.price_fallback,
-    }))
+    let outcome = match state.keys.record_usage(&report).await? {
+        Ok(outcome) => outcome,
+        Err(UsageRefusal::UnknownKey) => return Err(ApiError::NotFound("key")),
+        Err(UsageRefusal::CounterFull { counter }) => return Ok(counter_full_response(counter)),
+    };
+    Ok(Json(UsageRecorded {
+        cost_usd: outcome.cost.as_usd_f64(),
+        cost_nano_usd: outcome.cost.nanos(),
+        daily_cost_usd: outcome.daily_cost.as_usd_f64(),
+        daily_cost_nano_usd: outcome.daily_cost.nanos(),
+        priced_as: outcome.priced_as,
+        price_fallback: outcome.price_fallback,
+        duplicate: outcome.repeated,
+    })
     .into_response())
 }
 

@@ -13,4 +13,5 @@ mod ops;
 mod signin;
 mod support;
 mod usage;
+mod usage_safety;
 mod verify;

@@ -347,3 +347,73 @@ async fn deeply_nested_json_is_a_clear_400() {
     let body: serde_json::Value = response.json().await.expect("json");
     assert_eq!(body["error"]["code"], "invalid_input");
 }
+
+#[tokio::test]
+async fn every_spelling_of_a_denied_model_is_refused() {
+    let app = TestApp::spawn().await;
+    let spellings = [
+        "claude-opus-4-1-20250805",
+        "claude-opus-4-1",
+        "us.anthropic.claude-opus-4-1-20250805-v1:0",
+        "claude-opus-4-1@20250805",
+        "claude-opus-4-1-20250805[1m]",
+        " Claude-Opus-4-1-20250805 ",
+    ];
+    // Denied as the dated id, as the alias, or in a Bedrock spelling: each denies them all.
+    for denied in [
+        "claude-opus-4-1-20250805",
+        "claude-opus-4-1",
+        "us.anthropic.claude-opus-4-1-20250805-v1:0",
+    ] {
+        let (id, secret) = app
+            .create_key(json!({"name": "no-opus", "enableModelRestriction": true, "restrictedModels": [denied]}))
+            .await;
+        for model in spellings {
+            assert_eq!(
+                code_of(
+                    &app,
+                    json!({"key": secret, "model": model, "acquire": true})
+                )
+                .await,
+                (StatusCode::FORBIDDEN, "model_not_allowed".into()),
+                "{model} with {denied} denied"
+            );
+        }
+        for allowed in ["claude-sonnet-4-5", "claude-opus-4-5", "claude-opus-4"] {
+            assert_eq!(
+                code_of(&app, json!({"key": secret, "model": allowed}))
+                    .await
+                    .0,
+                StatusCode::OK,
+                "{allowed} with {denied} denied"
+            );
+        }
+        // The admin still sees the entry as typed.
+        assert_eq!(app.get_key(&id).await["restrictedModels"], json!([denied]));
+    }
+}
+
+#[tokio::test]
+async fn a_model_with_inner_spaces_is_a_400_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let (_, secret) = app
+        .create_key(json!({"name": "m", "enableModelRestriction": true, "restrictedModels": ["claude-opus-4-1"]}))
+        .await;
+    for model in [
+        "claude opus 4 1",
+        "claude-opus-4-1\u{0}",
+        "claude-opus-4-1\tx",
+    ] {
+        let (status, body) = app.verify(json!({"key": secret, "model": model})).await;
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("model")),
+            "{model:?}: {body}"
+        );
+    }
+    // Blank is the same as no model.
+    assert_eq!(
+        code_of(&app, json!({"key": secret, "model": "  "})).await.0,
+        StatusCode::OK
+    );
+}

@@ -1,5 +1,6 @@
 -- Remove one key from every index. KEYS as in index_upsert.lua, plus KEYS[12] today's cost.
 -- ARGV[1] key id  ARGV[2] tag set prefix  ARGV[3] account key set prefix
+-- ARGV[4] prefix of the key's set of applied usage request ids
 local id = ARGV[1]
 local name = redis.call('HGET', KEYS[4], id)
 if name then redis.call('ZREM', KEYS[3], name .. '\0' .. id) end
@@ -19,4 +20,5 @@ redis.call('ZREM', KEYS[7], id)
 redis.call('HDEL', KEYS[9], id)
 redis.call('HDEL', KEYS[10], id)
 redis.call('ZREM', KEYS[12], id)
+redis.call('DEL', ARGV[4] .. id)
 return 1

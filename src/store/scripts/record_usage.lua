@@ -1,23 +1,75 @@
--- Add one response's usage to a key, atomically. Every key here carries the key's hash tag.
+-- Add one response's usage to a key, atomically: all of it, or (refused) none of it.
+-- Every key here carries the key's hash tag.
 -- KEYS[1] key hash  KEYS[2] total  KEYS[3] today  KEYS[4] this month  KEYS[5] today per model
 -- KEYS[6] rate window hash  KEYS[7] lease zset  KEYS[8] period index (usage key -> expiry ms)
+-- KEYS[9] only with a request id: its marker (a hash of the first answer's figures)
 -- ARGV[1] now ms  ARGV[2] model  ARGV[3] lease id or ''  ARGV[4] day expiry ms  ARGV[5] month expiry ms
--- ARGV[6] all tokens of the response (for the rate window)
--- ARGV[7..] counter name, amount pairs (requests first, tokens of each kind, cost)
--- Returns {0} for an unknown key, else {1, today's cost in nano-USD}.
-if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
+-- ARGV[6] all tokens of the response (for the rate window)  ARGV[7] largest value a counter may reach
+-- ARGV[8] marker expiry ms  ARGV[9] this record's cost (nano-USD)  ARGV[10] priced as
+-- ARGV[11] '1' when priced with the fallback price
+-- ARGV[12..] counter name, amount pairs (requests first, tokens of each kind, cost)
+-- Returns {'unknown'} for an unknown key (nothing written);
+-- {'repeat', cost, daily cost, priced as, fallback} when the marker exists: the first answer,
+--   nothing applied (the lease is released: a retry may carry it);
+-- {'full', counter} when a counter would pass ARGV[7]: nothing applied but the lease release
+--   (the response is over, so its slot is free either way);
+-- else {'ok', today's cost in nano-USD}.
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'unknown'} end
+local marker = KEYS[9]
+if marker and redis.call('EXISTS', marker) == 1 then
+  if ARGV[3] ~= '' then redis.call('ZREM', KEYS[7], ARGV[3]) end
+  local first = redis.call('HMGET', marker, 'cost', 'dailyCost', 'pricedAs', 'priceFallback')
+  return {'repeat', first[1] or '0', first[2] or '0', first[3] or '', first[4] or '0'}
+end
 local model = ARGV[2]
 local all_tokens = ARGV[6]
-local day_requests, month_requests = 0, 0
-for i = 7, #ARGV, 2 do
-  local counter, amount = ARGV[i], ARGV[i + 1]
-  if amount ~= '0' then
-    redis.call('HINCRBY', KEYS[2], counter, amount)
-    local day = redis.call('HINCRBY', KEYS[3], counter, amount)
-    local month = redis.call('HINCRBY', KEYS[4], counter, amount)
-    redis.call('HINCRBY', KEYS[5], counter .. '|' .. model, amount)
-    if counter == 'requests' then day_requests, month_requests = day, month end
+local max_counter = tonumber(ARGV[7])
+
+-- The counters this record moves (amounts of 0 move nothing).
+-- Amounts stay text for the writes (Lua prints numbers above 10^14 rounded); `room` holds,
+-- per counter, the largest value it may have now for this record to fit.
+local counters, amounts, by_model, room = {}, {}, {}, {}
+for i = 12, #ARGV, 2 do
+  if ARGV[i + 1] ~= '0' then
+    local n = #counters + 1
+    counters[n], amounts[n] = ARGV[i], ARGV[i + 1]
+    by_model[n] = ARGV[i] .. '|' .. model
+    room[n] = max_counter - tonumber(ARGV[i + 1])
   end
+end
+-- Every one is checked before the first write. Values up to max_counter are exact in Lua's
+-- doubles, so `current > max - amount` is an exact test. Returns the first that would pass it.
+local function first_full(hash, fields, label)
+  if #fields == 0 then return nil end
+  local current = redis.call('HMGET', hash, unpack(fields))
+  for j = 1, #fields do
+    if tonumber(current[j] or '0') > room[j] then return label .. fields[j] end
+  end
+  return nil
+end
+local full = first_full(KEYS[2], counters, 'total.') or first_full(KEYS[3], counters, 'daily.')
+  or first_full(KEYS[4], counters, 'monthly.') or first_full(KEYS[5], by_model, 'dailyByModel.')
+local window_live = false
+if not full and all_tokens ~= '0' then
+  local window = redis.call('HMGET', KEYS[6], 'end', 'tokens')
+  window_live = window[1] and tonumber(window[1]) > tonumber(ARGV[1])
+  if window_live and tonumber(window[2] or '0') > max_counter - tonumber(all_tokens) then
+    full = 'window.tokens'
+  end
+end
+if full then
+  if ARGV[3] ~= '' then redis.call('ZREM', KEYS[7], ARGV[3]) end
+  return {'full', full}
+end
+
+local day_requests, month_requests = 0, 0
+for j, counter in ipairs(counters) do
+  local amount = amounts[j]
+  redis.call('HINCRBY', KEYS[2], counter, amount)
+  local day = redis.call('HINCRBY', KEYS[3], counter, amount)
+  local month = redis.call('HINCRBY', KEYS[4], counter, amount)
+  redis.call('HINCRBY', KEYS[5], by_model[j], amount)
+  if counter == 'requests' then day_requests, month_requests = day, month end
 end
 -- The first record of a day (or month) creates its buckets: give them their expiry and
 -- remember them, so deleting the key leaves none behind.
@@ -31,12 +83,17 @@ if month_requests == 1 then
   redis.call('PEXPIREAT', KEYS[4], ARGV[5])
   redis.call('ZADD', KEYS[8], ARGV[5], KEYS[4])
 end
-if all_tokens ~= '0' then
-  local window_end = redis.call('HGET', KEYS[6], 'end')
-  if window_end and tonumber(window_end) > tonumber(ARGV[1]) then
-    redis.call('HINCRBY', KEYS[6], 'tokens', all_tokens)
-  end
-end
+if window_live then redis.call('HINCRBY', KEYS[6], 'tokens', all_tokens) end
 redis.call('HSET', KEYS[1], 'lastUsedAt', ARGV[1])
 if ARGV[3] ~= '' then redis.call('ZREM', KEYS[7], ARGV[3]) end
-return {1, redis.call('HGET', KEYS[3], 'cost') or '0'}
+local daily_cost = redis.call('HGET', KEYS[3], 'cost') or '0'
+if marker then
+  redis.call('HSET', marker, 'cost', ARGV[9], 'dailyCost', daily_cost, 'pricedAs', ARGV[10],
+    'priceFallback', ARGV[11])
+  redis.call('PEXPIREAT', marker, ARGV[8])
+  -- Listed with the dated buckets, so deleting the key removes its markers too; expired
+  -- entries go as the list is touched.
+  redis.call('ZADD', KEYS[8], ARGV[8], marker)
+  redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', ARGV[1])
+end
+return {'ok', daily_cost}

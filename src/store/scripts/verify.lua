@@ -2,7 +2,9 @@
 -- and the rate window's request count. Every key here carries the key's hash tag.
 -- KEYS[1] key hash   KEYS[2] lease zset (lease id -> expiry ms)   KEYS[3] rate window hash
 -- KEYS[4] today's usage hash
--- ARGV[1] secret hash   ARGV[2] now ms   ARGV[3] service or ''   ARGV[4] model (lowercase) or ''
+-- ARGV[1] secret hash   ARGV[2] now ms   ARGV[3] service or ''
+-- ARGV[4] '' without a model, else a JSON list of the names a restriction compares: the model as
+-- sent (trimmed, lowercased), its normalised form and its pricing row's id and aliases
 -- ARGV[5] client ids the User-Agent matched, each wrapped in commas (',a,b,'), or ''
 -- ARGV[6] '1' to acquire   ARGV[7] new lease id   ARGV[8] lease ttl ms
 -- ARGV[9] the record revision the caller already holds, or ''
@@ -12,15 +14,21 @@
 local f = redis.call('HMGET', KEYS[1], 'hash', 'isActive', 'expiresAt', 'permissions',
   'enableModelRestriction', 'restrictedModels', 'enableClientRestriction', 'allowedClients',
   'concurrencyLimit', 'rateLimitWindow', 'rateLimitRequests', 'tokenLimit', 'dailyCostLimit',
-  'rev', 'lastUsedAt')
+  'rev', 'lastUsedAt', 'restrictedModelsNormalised')
 if f[1] ~= ARGV[1] then return {'not_found', 0} end
 if f[2] ~= '1' then return {'disabled', 0} end
 local now = tonumber(ARGV[2])
 if f[3] and f[3] ~= '' and tonumber(f[3]) <= now then return {'expired', 0} end
 if ARGV[3] ~= '' and f[4] ~= 'all' and f[4] ~= ARGV[3] then return {'permission_denied', 0} end
 if f[5] == '1' and ARGV[4] ~= '' then
-  for _, model in ipairs(cjson.decode(f[6] or '[]')) do
-    if model == ARGV[4] then return {'model_not_allowed', 0} end
+  -- Each entry is kept as typed (lowercased) and normalised (written beside it when the key is
+  -- saved), so any spelling of a restricted model meets one of the request's names.
+  local names = {}
+  for _, name in ipairs(cjson.decode(ARGV[4])) do names[name] = true end
+  for _, entries in ipairs({f[6], f[16]}) do
+    for _, entry in ipairs(cjson.decode(entries or '[]')) do
+      if names[entry] then return {'model_not_allowed', 0} end
+    end
   end
 end
 if f[7] == '1' then
