@@ -32,7 +32,7 @@ pub enum StartError {
     Pricing(#[from] domain::pricing::PricingError),
     #[error("{0}")]
     Secrets(#[from] secrets::SecretsError),
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] store::StoreError),
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -72,6 +72,8 @@ fn metrics_handle() -> PrometheusHandle {
 pub struct Services {
     pub keys: KeyService,
     pub admins: AdminService,
+    /// For the start-up checks; requests go through the services.
+    store: Store,
     /// Identifies the encryption key in use, for [`check_encryption_key`].
     pub encryption_fingerprint: String,
 }
@@ -111,6 +113,7 @@ pub async fn services(config: &Config) -> Result<Services, StartError> {
     Ok(Services {
         keys,
         admins,
+        store,
         encryption_fingerprint,
     })
 }
@@ -164,6 +167,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let Services {
         keys,
         admins,
+        store,
         encryption_fingerprint,
     } = services(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.bind)
@@ -185,12 +189,12 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         config.admin_password.clone(),
     );
     // The admin exists before the first request when Redis is up; otherwise once it is.
-    if keys.store().ping().await.is_ok() {
-        check_encryption_key(keys.store(), &encryption_fingerprint, &config).await?;
+    if store.ping().await.is_ok() {
+        check_encryption_key(&store, &encryption_fingerprint, &config).await?;
         bootstrap.await;
     } else {
         tokio::spawn(check_encryption_key_when_reachable(
-            keys.store().clone(),
+            store.clone(),
             encryption_fingerprint,
             Arc::new(config.clone()),
         ));
@@ -209,7 +213,14 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     // Tests and scripts read this line to learn the port when binding to port 0.
     println!("keyward listening on http://{address}");
     let limits = state.config.connection_limits;
-    web::server::serve(listener, web::app(state), limits, shutdown_signal()).await;
+    let sessions = store::RedisSessionStore::new(store);
+    web::server::serve(
+        listener,
+        web::app(state, sessions),
+        limits,
+        shutdown_signal(),
+    )
+    .await;
     Ok(())
 }
 
@@ -275,4 +286,16 @@ async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// An error and its causes on one line (`outer: cause: root cause`), for logs and the CLI.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

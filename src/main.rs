@@ -105,7 +105,9 @@ fn main() -> ExitCode {
 
 async fn run(command: Command, config: Config) -> Result<(), String> {
     match command {
-        Command::Serve => keyward::serve(config).await.map_err(|e| e.to_string()),
+        Command::Serve => keyward::serve(config)
+            .await
+            .map_err(|e| keyward::error_chain(&e)),
         Command::Admin {
             command:
                 AdminCommand::ResetPassword {
@@ -132,12 +134,12 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             };
             let services = keyward::services(&config)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| keyward::error_chain(&e))?;
             services
                 .admins
                 .reset_password(&username, &password)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| keyward::error_chain(&e))?;
             if password_stdin {
                 println!("Password of `{username}` changed.");
             } else {
@@ -151,12 +153,12 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
         } => {
             let services = keyward::services(&config)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| keyward::error_chain(&e))?;
             let disabled = services
                 .keys
                 .disable_expired(chrono::Utc::now())
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| keyward::error_chain(&e))?;
             println!("Disabled {disabled} expired keys.");
             Ok(())
         }

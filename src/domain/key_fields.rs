@@ -7,7 +7,7 @@ use super::clients::ClientMatcher;
 use super::ids::is_account_id;
 use super::key::ApiKey;
 use super::money::NanoUsd;
-use super::FieldError;
+use super::{FieldError, FieldErrors};
 
 /// A field of a partial update: not sent, sent as `null`, or sent with a value.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -154,63 +154,87 @@ const MAX_MODELS: usize = 200;
 const MAX_MODEL_CHARS: usize = 200;
 
 impl KeyFieldsInput {
-    /// Validates every sent field; the first bad one is reported.
-    pub fn validate(self, clients: &ClientMatcher) -> Result<KeyChanges, FieldError> {
-        let accounts = [
-            account(self.claude_account_id, ACCOUNT_FIELDS[0])?,
-            account(self.claude_console_account_id, ACCOUNT_FIELDS[1])?,
-            account(self.gemini_account_id, ACCOUNT_FIELDS[2])?,
-            account(self.openai_account_id, ACCOUNT_FIELDS[3])?,
-            account(self.bedrock_account_id, ACCOUNT_FIELDS[4])?,
-        ];
-        Ok(KeyChanges {
-            name: self.name.required("name")?.map(parse_name).transpose()?,
-            description: match self.description {
-                Patch::Absent => None,
-                Patch::Null => Some(String::new()),
-                Patch::Value(text) => Some(parse_description(text)?),
-            },
-            token_limit: bounded(self.token_limit, "tokenLimit", MAX_TOKEN_LIMIT)?,
-            expires_at: match self.expires_at {
-                Patch::Absent => None,
-                Patch::Null => Some(None),
-                Patch::Value(text) if text.trim().is_empty() => Some(None),
-                Patch::Value(text) => Some(Some(parse_expiry(&text)?)),
-            },
-            accounts,
-            permissions: self.permissions.required("permissions")?,
-            is_active: self.is_active.required("isActive")?,
-            concurrency_limit: bounded(
+    /// Validates every sent field, naming each bad one.
+    pub fn validate(self, clients: &ClientMatcher) -> Result<KeyChanges, FieldErrors> {
+        let mut errors = Collected::default();
+        let changes = KeyChanges {
+            name: errors.keep(
+                self.name
+                    .required("name")
+                    .and_then(|name| name.map(parse_name).transpose()),
+            ),
+            description: errors.keep(match self.description {
+                Patch::Absent => Ok(None),
+                Patch::Null => Ok(Some(String::new())),
+                Patch::Value(text) => parse_description(text).map(Some),
+            }),
+            token_limit: errors.keep(bounded(self.token_limit, "tokenLimit", MAX_TOKEN_LIMIT)),
+            expires_at: errors.keep(match self.expires_at {
+                Patch::Absent => Ok(None),
+                Patch::Null => Ok(Some(None)),
+                Patch::Value(text) if text.trim().is_empty() => Ok(Some(None)),
+                Patch::Value(text) => parse_expiry(&text).map(|at| Some(Some(at))),
+            }),
+            accounts: [
+                errors.keep(account(self.claude_account_id, ACCOUNT_FIELDS[0])),
+                errors.keep(account(self.claude_console_account_id, ACCOUNT_FIELDS[1])),
+                errors.keep(account(self.gemini_account_id, ACCOUNT_FIELDS[2])),
+                errors.keep(account(self.openai_account_id, ACCOUNT_FIELDS[3])),
+                errors.keep(account(self.bedrock_account_id, ACCOUNT_FIELDS[4])),
+            ],
+            permissions: errors.keep(self.permissions.required("permissions")),
+            is_active: errors.keep(self.is_active.required("isActive")),
+            concurrency_limit: errors.keep(bounded(
                 self.concurrency_limit,
                 "concurrencyLimit",
                 MAX_CONCURRENCY,
-            )?,
-            rate_limit_window_minutes: bounded(
+            )),
+            rate_limit_window_minutes: errors.keep(bounded(
                 self.rate_limit_window,
                 "rateLimitWindow",
                 MAX_WINDOW_MINUTES,
-            )?,
-            rate_limit_requests: bounded(
+            )),
+            rate_limit_requests: errors.keep(bounded(
                 self.rate_limit_requests,
                 "rateLimitRequests",
                 MAX_WINDOW_REQUESTS,
-            )?,
-            enable_model_restriction: self
-                .enable_model_restriction
-                .required("enableModelRestriction")?,
-            restricted_models: list(self.restricted_models).map(parse_models).transpose()?,
-            enable_client_restriction: self
-                .enable_client_restriction
-                .required("enableClientRestriction")?,
-            allowed_clients: list(self.allowed_clients)
-                .map(|ids| parse_clients(ids, clients))
-                .transpose()?,
-            daily_cost_limit: self
-                .daily_cost_limit
-                .required("dailyCostLimit")?
-                .map(parse_daily_cost)
-                .transpose()?,
-            tags: list(self.tags).map(parse_tags).transpose()?,
+            )),
+            enable_model_restriction: errors.keep(
+                self.enable_model_restriction
+                    .required("enableModelRestriction"),
+            ),
+            restricted_models: errors
+                .keep(list(self.restricted_models).map(parse_models).transpose()),
+            enable_client_restriction: errors.keep(
+                self.enable_client_restriction
+                    .required("enableClientRestriction"),
+            ),
+            allowed_clients: errors.keep(
+                list(self.allowed_clients)
+                    .map(|ids| parse_clients(ids, clients))
+                    .transpose(),
+            ),
+            daily_cost_limit: errors.keep(
+                self.daily_cost_limit
+                    .required("dailyCostLimit")
+                    .and_then(|usd| usd.map(parse_daily_cost).transpose()),
+            ),
+            tags: errors.keep(list(self.tags).map(parse_tags).transpose()),
+        };
+        FieldErrors::check(changes, errors.0)
+    }
+}
+
+/// Field errors gathered while the rest of the input is still read.
+#[derive(Default)]
+struct Collected(Vec<FieldError>);
+
+impl Collected {
+    /// The value, or (keeping the error) `None`: a bad field changes nothing.
+    fn keep<T>(&mut self, result: Result<Option<T>, FieldError>) -> Option<T> {
+        result.unwrap_or_else(|error| {
+            self.0.push(error);
+            None
         })
     }
 }
@@ -280,6 +304,30 @@ impl KeyChanges {
             }
         }
         errors
+    }
+
+    /// Whether [`Self::check_rules`] needs the stored key: a rule's fields are touched but not
+    /// all set, so the rest come from the key. A change that sets every field of each rule it
+    /// touches (the edit form sends them all) is judged on its own.
+    pub fn rules_need_current(&self) -> bool {
+        let rule_fields: [&[bool]; 3] = [
+            &[
+                self.rate_limit_window_minutes.is_some(),
+                self.rate_limit_requests.is_some(),
+                self.token_limit.is_some(),
+            ],
+            &[
+                self.enable_model_restriction.is_some(),
+                self.restricted_models.is_some(),
+            ],
+            &[
+                self.enable_client_restriction.is_some(),
+                self.allowed_clients.is_some(),
+            ],
+        ];
+        rule_fields
+            .iter()
+            .any(|set| set.contains(&true) && set.contains(&false))
     }
 
     fn effective(&self, current: Option<&ApiKey>) -> Effective {
@@ -536,13 +584,26 @@ mod tests {
         ClientMatcher::new(&map).expect("valid")
     }
 
-    fn validate(json: &str) -> Result<KeyChanges, FieldError> {
+    fn validate(json: &str) -> Result<KeyChanges, FieldErrors> {
         let input: KeyFieldsInput = serde_json::from_str(json).expect("parses");
         input.validate(&clients())
     }
 
     fn field_of(json: &str) -> String {
-        validate(json).expect_err("invalid").field
+        validate(json).expect_err("invalid").first().field.clone()
+    }
+
+    #[test]
+    fn every_bad_field_is_named_at_once() {
+        let errors = validate(
+            r#"{"name": "", "tokenLimit": 1000000000000000001, "claudeAccountId": "a b", "tags": ["a,b"], "isActive": null}"#,
+        )
+        .expect_err("invalid");
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["name", "tokenLimit", "claudeAccountId", "isActive", "tags"]
+        );
     }
 
     fn rule_fields(json: &str, current: Option<&ApiKey>) -> Vec<String> {
@@ -794,7 +855,9 @@ mod hostile_input {
             if let Ok(input) = serde_json::from_value::<KeyFieldsInput>(serde_json::Value::Object(body)) {
                 match input.validate(&clients) {
                     Ok(changes) => { let _ = changes.with_defaults(); }
-                    Err(error) => prop_assert!(FIELDS.contains(&error.field.as_str()), "{}", error.field),
+                    Err(errors) => for error in errors.iter() {
+                        prop_assert!(FIELDS.contains(&error.field.as_str()), "{}", error.field);
+                    },
                 }
             }
         }

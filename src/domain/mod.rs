@@ -28,3 +28,65 @@ impl FieldError {
         }
     }
 }
+
+/// Every field that failed validation, in the order found; never empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldErrors {
+    first: FieldError,
+    rest: Vec<FieldError>,
+}
+
+impl FieldErrors {
+    /// `Ok(value)` when `errors` is empty, else every error.
+    pub fn check<T>(value: T, errors: Vec<FieldError>) -> Result<T, FieldErrors> {
+        let mut errors = errors.into_iter();
+        match errors.next() {
+            None => Ok(value),
+            Some(first) => Err(FieldErrors {
+                first,
+                rest: errors.collect(),
+            }),
+        }
+    }
+
+    /// The first bad field (an API answer names it as `field`).
+    pub fn first(&self) -> &FieldError {
+        &self.first
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &FieldError> {
+        std::iter::once(&self.first).chain(&self.rest)
+    }
+}
+
+impl IntoIterator for FieldErrors {
+    type Item = FieldError;
+    type IntoIter = std::iter::Chain<std::iter::Once<FieldError>, std::vec::IntoIter<FieldError>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        std::iter::once(self.first).chain(self.rest)
+    }
+}
+
+impl From<FieldError> for FieldErrors {
+    fn from(first: FieldError) -> Self {
+        FieldErrors {
+            first,
+            rest: Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Display for FieldErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, error) in self.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for FieldErrors {}

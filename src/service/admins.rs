@@ -9,9 +9,9 @@ use sha2::{Digest, Sha256};
 use super::passwords::{HashError, PasswordHasher};
 use crate::domain::secret::random_password;
 use crate::domain::username::AdminUsername;
-use crate::store::{
-    AttemptVerdict, SignInLimits, SignInSettlement, Store, StoreError, StoreResult,
-};
+use crate::store::{AttemptVerdict, SignInLimits, SignInSettlement, Store};
+
+use super::{ServiceError, ServiceResult};
 
 const GENERATED_PASSWORD_CHARS: usize = 24;
 /// Sign-in form tokens are HMACs of the form cookie's nonce under this label, so they cannot
@@ -61,8 +61,8 @@ pub struct AdminService {
     form_mac: Hmac<Sha256>,
 }
 
-fn hashing_failed(error: HashError) -> StoreError {
-    StoreError::Unavailable(error.to_string())
+fn hashing_failed(error: HashError) -> ServiceError {
+    ServiceError::internal("cannot hash the password", error)
 }
 
 /// What the sign-in throttle counts per: an IPv4 address, or an IPv6 /64 (one subscriber's
@@ -95,7 +95,7 @@ impl AdminService {
         &self,
         username: &AdminUsername,
         initial_password: Option<&str>,
-    ) -> StoreResult<Bootstrap> {
+    ) -> ServiceResult<Bootstrap> {
         if self.store.admin(username.as_str()).await?.is_some() {
             return Ok(Bootstrap::AlreadyThere);
         }
@@ -126,7 +126,7 @@ impl AdminService {
         username: &AdminUsername,
         password: &str,
         client: IpAddr,
-    ) -> StoreResult<SignIn> {
+    ) -> ServiceResult<SignIn> {
         let scope = client_scope(client);
         // Case variants of one name share a counter.
         let counted_name = username.as_str().to_lowercase();
@@ -171,8 +171,8 @@ impl AdminService {
 
     /// The admin's current session epoch; `None` when the admin no longer exists. A session
     /// signed in under another epoch is over.
-    pub async fn session_epoch(&self, username: &str) -> StoreResult<Option<u64>> {
-        self.store.admin_session_epoch(username).await
+    pub async fn session_epoch(&self, username: &str) -> ServiceResult<Option<u64>> {
+        Ok(self.store.admin_session_epoch(username).await?)
     }
 
     /// Sets a new password and ends every session of the admin (the session epoch moves on).
@@ -182,11 +182,12 @@ impl AdminService {
         &self,
         username: &AdminUsername,
         password: &str,
-    ) -> StoreResult<u64> {
+    ) -> ServiceResult<u64> {
         let hash = self.hasher.hash(password).await.map_err(hashing_failed)?;
-        self.store
+        Ok(self
+            .store
             .set_admin_password(username.as_str(), &hash)
-            .await
+            .await?)
     }
 
     /// The sign-in form's token for the nonce in the visitor's form cookie (signed double-submit:

@@ -15,10 +15,12 @@ use crate::domain::pricing::{cost, PricingTable};
 use crate::domain::secret::{generate_key, has_key_format, key_hash};
 use crate::domain::timezone::Zone;
 use crate::domain::usage::{UsageRefusal, UsageReport, MAX_COUNTER};
+use crate::domain::FieldErrors;
 use crate::store::{
-    DailyModelUsage, ListQuery, RecordOutcome, Refusal, Store, StoreResult, UsageWrite,
-    VerifyRequest,
+    DailyModelUsage, ListQuery, RecordOutcome, Refusal, Store, UsageWrite, VerifyRequest,
 };
+
+use super::{ServiceError, ServiceResult};
 
 /// Secret hash → key id never changes for a key's life, so it is cached in-process: the
 /// steady-state verify is then a single script call. A stale entry (deleted key) is caught by
@@ -109,32 +111,37 @@ impl KeyService {
         self.inner.zone.date_of(now)
     }
 
-    pub fn store(&self) -> &Store {
-        &self.inner.store
+    /// Whether storage answers (for the health check).
+    pub async fn ping(&self) -> ServiceResult<()> {
+        Ok(self.inner.store.ping().await?)
     }
 
-    /// Creates a key; returns it with its secret, which is not stored and never shown again.
+    /// Creates a key from validated fields (defaults for the fields not given) once the rules
+    /// across fields hold; returns it with its secret, which is not stored and never shown again.
     pub async fn create(
         &self,
-        changes: &KeyChanges,
+        changes: KeyChanges,
         created_by: &str,
-    ) -> StoreResult<(KeySnapshot, String)> {
+    ) -> ServiceResult<(KeySnapshot, String)> {
+        let now = Utc::now();
+        let changes = changes.with_defaults()?;
+        FieldErrors::check((), changes.check_rules(None, now))?;
         let secret = generate_key(&self.inner.key_prefix);
         let secret_hash = key_hash(&secret, &self.inner.encryption_key);
         let id = KeyId::new();
-        let now = Utc::now();
         self.inner
             .store
-            .create_key(id, &secret_hash, created_by, changes, now)
+            .create_key(id, &secret_hash, created_by, &changes, now)
             .await?;
         tracing::info!(key_id = %id, created_by, "key created");
-        let snapshot = self.get(id).await?.ok_or_else(|| {
-            crate::store::StoreError::Unavailable("key vanished right after it was created".into())
+        let snapshot = self.get(id).await?.ok_or(ServiceError::Internal {
+            what: "the key vanished right after it was created",
+            source: None,
         })?;
         Ok((snapshot, secret))
     }
 
-    pub async fn get(&self, id: KeyId) -> StoreResult<Option<KeySnapshot>> {
+    pub async fn get(&self, id: KeyId) -> ServiceResult<Option<KeySnapshot>> {
         let now = Utc::now();
         let mut found = self
             .inner
@@ -144,18 +151,36 @@ impl KeyService {
         Ok(found.pop())
     }
 
-    pub async fn update(
-        &self,
-        id: KeyId,
-        changes: &KeyChanges,
-    ) -> StoreResult<Option<KeySnapshot>> {
-        if !changes.is_empty() && !self.inner.store.update_key(id, changes, Utc::now()).await? {
-            return Ok(None);
+    /// Applies validated changes once the rules across fields hold for the key as it would be;
+    /// `false` when the key does not exist. The stored key is read only when a rule needs a
+    /// value the changes do not set, so a save of every setting (the edit form's) is the write
+    /// script and the index script alone.
+    pub async fn update(&self, id: KeyId, changes: &KeyChanges) -> ServiceResult<bool> {
+        let store = &self.inner.store;
+        if changes.is_empty() {
+            return Ok(store.key_exists(id).await?);
         }
-        self.get(id).await
+        let now = Utc::now();
+        let read_current = changes.rules_need_current();
+        let current = if read_current {
+            match store.key(id).await? {
+                Some(key) => Some(key),
+                None => return Ok(false),
+            }
+        } else {
+            None
+        };
+        if let Err(broken) = FieldErrors::check((), changes.check_rules(current.as_ref(), now)) {
+            // A missing key is "not found" whatever its changes break.
+            if !read_current && !store.key_exists(id).await? {
+                return Ok(false);
+            }
+            return Err(broken.into());
+        }
+        Ok(store.update_key(id, changes, now).await?)
     }
 
-    pub async fn delete(&self, id: KeyId) -> StoreResult<bool> {
+    pub async fn delete(&self, id: KeyId) -> ServiceResult<bool> {
         let deleted = self
             .inner
             .store
@@ -168,7 +193,7 @@ impl KeyService {
         Ok(deleted)
     }
 
-    pub async fn list(&self, query: &ListQuery) -> StoreResult<(u64, Vec<KeySnapshot>)> {
+    pub async fn list(&self, query: &ListQuery) -> ServiceResult<(u64, Vec<KeySnapshot>)> {
         let now = Utc::now();
         let today = self.today(now);
         let (total, ids) = self.inner.store.list_key_ids(query, now, today).await?;
@@ -176,16 +201,16 @@ impl KeyService {
         Ok((total, keys))
     }
 
-    pub async fn tags(&self) -> StoreResult<Vec<(String, u64)>> {
-        self.inner.store.tags().await
+    pub async fn tags(&self) -> ServiceResult<Vec<(String, u64)>> {
+        Ok(self.inner.store.tags().await?)
     }
 
-    pub async fn count_expired_active(&self) -> StoreResult<usize> {
+    pub async fn count_expired_active(&self) -> ServiceResult<usize> {
         Ok(self.inner.store.expired_active_ids(Utc::now()).await?.len())
     }
 
     /// Disables every active key past its expiry; returns how many this call disabled.
-    pub async fn disable_expired(&self, now: DateTime<Utc>) -> StoreResult<usize> {
+    pub async fn disable_expired(&self, now: DateTime<Utc>) -> ServiceResult<usize> {
         let mut disabled = 0;
         for id in self.inner.store.expired_active_ids(now).await? {
             if self.inner.store.disable_if_expired(id, now).await? {
@@ -199,7 +224,10 @@ impl KeyService {
     }
 
     /// Checks a key and, with `acquire`, admits one request against its limits.
-    pub async fn verify(&self, input: &VerifyInput<'_>) -> StoreResult<Result<Verified, Refusal>> {
+    pub async fn verify(
+        &self,
+        input: &VerifyInput<'_>,
+    ) -> ServiceResult<Result<Verified, Refusal>> {
         if !has_key_format(&self.inner.key_prefix, input.key) {
             return Ok(Err(Refusal::InvalidFormat));
         }
@@ -278,7 +306,7 @@ impl KeyService {
     pub async fn record_usage(
         &self,
         report: &UsageReport,
-    ) -> StoreResult<Result<UsageOutcome, UsageRefusal>> {
+    ) -> ServiceResult<Result<UsageOutcome, UsageRefusal>> {
         // The account ledger is written beside the key's counters; make sure an id never seen
         // here is a real key first, so a bogus id cannot add to an account's usage.
         if self.inner.known_ids.get(&report.key_id).is_none() {
@@ -355,60 +383,71 @@ impl KeyService {
         }
     }
 
-    pub async fn renew_lease(&self, lease: &LeaseId) -> StoreResult<Option<DateTime<Utc>>> {
-        self.inner
+    pub async fn renew_lease(&self, lease: &LeaseId) -> ServiceResult<Option<DateTime<Utc>>> {
+        Ok(self
+            .inner
             .store
             .renew_lease(lease, self.inner.lease_ttl, Utc::now())
-            .await
+            .await?)
     }
 
-    pub async fn release_lease(&self, lease: &LeaseId) -> StoreResult<()> {
-        self.inner.store.release_lease(lease).await
+    pub async fn release_lease(&self, lease: &LeaseId) -> ServiceResult<()> {
+        Ok(self.inner.store.release_lease(lease).await?)
     }
 
     pub async fn account_usage(
         &self,
         account: &str,
         days: u32,
-    ) -> StoreResult<Vec<DailyModelUsage>> {
-        self.inner
+    ) -> ServiceResult<Vec<DailyModelUsage>> {
+        Ok(self
+            .inner
             .store
             .account_usage(account, self.today(Utc::now()), days)
-            .await
+            .await?)
     }
 
     pub async fn key_usage_by_day(
         &self,
         id: KeyId,
         days: u32,
-    ) -> StoreResult<Vec<DailyModelUsage>> {
-        self.inner
+    ) -> ServiceResult<Vec<DailyModelUsage>> {
+        Ok(self
+            .inner
             .store
             .key_usage_by_day(id, self.today(Utc::now()), days)
-            .await
+            .await?)
     }
 
-    pub async fn accounts(&self) -> StoreResult<Vec<(String, Option<DateTime<Utc>>)>> {
-        self.inner.store.accounts().await
+    pub async fn accounts(&self) -> ServiceResult<Vec<(String, Option<DateTime<Utc>>)>> {
+        Ok(self.inner.store.accounts().await?)
     }
 
     /// Keys with their live values, for ids the caller already has (the list's live refresh).
-    pub async fn snapshots(&self, ids: &[KeyId]) -> StoreResult<Vec<KeySnapshot>> {
+    pub async fn snapshots(&self, ids: &[KeyId]) -> ServiceResult<Vec<KeySnapshot>> {
         let now = Utc::now();
-        self.inner.store.snapshots(ids, now, self.today(now)).await
+        Ok(self
+            .inner
+            .store
+            .snapshots(ids, now, self.today(now))
+            .await?)
     }
 
-    pub async fn is_known_account(&self, account: &str) -> StoreResult<bool> {
-        self.inner.store.is_known_account(account).await
+    pub async fn is_known_account(&self, account: &str) -> ServiceResult<bool> {
+        Ok(self.inner.store.is_known_account(account).await?)
     }
 
-    pub async fn bound_key_count(&self, account: &str) -> StoreResult<usize> {
+    pub async fn bound_key_count(&self, account: &str) -> ServiceResult<usize> {
         Ok(self.inner.store.keys_bound_to(account).await?.len())
     }
 
-    pub async fn keys_bound_to(&self, account: &str) -> StoreResult<Vec<KeySnapshot>> {
+    pub async fn keys_bound_to(&self, account: &str) -> ServiceResult<Vec<KeySnapshot>> {
         let ids = self.inner.store.keys_bound_to(account).await?;
         let now = Utc::now();
-        self.inner.store.snapshots(&ids, now, self.today(now)).await
+        Ok(self
+            .inner
+            .store
+            .snapshots(&ids, now, self.today(now))
+            .await?)
     }
 }

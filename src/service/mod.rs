@@ -1,8 +1,10 @@
 //! The operations of keyward, as claude-relay-service's apiKeyService offers them.
 
 pub mod admins;
+mod error;
 pub mod keys;
 pub mod passwords;
 
 pub use admins::{AdminService, SignIn};
+pub use error::{ServiceError, ServiceResult};
 pub use keys::{KeyService, UsageOutcome, Verified, VerifyInput};

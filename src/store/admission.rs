@@ -121,7 +121,7 @@ impl Store {
             .bounded(async move { invocation.invoke_async(&mut conn).await })
             .await?;
         let code: String = match reply.first() {
-            Some(v) => redis::from_redis_value_ref(v)?,
+            Some(v) => super::decode("verify.lua", v)?,
             None => String::new(),
         };
         if code != "ok" {
@@ -129,7 +129,7 @@ impl Store {
         }
         let api_key = match reply.get(7) {
             Some(Value::Array(_)) | Some(Value::Map(_)) => {
-                let fields: HashMap<String, String> = redis::from_redis_value_ref(&reply[7])?;
+                let fields: HashMap<String, String> = super::decode("verify.lua", &reply[7])?;
                 match decode_key(request.id, &fields) {
                     Some(key) => Some(key),
                     None => return Ok(Err(Refusal::NotFound)),

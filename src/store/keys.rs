@@ -3,13 +3,13 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use redis::AsyncCommands;
+use redis::{AsyncCommands, Value};
 
 use super::names::{self, index, KeyNames};
 use super::records::{decode_key, decode_usage, encode_changes};
-use super::{Store, StoreResult, SCRIPTS};
+use super::{decode, Store, StoreError, StoreResult, SCRIPTS};
 use crate::domain::ids::KeyId;
-use crate::domain::key::{KeySnapshot, KeyStatus, RateWindow};
+use crate::domain::key::{ApiKey, KeySnapshot, KeyStatus, RateWindow};
 use crate::domain::key_fields::KeyChanges;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +63,16 @@ impl Store {
             .bounded(async move { conn.get(names::secret_lookup(secret_hash)).await })
             .await?;
         Ok(id.as_deref().and_then(KeyId::parse))
+    }
+
+    /// A key's stored fields (no live values); `None` when it does not exist.
+    pub async fn key(&self, id: KeyId) -> StoreResult<Option<ApiKey>> {
+        let mut conn = self.conn();
+        let record = KeyNames::new(id).record();
+        let fields: HashMap<String, String> = self
+            .bounded(async move { conn.hgetall(record).await })
+            .await?;
+        Ok(decode_key(id, &fields))
     }
 
     /// Writes a new key; its secret lookup is written last, so the key answers verifies only
@@ -237,63 +247,36 @@ impl Store {
         now: DateTime<Utc>,
         today: NaiveDate,
     ) -> StoreResult<Vec<KeySnapshot>> {
-        let reads = ids.iter().map(|id| self.snapshot(*id, now, today));
-        let found = self.bounded(futures::future::try_join_all(reads)).await?;
-        Ok(found.into_iter().flatten().collect())
+        let reads = ids.iter().map(|id| self.snapshot_reads(*id, now, today));
+        let replies = self.bounded(futures::future::try_join_all(reads)).await?;
+        let mut snapshots = Vec::with_capacity(ids.len());
+        for (id, reply) in ids.iter().zip(replies) {
+            if let Some(snapshot) = SnapshotReply::decode(reply)?.into_snapshot(*id, now) {
+                snapshots.push(snapshot);
+            }
+        }
+        Ok(snapshots)
     }
 
-    async fn snapshot(
+    async fn snapshot_reads(
         &self,
         id: KeyId,
         now: DateTime<Utc>,
         today: NaiveDate,
-    ) -> redis::RedisResult<Option<KeySnapshot>> {
-        let now_ms = now.timestamp_millis();
+    ) -> redis::RedisResult<Vec<Value>> {
         let key = KeyNames::new(id);
         let mut pipe = redis::pipe();
         pipe.hgetall(key.record())
             .cmd("HMGET")
             .arg(key.window())
             .arg(&["start", "end", "requests", "tokens"])
-            .zcount(key.leases(), format!("({now_ms}"), "+inf")
+            .zcount(key.leases(), format!("({}", now.timestamp_millis()), "+inf")
             .hgetall(key.usage_total())
             .hgetall(key.usage_day(today))
             .hgetall(key.usage_month(today));
-        type Row = (
-            HashMap<String, String>,
-            Vec<Option<i64>>,
-            u64,
-            HashMap<String, String>,
-            HashMap<String, String>,
-            HashMap<String, String>,
-        );
         let mut conn = self.conn();
-        let (record, window, concurrency, total, daily, monthly): Row =
-            pipe.query_async(&mut conn).await?;
-        let Some(api_key) = decode_key(id, &record) else {
-            return Ok(None);
-        };
-        let window = match window.as_slice() {
-            [Some(start_ms), Some(end_ms), requests, tokens] if *end_ms > now_ms => {
-                Some(RateWindow {
-                    start_ms: *start_ms,
-                    end_ms: *end_ms,
-                    requests: requests.unwrap_or(0).max(0) as u64,
-                    tokens: tokens.unwrap_or(0).max(0) as u64,
-                })
-            }
-            _ => None,
-        };
-        Ok(Some(KeySnapshot {
-            key: api_key,
-            current_concurrency: concurrency,
-            window,
-            total: decode_usage(&total),
-            daily: decode_usage(&daily),
-            monthly: decode_usage(&monthly),
-        }))
+        pipe.query_async(&mut conn).await
     }
-
     /// One page of ids and the number of keys that match.
     pub async fn list_key_ids(
         &self,
@@ -326,7 +309,7 @@ impl Store {
             .await?;
         let mut items = result.into_iter();
         let total: u64 = match items.next() {
-            Some(v) => redis::from_redis_value(v)?,
+            Some(v) => super::decode("list_keys.lua", &v)?,
             None => 0,
         };
         let ids = items
@@ -396,5 +379,59 @@ impl Store {
             .bounded(async move { conn.smembers(set).await })
             .await?;
         Ok(ids.iter().filter_map(|s| KeyId::parse(s)).collect())
+    }
+}
+
+/// The replies of one key's snapshot pipeline, in the order `snapshot_reads` sends them.
+struct SnapshotReply {
+    record: HashMap<String, String>,
+    /// The rate window's start, end, requests and tokens (all absent with no window).
+    window: [Option<i64>; 4],
+    live_leases: u64,
+    total: HashMap<String, String>,
+    daily: HashMap<String, String>,
+    monthly: HashMap<String, String>,
+}
+
+impl SnapshotReply {
+    const FROM: &'static str = "the key snapshot pipeline";
+
+    fn decode(reply: Vec<Value>) -> StoreResult<SnapshotReply> {
+        let [record, window, live_leases, total, daily, monthly] = <[Value; 6]>::try_from(reply)
+            .map_err(|reply| {
+                StoreError::unexpected(Self::FROM, format!("{} replies, not 6", reply.len()))
+            })?;
+        Ok(SnapshotReply {
+            record: decode(Self::FROM, &record)?,
+            window: decode(Self::FROM, &window)?,
+            live_leases: decode(Self::FROM, &live_leases)?,
+            total: decode(Self::FROM, &total)?,
+            daily: decode(Self::FROM, &daily)?,
+            monthly: decode(Self::FROM, &monthly)?,
+        })
+    }
+
+    /// `None` when the key's record is gone.
+    fn into_snapshot(self, id: KeyId, now: DateTime<Utc>) -> Option<KeySnapshot> {
+        let key = decode_key(id, &self.record)?;
+        let window = match self.window {
+            [Some(start_ms), Some(end_ms), requests, tokens] if end_ms > now.timestamp_millis() => {
+                Some(RateWindow {
+                    start_ms,
+                    end_ms,
+                    requests: requests.unwrap_or(0).max(0) as u64,
+                    tokens: tokens.unwrap_or(0).max(0) as u64,
+                })
+            }
+            _ => None,
+        };
+        Some(KeySnapshot {
+            key,
+            current_concurrency: self.live_leases,
+            window,
+            total: decode_usage(&self.total),
+            daily: decode_usage(&self.daily),
+            monthly: decode_usage(&self.monthly),
+        })
     }
 }

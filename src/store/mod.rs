@@ -28,23 +28,57 @@ pub use usage::{DailyModelUsage, FirstAnswer, RecordOutcome, UsageWrite};
 
 use crate::config::RedisTarget;
 
+/// A failed Redis operation, with its cause kept for the log.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("storage unavailable: {0}")]
-    Unavailable(String),
+    /// Redis did not answer within the configured timeout.
+    #[error("Redis did not answer within {} ms", .0.as_millis())]
+    Timeout(Duration),
+    /// Redis (or the connection to it) failed the command.
+    #[error("Redis command failed")]
+    Redis(#[source] redis::RedisError),
+    /// Redis answered, but not in the shape the command or script promises: a bug, not an outage.
+    #[error("unexpected reply from {from}: {detail}")]
+    UnexpectedReply {
+        from: &'static str,
+        detail: String,
+        #[source]
+        source: Option<redis::ParsingError>,
+    },
+}
+
+impl StoreError {
+    pub(crate) fn unexpected(from: &'static str, detail: impl Into<String>) -> StoreError {
+        StoreError::UnexpectedReply {
+            from,
+            detail: detail.into(),
+            source: None,
+        }
+    }
+
+    /// Whether the error is an outage (Redis unreachable, failing or slow) rather than a bug.
+    pub fn is_outage(&self) -> bool {
+        !matches!(self, StoreError::UnexpectedReply { .. })
+    }
 }
 
 impl From<redis::RedisError> for StoreError {
     fn from(error: redis::RedisError) -> Self {
         metrics::counter!("keyward_redis_errors_total").increment(1);
-        StoreError::Unavailable(error.to_string())
+        StoreError::Redis(error)
     }
 }
 
-impl From<redis::ParsingError> for StoreError {
-    fn from(error: redis::ParsingError) -> Self {
-        StoreError::Unavailable(format!("unexpected reply from Redis: {error}"))
-    }
+/// Decodes a reply we read ourselves; a reply of the wrong shape is [`StoreError::UnexpectedReply`].
+pub(crate) fn decode<T: redis::FromRedisValue>(
+    from: &'static str,
+    value: &redis::Value,
+) -> StoreResult<T> {
+    redis::from_redis_value_ref(value).map_err(|source| StoreError::UnexpectedReply {
+        from,
+        detail: "a value of the wrong type".into(),
+        source: Some(source),
+    })
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -107,9 +141,7 @@ impl Store {
             Ok(result) => Ok(result?),
             Err(_) => {
                 metrics::counter!("keyward_redis_errors_total").increment(1);
-                Err(StoreError::Unavailable(
-                    "Redis did not answer in time".into(),
-                ))
+                Err(StoreError::Timeout(self.timeout))
             }
         }
     }

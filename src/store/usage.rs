@@ -94,8 +94,8 @@ fn nanos(reply: &[Value], index: usize) -> NanoUsd {
     NanoUsd::from_nanos(text(reply, index).parse().unwrap_or(0))
 }
 
-fn unexpected(script: &str, tag: &str) -> StoreError {
-    StoreError::Unavailable(format!("unexpected reply `{tag}` from {script}"))
+fn unexpected(script: &'static str, tag: &str) -> StoreError {
+    StoreError::unexpected(script, format!("the tag `{tag}`"))
 }
 
 impl LedgerReply {

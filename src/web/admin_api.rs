@@ -69,14 +69,6 @@ async fn require_admin(
     }
 }
 
-/// The first broken cross-field rule as the API's `400`.
-fn refuse_broken_rules(errors: Vec<crate::domain::FieldError>) -> ApiResult<()> {
-    match errors.into_iter().next() {
-        Some(error) => Err(ApiError::Invalid(error)),
-        None => Ok(()),
-    }
-}
-
 /// Who made a change, for `createdBy`.
 const API_ACTOR: &str = "admin-api";
 
@@ -167,9 +159,8 @@ async fn route_post_key(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<KeyFieldsInput>,
 ) -> ApiResult<Response> {
-    let changes = body.validate(state.keys.clients())?.with_defaults()?;
-    refuse_broken_rules(changes.check_rules(None, Utc::now()))?;
-    let (snapshot, secret) = state.keys.create(&changes, API_ACTOR).await?;
+    let changes = body.validate(state.keys.clients())?;
+    let (snapshot, secret) = state.keys.create(changes, API_ACTOR).await?;
     let body = json!({"key": key_snapshot(&snapshot, Utc::now()), "apiKey": secret});
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
@@ -193,13 +184,10 @@ async fn route_patch_key(
 ) -> ApiResult<Json<serde_json::Value>> {
     let id = parse_key_id(&id)?;
     let changes = body.validate(state.keys.clients())?;
-    let current = state.keys.get(id).await?.ok_or(ApiError::NotFound("key"))?;
-    refuse_broken_rules(changes.check_rules(Some(&current.key), Utc::now()))?;
-    let snapshot = state
-        .keys
-        .update(id, &changes)
-        .await?
-        .ok_or(ApiError::NotFound("key"))?;
+    if !state.keys.update(id, &changes).await? {
+        return Err(ApiError::NotFound("key"));
+    }
+    let snapshot = state.keys.get(id).await?.ok_or(ApiError::NotFound("key"))?;
     Ok(Json(json!({"key": key_snapshot(&snapshot, Utc::now())})))
 }
 

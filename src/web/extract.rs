@@ -119,7 +119,7 @@ mod tests {
 
     fn field_of(body: &str) -> Option<String> {
         match parse_json::<Named>(body.as_bytes()) {
-            Err(ApiError::Invalid(error)) => Some(error.field.to_string()),
+            Err(ApiError::Invalid(errors)) => Some(errors.first().field.to_string()),
             _ => None,
         }
     }

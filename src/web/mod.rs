@@ -19,6 +19,7 @@ use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_sessions::SessionStore;
 
 use crate::config::Config;
 use crate::service::{AdminService, KeyService};
@@ -37,7 +38,9 @@ pub struct AppState {
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
      img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-pub fn app(state: AppState) -> Router {
+/// The whole HTTP surface. `sessions` keeps the dashboard's sessions (keyward's own Redis
+/// store in production; handed in, so this layer knows nothing of storage).
+pub fn app<S: SessionStore + Clone>(state: AppState, sessions: S) -> Router {
     let security_headers = [
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_FRAME_OPTIONS, "DENY"),
@@ -45,7 +48,7 @@ pub fn app(state: AppState) -> Router {
         (header::REFERRER_POLICY, "same-origin"),
     ];
     // Only the admin side uses sessions; the relay's hot path does not pay for them.
-    let sessions = dashboard::session_layer(state.keys.store().clone(), &state.config);
+    let sessions = dashboard::session_layer(sessions, &state.config);
     let admin_side = Router::new()
         .merge(admin_api::router(state.clone()))
         .merge(dashboard::router())

@@ -18,11 +18,11 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn route_get_healthz(State(state): State<AppState>) -> Response {
-    match state.keys.store().ping().await {
+    match state.keys.ping().await {
         Ok(()) => (StatusCode::OK, "ok\n").into_response(),
         Err(error) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("unavailable: {error}\n"),
+            format!("unavailable: {}\n", crate::error_chain(&error)),
         )
             .into_response(),
     }

@@ -5,6 +5,7 @@ mod admin_keys;
 mod browser;
 mod cli;
 mod dashboard;
+mod errors;
 mod http_hardening;
 mod instances;
 mod leases;

@@ -284,5 +284,5 @@ fn parse_fields(
         let message = e.to_string();
         FieldError::new("form", message)
     })?;
-    input.validate(clients)
+    input.validate(clients).map_err(|e| e.first().clone())
 }

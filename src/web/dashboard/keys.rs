@@ -430,7 +430,7 @@ async fn route_post_key(
             ))
         }
     };
-    let (snapshot, secret) = state.keys.create(&changes, &admin.username).await?;
+    let (snapshot, secret) = state.keys.create(changes, &admin.username).await?;
     let key_id = snapshot.key.id.to_string();
     let target = format!("/keys/{key_id}/created");
     admin
@@ -576,14 +576,11 @@ async fn route_post_edit_key(
             return Ok(form_page(&state, &admin, Some(id), values, errors, current));
         }
     };
-    let updated = state
-        .keys
-        .update(snapshot.key.id, &changes)
-        .await?
-        .ok_or(PageError::NotFound)?;
-    admin
-        .flash("info", format!("Saved “{}”.", updated.key.name))
-        .await?;
+    if !state.keys.update(snapshot.key.id, &changes).await? {
+        return Err(PageError::NotFound);
+    }
+    let name = changes.name.unwrap_or(snapshot.key.name);
+    admin.flash("info", format!("Saved “{name}”.")).await?;
     Ok(Redirect::to(&format!("/keys/{id}")).into_response())
 }
 
@@ -633,11 +630,10 @@ async fn route_post_active(
         is_active: Some(active),
         ..KeyChanges::default()
     };
-    let updated = state
-        .keys
-        .update(id_value, &changes)
-        .await?
-        .ok_or(PageError::NotFound)?;
+    if !state.keys.update(id_value, &changes).await? {
+        return Err(PageError::NotFound);
+    }
+    let updated = state.keys.get(id_value).await?.ok_or(PageError::NotFound)?;
     let verb = if active { "Enabled" } else { "Disabled" };
     admin
         .flash("info", format!("{verb} “{}”.", updated.key.name))

@@ -16,7 +16,9 @@ use askama::Template;
 
 pub use session::{csrf_matches, session_layer, signed_in_admin};
 
+use super::error::Failure;
 use super::AppState;
+use crate::service::ServiceError;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -53,33 +55,40 @@ struct ErrorPage<'a> {
 /// Dashboard failures, shown as a page that says what happened and what to do.
 #[derive(Debug)]
 pub enum PageError {
-    Storage,
+    Failed(Failure),
     NotFound,
     Forbidden(&'static str),
     BadRequest(String),
 }
 
-impl From<crate::store::StoreError> for PageError {
-    fn from(error: crate::store::StoreError) -> Self {
-        tracing::error!(%error, "storage error");
-        PageError::Storage
+impl From<ServiceError> for PageError {
+    fn from(error: ServiceError) -> Self {
+        match Failure::classify(error) {
+            Ok(failure) => PageError::Failed(failure),
+            Err(fields) => PageError::BadRequest(fields.to_string()),
+        }
     }
 }
 
 impl From<tower_sessions::session::Error> for PageError {
     fn from(error: tower_sessions::session::Error) -> Self {
-        tracing::error!(%error, "session storage error");
-        PageError::Storage
+        Failure::StorageUnavailable.log(&error);
+        PageError::Failed(Failure::StorageUnavailable)
     }
 }
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let (status, title, message) = match &self {
-            PageError::Storage => (
-                StatusCode::SERVICE_UNAVAILABLE,
+            PageError::Failed(failure @ Failure::StorageUnavailable) => (
+                failure.status(),
                 "Storage unavailable",
                 "keyward cannot reach Redis right now. Nothing was changed. Reload this page in a few seconds.".to_string(),
+            ),
+            PageError::Failed(failure @ Failure::Internal) => (
+                failure.status(),
+                "Something went wrong",
+                "keyward failed unexpectedly; the error is in its log. Reload the page to see what was saved, and tell the operator if it happens again.".to_string(),
             ),
             PageError::NotFound => (StatusCode::NOT_FOUND, "Not found", "There is nothing at this address.".to_string()),
             PageError::Forbidden(why) => (StatusCode::FORBIDDEN, "Refused", why.to_string()),

@@ -11,14 +11,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use tower_sessions::cookie::{Cookie, SameSite};
-use tower_sessions::{Expiry, Session, SessionManagerLayer};
+use tower_sessions::{Expiry, Session, SessionManagerLayer, SessionStore};
 
 use super::PageError;
 use crate::config::Config;
 use crate::domain::secret::random_hex;
 use crate::domain::username::AdminUsername;
 use crate::service::AdminService;
-use crate::store::{RedisSessionStore, Store};
 use crate::web::AppState;
 
 pub const SESSION_COOKIE: &str = "keyward_session";
@@ -31,9 +30,9 @@ const EPOCH_KEY: &str = "epoch";
 const CSRF_KEY: &str = "csrf";
 const FLASH_KEY: &str = "flash";
 
-pub fn session_layer(store: Store, config: &Config) -> SessionManagerLayer<RedisSessionStore> {
+pub fn session_layer<S: SessionStore + Clone>(store: S, config: &Config) -> SessionManagerLayer<S> {
     let idle = time::Duration::seconds(config.session_idle.as_secs() as i64);
-    SessionManagerLayer::new(RedisSessionStore::new(store))
+    SessionManagerLayer::new(store)
         .with_name(SESSION_COOKIE)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
