@@ -1,6 +1,6 @@
 //! An API key as stored and shown, with its live limits and usage counters.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::ids::KeyId;
 use super::key_fields::Permissions;
@@ -110,6 +110,13 @@ impl UsageTotals {
         self.all_tokens += other.all_tokens;
         self.cost = NanoUsd::from_nanos(self.cost.nanos() + other.cost.nanos());
     }
+}
+
+/// One day of usage, per model (of a key or of an upstream account).
+#[derive(Debug, Clone)]
+pub struct DailyModelUsage {
+    pub date: NaiveDate,
+    pub models: Vec<(String, UsageTotals)>,
 }
 
 /// A key with everything the list and detail views show.

@@ -8,17 +8,18 @@ use quick_cache::sync::Cache;
 
 use crate::domain::clients::ClientMatcher;
 use crate::domain::ids::{KeyId, LeaseId};
+use crate::domain::key::DailyModelUsage;
 use crate::domain::key::{ApiKey, KeySnapshot, RateWindow};
 use crate::domain::key_fields::KeyChanges;
+use crate::domain::listing::ListQuery;
 use crate::domain::money::NanoUsd;
 use crate::domain::pricing::{cost, PricingTable};
+use crate::domain::refusal::{Refusal, Refused};
 use crate::domain::secret::{generate_key, has_key_format, key_hash};
 use crate::domain::timezone::Zone;
 use crate::domain::usage::{UsageRefusal, UsageReport, MAX_COUNTER};
 use crate::domain::FieldErrors;
-use crate::store::{
-    DailyModelUsage, ListQuery, RecordOutcome, Refusal, Store, UsageWrite, VerifyRequest,
-};
+use crate::store::{RecordOutcome, ScriptRefusal, Store, UsageWrite, VerifyRequest};
 
 use super::{ServiceError, ServiceResult};
 
@@ -223,24 +224,29 @@ impl KeyService {
         Ok(disabled)
     }
 
-    /// Checks a key and, with `acquire`, admits one request against its limits.
+    /// Checks a key and, with `acquire`, admits one request against its limits. A refusal
+    /// carries its `Retry-After`, by the refusal's rule.
     pub async fn verify(
         &self,
         input: &VerifyInput<'_>,
-    ) -> ServiceResult<Result<Verified, Refusal>> {
+    ) -> ServiceResult<Result<Verified, Refused>> {
+        let now = Utc::now();
+        let refused = |refusal: Refusal, wait_ms: i64| Refused {
+            refusal,
+            retry_after_secs: refusal.retry_after_secs(wait_ms, self.inner.zone, now),
+        };
         if !has_key_format(&self.inner.key_prefix, input.key) {
-            return Ok(Err(Refusal::InvalidFormat));
+            return Ok(Err(refused(Refusal::InvalidFormat, 0)));
         }
         let secret_hash = key_hash(input.key, &self.inner.encryption_key);
         let id = match self.inner.secret_ids.get(&secret_hash) {
             Some(id) => id,
             None => match self.inner.store.lookup_secret(&secret_hash).await? {
                 Some(id) => id,
-                None => return Ok(Err(Refusal::NotFound)),
+                None => return Ok(Err(refused(Refusal::NotFound, 0))),
             },
         };
         let cached = self.inner.records.get(&id);
-        let now = Utc::now();
         let result = self
             .inner
             .store
@@ -264,12 +270,12 @@ impl KeyService {
             })
             .await?;
         let admission = match result {
-            Err(refusal) => {
+            Err(ScriptRefusal { refusal, wait_ms }) => {
                 if refusal == Refusal::NotFound {
                     self.inner.secret_ids.remove(&secret_hash);
                     self.inner.records.remove(&id);
                 }
-                return Ok(Err(refusal));
+                return Ok(Err(refused(refusal, wait_ms)));
             }
             Ok(admission) => admission,
         };
@@ -284,7 +290,7 @@ impl KeyService {
                 fresh
             }
             (None, Some((_, cached))) => cached,
-            (None, None) => return Ok(Err(Refusal::NotFound)),
+            (None, None) => return Ok(Err(refused(Refusal::NotFound, 0))),
         };
         // lastUsedAt changes with every usage record without a new revision.
         let key = if key.last_used_at == admission.last_used_at {

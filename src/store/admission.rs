@@ -8,9 +8,10 @@ use redis::{AsyncCommands, Value};
 
 use super::names::KeyNames;
 use super::records::decode_key;
-use super::{Store, StoreResult, SCRIPTS};
+use super::{decode, Store, StoreError, StoreResult, SCRIPTS};
 use crate::domain::ids::{KeyId, LeaseId};
 use crate::domain::key::{ApiKey, RateWindow};
+use crate::domain::refusal::Refusal;
 
 pub struct VerifyRequest<'a> {
     pub id: KeyId,
@@ -28,37 +29,11 @@ pub struct VerifyRequest<'a> {
     pub cached_revision: Option<u64>,
 }
 
-/// Why a verify was refused; the codes are the relay API's.
+/// A refusal as the verify script sent it, with the wait it named in ms (0 when none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    InvalidFormat,
-    NotFound,
-    Disabled,
-    Expired,
-    PermissionDenied,
-    ModelNotAllowed,
-    ClientNotAllowed,
-    DailyCostLimit,
-    RateLimit { retry_after_ms: i64 },
-    TokenLimit { retry_after_ms: i64 },
-    ConcurrencyLimit { retry_after_ms: i64 },
-}
-
-impl Refusal {
-    fn from_script(code: &str, retry_after_ms: i64) -> Refusal {
-        match code {
-            "disabled" => Refusal::Disabled,
-            "expired" => Refusal::Expired,
-            "permission_denied" => Refusal::PermissionDenied,
-            "model_not_allowed" => Refusal::ModelNotAllowed,
-            "client_not_allowed" => Refusal::ClientNotAllowed,
-            "daily_cost_limit" => Refusal::DailyCostLimit,
-            "rate_limit" => Refusal::RateLimit { retry_after_ms },
-            "token_limit" => Refusal::TokenLimit { retry_after_ms },
-            "concurrency_limit" => Refusal::ConcurrencyLimit { retry_after_ms },
-            _ => Refusal::NotFound,
-        }
-    }
+pub struct ScriptRefusal {
+    pub refusal: Refusal,
+    pub wait_ms: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -71,19 +46,72 @@ pub struct Admission {
     pub window: Option<RateWindow>,
 }
 
-/// An integer from a script reply, whether Lua returned it as a number or as the text of a
-/// hash field; 0 when absent.
-fn int(value: Option<&Value>) -> i64 {
-    value
-        .and_then(|v| redis::from_redis_value_ref::<i64>(v).ok())
-        .unwrap_or(0)
+/// `verify.lua`'s reply, decoded by name from the positions its header promises.
+enum VerifyReply {
+    Refused { code: String, wait_ms: i64 },
+    Admitted(AdmittedReply),
+}
+
+struct AdmittedReply {
+    /// 0 when no lease was taken.
+    lease_expires_ms: i64,
+    /// All 0 when no rate window is running.
+    window_start_ms: i64,
+    window_end_ms: i64,
+    window_requests: i64,
+    window_tokens: i64,
+    /// The whole record; `None` when the caller's revision is current.
+    record: Option<HashMap<String, String>>,
+    revision: u64,
+    /// 0 when never used.
+    last_used_ms: i64,
+}
+
+impl VerifyReply {
+    const FROM: &'static str = "verify.lua";
+
+    fn decode(reply: &[Value]) -> StoreResult<VerifyReply> {
+        let from = Self::FROM;
+        match reply {
+            [code, wait_ms] => Ok(VerifyReply::Refused {
+                code: decode(from, code)?,
+                wait_ms: decode(from, wait_ms)?,
+            }),
+            [_ok, _no_wait, lease_expires_ms, window_start_ms, window_end_ms, window_requests, window_tokens, record, revision, last_used_ms] => {
+                Ok(VerifyReply::Admitted(AdmittedReply {
+                    lease_expires_ms: decode(from, lease_expires_ms)?,
+                    window_start_ms: decode(from, window_start_ms)?,
+                    window_end_ms: decode(from, window_end_ms)?,
+                    window_requests: decode(from, window_requests)?,
+                    window_tokens: decode(from, window_tokens)?,
+                    record: match record {
+                        Value::Int(0) => None,
+                        fields => Some(decode(from, fields)?),
+                    },
+                    revision: decode(from, revision)?,
+                    last_used_ms: decode(from, last_used_ms)?,
+                }))
+            }
+            other => Err(StoreError::unexpected(
+                from,
+                format!("{} values, not 2 or 10", other.len()),
+            )),
+        }
+    }
+}
+
+/// An instant from a script's milliseconds; 0 (or less) means none.
+fn instant(ms: i64) -> Option<DateTime<Utc>> {
+    (ms > 0)
+        .then(|| DateTime::from_timestamp_millis(ms))
+        .flatten()
 }
 
 impl Store {
     pub async fn verify(
         &self,
         request: VerifyRequest<'_>,
-    ) -> StoreResult<Result<Admission, Refusal>> {
+    ) -> StoreResult<Result<Admission, ScriptRefusal>> {
         let key = KeyNames::new(request.id);
         let lease = LeaseId::new(request.id);
         let matched = if request.matched_clients.is_empty() {
@@ -120,40 +148,37 @@ impl Store {
         let reply: Vec<Value> = self
             .bounded(async move { invocation.invoke_async(&mut conn).await })
             .await?;
-        let code: String = match reply.first() {
-            Some(v) => super::decode("verify.lua", v)?,
-            None => String::new(),
-        };
-        if code != "ok" {
-            return Ok(Err(Refusal::from_script(&code, int(reply.get(1)))));
-        }
-        let api_key = match reply.get(7) {
-            Some(Value::Array(_)) | Some(Value::Map(_)) => {
-                let fields: HashMap<String, String> = super::decode("verify.lua", &reply[7])?;
-                match decode_key(request.id, &fields) {
-                    Some(key) => Some(key),
-                    None => return Ok(Err(Refusal::NotFound)),
-                }
+        let admitted = match VerifyReply::decode(&reply)? {
+            VerifyReply::Refused { code, wait_ms } => {
+                let refusal = Refusal::from_code(&code).ok_or_else(|| {
+                    StoreError::unexpected(VerifyReply::FROM, format!("the code `{code}`"))
+                })?;
+                return Ok(Err(ScriptRefusal { refusal, wait_ms }));
             }
-            _ => None,
+            VerifyReply::Admitted(admitted) => admitted,
         };
-        let last_used_ms = int(reply.get(9));
-        let lease_expires_ms = int(reply.get(2));
-        let window_end_ms = int(reply.get(4));
+        let key = match admitted.record {
+            Some(fields) => match decode_key(request.id, &fields) {
+                Some(key) => Some(key),
+                None => {
+                    return Ok(Err(ScriptRefusal {
+                        refusal: Refusal::NotFound,
+                        wait_ms: 0,
+                    }))
+                }
+            },
+            None => None,
+        };
         Ok(Ok(Admission {
-            key: api_key,
-            revision: int(reply.get(8)).max(0) as u64,
-            last_used_at: (last_used_ms > 0)
-                .then(|| DateTime::from_timestamp_millis(last_used_ms))
-                .flatten(),
-            lease: (lease_expires_ms > 0)
-                .then(|| DateTime::from_timestamp_millis(lease_expires_ms).map(|t| (lease, t)))
-                .flatten(),
-            window: (window_end_ms > 0).then(|| RateWindow {
-                start_ms: int(reply.get(3)),
-                end_ms: window_end_ms,
-                requests: int(reply.get(5)).max(0) as u64,
-                tokens: int(reply.get(6)).max(0) as u64,
+            key,
+            revision: admitted.revision,
+            last_used_at: instant(admitted.last_used_ms),
+            lease: instant(admitted.lease_expires_ms).map(|expires_at| (lease, expires_at)),
+            window: (admitted.window_end_ms > 0).then(|| RateWindow {
+                start_ms: admitted.window_start_ms,
+                end_ms: admitted.window_end_ms,
+                requests: admitted.window_requests.max(0) as u64,
+                tokens: admitted.window_tokens.max(0) as u64,
             }),
         }))
     }
@@ -174,9 +199,7 @@ impl Store {
         let expires_ms: i64 = self
             .bounded(async move { invocation.invoke_async(&mut conn).await })
             .await?;
-        Ok((expires_ms > 0)
-            .then(|| DateTime::from_timestamp_millis(expires_ms))
-            .flatten())
+        Ok(instant(expires_ms))
     }
 
     /// Releases a lease; releasing an unknown one is not an error.

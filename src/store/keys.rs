@@ -11,47 +11,7 @@ use super::{decode, Store, StoreError, StoreResult, SCRIPTS};
 use crate::domain::ids::KeyId;
 use crate::domain::key::{ApiKey, KeySnapshot, KeyStatus, RateWindow};
 use crate::domain::key_fields::KeyChanges;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortField {
-    CreatedAt,
-    Name,
-    LastUsedAt,
-    DailyCost,
-}
-
-impl SortField {
-    pub fn parse(value: &str) -> Option<SortField> {
-        match value {
-            "createdAt" => Some(SortField::CreatedAt),
-            "name" => Some(SortField::Name),
-            "lastUsedAt" => Some(SortField::LastUsedAt),
-            "dailyCost" => Some(SortField::DailyCost),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SortField::CreatedAt => "createdAt",
-            SortField::Name => "name",
-            SortField::LastUsedAt => "lastUsedAt",
-            SortField::DailyCost => "dailyCost",
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct ListQuery {
-    pub sort: SortField,
-    pub descending: bool,
-    pub offset: u64,
-    pub count: u64,
-    pub tag: Option<String>,
-    pub status: Option<KeyStatus>,
-    /// Matched as a substring of the lowercased name.
-    pub search: Option<String>,
-}
+use crate::domain::listing::ListQuery;
 
 /// The fields `write_key.lua` and `disable_if_expired.lua` return for the index.
 type IndexFields = Vec<Option<String>>;

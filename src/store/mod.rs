@@ -18,13 +18,12 @@ use std::time::Duration;
 use redis::Script;
 
 pub use admins::AdminRecord;
-pub use admission::{Admission, Refusal, VerifyRequest};
+pub use admission::{Admission, ScriptRefusal, VerifyRequest};
 pub use conn::RedisConn;
-pub use keys::{ListQuery, SortField};
 pub use meta::EncryptionKeyCheck;
 pub use sessions::RedisSessionStore;
 pub use throttle::{AttemptVerdict, SignInLimits, SignInSettlement};
-pub use usage::{DailyModelUsage, FirstAnswer, RecordOutcome, UsageWrite};
+pub use usage::{FirstAnswer, RecordOutcome, UsageWrite};
 
 use crate::config::RedisTarget;
 

@@ -10,7 +10,7 @@ use super::names::{index, KeyNames};
 use super::records::decode_usage_by_model;
 use super::{Store, StoreError, StoreResult, SCRIPTS};
 use crate::domain::ids::{KeyId, LeaseId};
-use crate::domain::key::UsageTotals;
+use crate::domain::key::DailyModelUsage;
 use crate::domain::money::NanoUsd;
 use crate::domain::pricing::TokenCounts;
 use crate::domain::usage::{RequestId, UsageRefusal, MAX_COUNTER, REQUEST_ID_TTL_MS};
@@ -52,13 +52,6 @@ pub struct FirstAnswer {
     pub daily_cost: NanoUsd,
     pub priced_as: String,
     pub price_fallback: bool,
-}
-
-/// One day of usage, per model.
-#[derive(Debug, Clone)]
-pub struct DailyModelUsage {
-    pub date: NaiveDate,
-    pub models: Vec<(String, UsageTotals)>,
 }
 
 /// The index side's reply (record_ledger.lua).

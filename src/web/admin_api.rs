@@ -20,7 +20,7 @@ use super::AppState;
 use crate::domain::ids::{is_account_id, KeyId};
 use crate::domain::key::KeyStatus;
 use crate::domain::key_fields::KeyFieldsInput;
-use crate::store::{ListQuery, SortField};
+use crate::domain::listing::{ListQuery, SortField};
 
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()

@@ -160,6 +160,18 @@ pub struct ErrorDetail<'a> {
     pub fields: Option<BTreeMap<&'a str, &'a str>>,
 }
 
+impl<'a> ErrorDetail<'a> {
+    /// An error that names no field.
+    pub fn new(code: &'a str, message: impl Into<String>) -> ErrorDetail<'a> {
+        ErrorDetail {
+            code,
+            message: message.into(),
+            field: None,
+            fields: None,
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let detail = match &self {
@@ -177,18 +189,8 @@ impl IntoResponse for ApiError {
                     fields: Some(fields),
                 }
             }
-            ApiError::Failed(failure) => ErrorDetail {
-                code: failure.code(),
-                message: failure.message().to_string(),
-                field: None,
-                fields: None,
-            },
-            other => ErrorDetail {
-                code: other.code(),
-                message: other.to_string(),
-                field: None,
-                fields: None,
-            },
+            ApiError::Failed(failure) => ErrorDetail::new(failure.code(), failure.message()),
+            other => ErrorDetail::new(other.code(), other.to_string()),
         };
         (self.status(), Json(ErrorBody { error: detail })).into_response()
     }

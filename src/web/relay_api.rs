@@ -1,24 +1,23 @@
 //! The relay API: verify (admission), usage records, lease renew and release.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::bearer::has_bearer;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorDetail};
 use super::extract::ApiJson;
 use super::views::{key_fields, time, KeyFields};
 use super::AppState;
 use crate::domain::ids::LeaseId;
+use crate::domain::refusal::Refused;
 use crate::domain::usage::{UsageRefusal, UsageReportInput, MAX_COUNTER};
 use crate::service::VerifyInput;
-use crate::store::Refusal;
 
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
@@ -61,78 +60,28 @@ struct VerifyBody {
     acquire: bool,
 }
 
-fn refusal_response(refusal: Refusal) -> Response {
-    let (status, code, message, retry_after_ms) = match refusal {
-        Refusal::InvalidFormat => (
-            StatusCode::UNAUTHORIZED,
-            "invalid_format",
-            "the key is not in the issued format",
-            None,
-        ),
-        Refusal::NotFound => (StatusCode::UNAUTHORIZED, "not_found", "no such key", None),
-        Refusal::Disabled => (
-            StatusCode::UNAUTHORIZED,
-            "disabled",
-            "the key is disabled",
-            None,
-        ),
-        Refusal::Expired => (
-            StatusCode::UNAUTHORIZED,
-            "expired",
-            "the key has expired",
-            None,
-        ),
-        Refusal::PermissionDenied => (
-            StatusCode::FORBIDDEN,
-            "permission_denied",
-            "the key may not use this service",
-            None,
-        ),
-        Refusal::ModelNotAllowed => (
-            StatusCode::FORBIDDEN,
-            "model_not_allowed",
-            "the key may not use this model",
-            None,
-        ),
-        Refusal::ClientNotAllowed => (
-            StatusCode::FORBIDDEN,
-            "client_not_allowed",
-            "the key may not be used from this client",
-            None,
-        ),
-        Refusal::DailyCostLimit => (
-            StatusCode::TOO_MANY_REQUESTS,
-            "daily_cost_limit",
-            "the key has reached its daily cost limit",
-            Some(-1),
-        ),
-        Refusal::RateLimit { retry_after_ms } => (
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limit",
-            "the key has used its requests for this window",
-            Some(retry_after_ms),
-        ),
-        Refusal::TokenLimit { retry_after_ms } => (
-            StatusCode::TOO_MANY_REQUESTS,
-            "token_limit",
-            "the key has used its tokens for this window",
-            Some(retry_after_ms),
-        ),
-        Refusal::ConcurrencyLimit { retry_after_ms } => (
-            StatusCode::TOO_MANY_REQUESTS,
-            "concurrency_limit",
-            "the key has too many requests in flight",
-            Some(retry_after_ms),
-        ),
+/// `{"valid": false, "error": {...}}`: a refused verify.
+#[derive(Serialize)]
+struct RefusedBody<'a> {
+    valid: bool,
+    error: ErrorDetail<'a>,
+}
+
+/// The refusal's status, code and message from its table row, with `Retry-After` when waiting
+/// helps.
+fn refusal_response(refused: Refused) -> Response {
+    let row = refused.refusal.row();
+    metrics::counter!("keyward_verify_total", "outcome" => row.code).increment(1);
+    let status = StatusCode::from_u16(row.http_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = RefusedBody {
+        valid: false,
+        error: ErrorDetail::new(row.code, row.message),
     };
-    metrics::counter!("keyward_verify_total", "outcome" => code).increment(1);
-    let body = Json(json!({"valid": false, "error": {"code": code, "message": message}}));
-    let mut response = (status, body).into_response();
-    if let Some(retry_after_ms) = retry_after_ms {
-        response.headers_mut().insert(
-            "Retry-After",
-            HeaderValue::from((retry_after_ms.max(1000) + 999) / 1000),
-        );
+    let mut response = (status, Json(body)).into_response();
+    if let Some(secs) = refused.retry_after_secs {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     response
 }
@@ -159,17 +108,7 @@ async fn route_post_verify(
     };
     let now = Utc::now();
     match state.keys.verify(&input).await? {
-        Err(Refusal::DailyCostLimit) => {
-            let mut response = refusal_response(Refusal::DailyCostLimit);
-            let until_midnight = (state.keys.zone().next_midnight(now) - now)
-                .num_seconds()
-                .max(1);
-            response
-                .headers_mut()
-                .insert("Retry-After", HeaderValue::from(until_midnight));
-            Ok(response)
-        }
-        Err(refusal) => Ok(refusal_response(refusal)),
+        Err(refused) => Ok(refusal_response(refused)),
         Ok(admission) => {
             metrics::counter!("keyward_verify_total", "outcome" => "valid").increment(1);
             let body = Verified {

@@ -4,9 +4,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use crate::domain::key::DailyModelUsage;
 use crate::domain::key::{ApiKey, KeySnapshot, UsageTotals};
 use crate::domain::window::remaining_secs;
-use crate::store::DailyModelUsage;
 
 pub fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)

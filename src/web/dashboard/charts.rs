@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
+use crate::domain::key::DailyModelUsage;
 use crate::domain::key::UsageTotals;
-use crate::store::DailyModelUsage;
 
 /// Per-model rows over the period, biggest cost first.
 pub struct ModelRow {
