@@ -1,26 +1,22 @@
 //! The admin API: keys CRUD, the expiry sweep, and per-account usage.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode};
-use axum::middleware::{self, Next};
+use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::Utc;
-use serde_json::json;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 
-use tower_sessions::Session;
-
-use super::bearer::has_bearer;
-use super::dashboard::{csrf_matches, signed_in_admin};
+use super::auth::require_admin;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, QueryPairs};
-use super::views::{daily_usage, key_snapshot, time};
+use super::list_params::{ListParams, PageSizes};
+use super::views::{daily_usage, key_json, time, DayUsageJson, KeyJson};
 use super::AppState;
 use crate::domain::ids::{is_account_id, KeyId};
-use crate::domain::key::KeyStatus;
 use crate::domain::key_fields::KeyFieldsInput;
-use crate::domain::listing::{ListQuery, SortField};
 
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
@@ -46,113 +42,79 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route_layer(middleware::from_fn_with_state(state, require_admin))
 }
 
-/// Automation sends the admin token; the dashboard's own scripts send the session cookie and,
-/// on anything but a read, the session's CSRF token in `X-CSRF-Token`.
-async fn require_admin(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    session: Session,
-    request: axum::extract::Request,
-    next: Next,
-) -> Response {
-    if has_bearer(&headers, state.config.admin_token.as_deref()) {
-        return next.run(request).await;
-    }
-    let signed_in = matches!(signed_in_admin(&session, &state.admins).await, Ok(Some(_)));
-    let is_read = request.method() == Method::GET || request.method() == Method::HEAD;
-    let csrf = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
-    let csrf_ok = is_read || matches!(csrf_matches(&session, csrf).await, Ok(true));
-    if signed_in && csrf_ok {
-        next.run(request).await
-    } else {
-        ApiError::Unauthorized.into_response()
-    }
-}
-
 /// Who made a change, for `createdBy`.
 const API_ACTOR: &str = "admin-api";
+
+const PAGE_SIZES: PageSizes = PageSizes::UpTo {
+    default: 50,
+    max: 1000,
+};
 
 fn parse_key_id(id: &str) -> ApiResult<KeyId> {
     KeyId::parse(id).ok_or(ApiError::NotFound("key"))
 }
 
-fn number_param(
-    query: &QueryPairs,
-    name: &str,
-    default: u64,
-    min: u64,
-    max: u64,
-) -> ApiResult<u64> {
-    match query.get(name) {
-        None | Some("") => Ok(default),
-        Some(text) => match text.parse::<u64>() {
-            Ok(n) if (min..=max).contains(&n) => Ok(n),
-            _ => Err(ApiError::invalid(
-                name.to_string(),
-                format!("must be a whole number from {min} to {max}"),
-            )),
-        },
-    }
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct KeyListBody<'a> {
+    keys: Vec<KeyJson<'a>>,
+    total: u64,
+    page: u64,
+    per_page: u64,
 }
 
-/// The list query of the API (and the dashboard): paging, search, filters, sort.
-pub fn parse_list_query(query: &QueryPairs, max_per_page: u64) -> ApiResult<(ListQuery, u64, u64)> {
-    query.only(&["page", "perPage", "q", "tag", "status", "sort", "order"])?;
-    let page = number_param(query, "page", 1, 1, 1_000_000)?;
-    let per_page = number_param(query, "perPage", 50, 1, max_per_page)?;
-    let search = query.get("q").map(str::trim).filter(|q| !q.is_empty());
-    if search.is_some_and(|q| q.chars().count() > 100 || q.chars().any(char::is_control)) {
-        return Err(ApiError::invalid(
-            "q",
-            "must be at most 100 printable characters",
-        ));
-    }
-    let tag = query.get("tag").map(str::trim).filter(|t| !t.is_empty());
-    if tag.is_some_and(|t| t.chars().count() > 50) {
-        return Err(ApiError::invalid("tag", "must be at most 50 characters"));
-    }
-    let status =
-        match query.get("status").filter(|s| !s.is_empty()) {
-            None => None,
-            Some(s) => Some(KeyStatus::parse(s).ok_or_else(|| {
-                ApiError::invalid("status", "must be active, disabled or expired")
-            })?),
-        };
-    let sort = match query.get("sort").filter(|s| !s.is_empty()) {
-        None => SortField::CreatedAt,
-        Some(s) => SortField::parse(s).ok_or_else(|| {
-            ApiError::invalid("sort", "must be createdAt, name, lastUsedAt or dailyCost")
-        })?,
-    };
-    let descending = match query.get("order").filter(|s| !s.is_empty()) {
-        None => sort != SortField::Name,
-        Some("asc") => false,
-        Some("desc") => true,
-        Some(_) => return Err(ApiError::invalid("order", "must be asc or desc")),
-    };
-    let list = ListQuery {
-        sort,
-        descending,
-        offset: (page - 1) * per_page,
-        count: per_page,
-        tag: tag.map(str::to_string),
-        status,
-        search: search.map(str::to_lowercase),
-    };
-    Ok((list, page, per_page))
+#[derive(Serialize)]
+struct KeyBody<'a> {
+    key: KeyJson<'a>,
 }
 
-async fn route_get_keys(
-    State(state): State<AppState>,
-    query: QueryPairs,
-) -> ApiResult<Json<serde_json::Value>> {
-    let (list, page, per_page) = parse_list_query(&query, 1000)?;
-    let (total, keys) = state.keys.list(&list).await?;
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CreatedBody<'a> {
+    key: KeyJson<'a>,
+    /// The secret, this once only.
+    api_key: String,
+}
+
+#[derive(Serialize)]
+struct DisabledBody {
+    disabled: usize,
+}
+
+#[derive(Serialize)]
+struct AccountsBody {
+    accounts: Vec<AccountJson>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountJson {
+    id: String,
+    last_used_at: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountUsageBody {
+    account_id: String,
+    days: Vec<DayUsageJson>,
+    accounts: Vec<String>,
+}
+
+// Bodies that borrow the handler's snapshots are serialized before it returns
+// (`Json(&body).into_response()`), so no key is copied into an owned shape.
+
+async fn route_get_keys(State(state): State<AppState>, query: QueryPairs) -> ApiResult<Response> {
+    let list = ListParams::parse(&query, PAGE_SIZES)?;
+    let (total, keys) = state.keys.list(&list.query).await?;
     let now = Utc::now();
-    let keys: Vec<_> = keys.iter().map(|k| key_snapshot(k, now)).collect();
-    Ok(Json(
-        json!({"keys": keys, "total": total, "page": page, "perPage": per_page}),
-    ))
+    let body = KeyListBody {
+        keys: keys.iter().map(|k| key_json(k, now)).collect(),
+        total,
+        page: list.page,
+        per_page: list.per_page,
+    };
+    Ok(Json(&body).into_response())
 }
 
 async fn route_post_key(
@@ -161,34 +123,43 @@ async fn route_post_key(
 ) -> ApiResult<Response> {
     let changes = body.validate(state.keys.clients())?;
     let (snapshot, secret) = state.keys.create(changes, API_ACTOR).await?;
-    let body = json!({"key": key_snapshot(&snapshot, Utc::now()), "apiKey": secret});
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    let body = CreatedBody {
+        key: key_json(&snapshot, Utc::now()),
+        api_key: secret,
+    };
+    Ok((StatusCode::CREATED, Json(&body)).into_response())
 }
 
 async fn route_get_key(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Response> {
     let snapshot = state
         .keys
         .get(parse_key_id(&id)?)
         .await?
         .ok_or(ApiError::NotFound("key"))?;
-    Ok(Json(json!({"key": key_snapshot(&snapshot, Utc::now())})))
+    let body = KeyBody {
+        key: key_json(&snapshot, Utc::now()),
+    };
+    Ok(Json(&body).into_response())
 }
 
 async fn route_patch_key(
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<KeyFieldsInput>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Response> {
     let id = parse_key_id(&id)?;
     let changes = body.validate(state.keys.clients())?;
     if !state.keys.update(id, &changes).await? {
         return Err(ApiError::NotFound("key"));
     }
     let snapshot = state.keys.get(id).await?.ok_or(ApiError::NotFound("key"))?;
-    Ok(Json(json!({"key": key_snapshot(&snapshot, Utc::now())})))
+    let body = KeyBody {
+        key: key_json(&snapshot, Utc::now()),
+    };
+    Ok(Json(&body).into_response())
 }
 
 async fn route_delete_key(
@@ -204,27 +175,30 @@ async fn route_delete_key(
 
 async fn route_post_disable_expired(
     State(state): State<AppState>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<DisabledBody>> {
     let disabled = state.keys.disable_expired(Utc::now()).await?;
-    Ok(Json(json!({"disabled": disabled})))
+    Ok(Json(DisabledBody { disabled }))
 }
 
-async fn route_get_accounts(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
-    let accounts: Vec<_> = state
-        .keys
-        .accounts()
-        .await?
-        .into_iter()
-        .map(|(id, last_used)| json!({"id": id, "lastUsedAt": last_used.map(time)}))
-        .collect();
-    Ok(Json(json!({"accounts": accounts})))
+fn account_json((id, last_used): (String, Option<DateTime<Utc>>)) -> AccountJson {
+    AccountJson {
+        id,
+        last_used_at: last_used.map(time),
+    }
+}
+
+async fn route_get_accounts(State(state): State<AppState>) -> ApiResult<Json<AccountsBody>> {
+    let accounts = state.keys.accounts().await?;
+    Ok(Json(AccountsBody {
+        accounts: accounts.into_iter().map(account_json).collect(),
+    }))
 }
 
 async fn route_get_account_usage(
     State(state): State<AppState>,
     Path(account): Path<String>,
     query: QueryPairs,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<AccountUsageBody>> {
     query.only(&["days"])?;
     if !is_account_id(&account) {
         return Err(ApiError::invalid(
@@ -232,18 +206,12 @@ async fn route_get_account_usage(
             "must be 1-128 characters without spaces",
         ));
     }
-    let days = number_param(&query, "days", 30, 1, 90)? as u32;
+    let days = query.number("days", 30, 1, 90)? as u32;
     let usage = state.keys.account_usage(&account, days).await?;
-    let accounts: Vec<String> = state
-        .keys
-        .accounts()
-        .await?
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
-    Ok(Json(json!({
-        "accountId": account,
-        "days": daily_usage(&usage),
-        "accounts": accounts,
-    })))
+    let accounts = state.keys.accounts().await?;
+    Ok(Json(AccountUsageBody {
+        account_id: account,
+        days: daily_usage(&usage),
+        accounts: accounts.into_iter().map(|(id, _)| id).collect(),
+    }))
 }

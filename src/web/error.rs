@@ -1,13 +1,16 @@
 //! Errors of the HTTP layer and how they become responses, in one place: the APIs' JSON errors,
-//! and the classification of service failures that the dashboard's error pages share.
+//! the dashboard's error pages, and the classification of service failures both share.
 
 use std::collections::BTreeMap;
 
+use askama::Template;
+use askama_web::WebTemplate;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
+use crate::domain::usage::MAX_COUNTER;
 use crate::domain::{FieldError, FieldErrors};
 use crate::service::ServiceError;
 
@@ -79,6 +82,12 @@ pub enum ApiError {
     NoTokenConfigured { setting: &'static str },
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// `409 counter_full`: a usage record would take a counter past 2^53 - 1; nothing of it was
+    /// recorded (its lease is released), and repeating it cannot succeed.
+    #[error(
+        "usage counter `{counter}` would pass {MAX_COUNTER}; nothing of this record was recorded"
+    )]
+    CounterFull { counter: String },
     /// A storage outage or an internal error (already logged).
     #[error("{0:?}")]
     Failed(Failure),
@@ -98,6 +107,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized | ApiError::NoTokenConfigured { .. } => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::CounterFull { .. } => StatusCode::CONFLICT,
             ApiError::Failed(failure) => failure.status(),
         }
     }
@@ -109,6 +119,7 @@ impl ApiError {
             | ApiError::PayloadTooLarge(_) => "invalid_input",
             ApiError::Unauthorized | ApiError::NoTokenConfigured { .. } => "unauthorized",
             ApiError::NotFound(_) => "not_found",
+            ApiError::CounterFull { .. } => "counter_full",
             ApiError::Failed(failure) => failure.code(),
         }
     }
@@ -158,6 +169,9 @@ pub struct ErrorDetail<'a> {
     /// Every bad field with its message.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fields: Option<BTreeMap<&'a str, &'a str>>,
+    /// The full usage counter (`counter_full`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counter: Option<&'a str>,
 }
 
 impl<'a> ErrorDetail<'a> {
@@ -168,6 +182,7 @@ impl<'a> ErrorDetail<'a> {
             message: message.into(),
             field: None,
             fields: None,
+            counter: None,
         }
     }
 }
@@ -187,11 +202,86 @@ impl IntoResponse for ApiError {
                     message: errors.first().message.clone(),
                     field: Some(errors.first().field.as_str()),
                     fields: Some(fields),
+                    counter: None,
                 }
             }
+            ApiError::CounterFull { counter } => ErrorDetail {
+                counter: Some(counter),
+                ..ErrorDetail::new(self.code(), self.to_string())
+            },
             ApiError::Failed(failure) => ErrorDetail::new(failure.code(), failure.message()),
             other => ErrorDetail::new(other.code(), other.to_string()),
         };
         (self.status(), Json(ErrorBody { error: detail })).into_response()
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+/// Dashboard failures, shown as a page that says what happened and what to do.
+#[derive(Debug)]
+pub enum PageError {
+    Failed(Failure),
+    NotFound,
+    Forbidden(&'static str),
+    BadRequest(String),
+}
+
+pub type PageResult<T = Response> = Result<T, PageError>;
+
+impl From<ServiceError> for PageError {
+    fn from(error: ServiceError) -> Self {
+        match Failure::classify(error) {
+            Ok(failure) => PageError::Failed(failure),
+            Err(fields) => PageError::BadRequest(fields.to_string()),
+        }
+    }
+}
+
+impl From<tower_sessions::session::Error> for PageError {
+    fn from(error: tower_sessions::session::Error) -> Self {
+        Failure::StorageUnavailable.log(&error);
+        PageError::Failed(Failure::StorageUnavailable)
+    }
+}
+
+/// For input the pages parse with the API's parsers (the list query).
+impl From<ApiError> for PageError {
+    fn from(error: ApiError) -> Self {
+        match error {
+            ApiError::Failed(failure) => PageError::Failed(failure),
+            ApiError::NotFound(_) => PageError::NotFound,
+            other => PageError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, title, message) = match &self {
+            PageError::Failed(failure @ Failure::StorageUnavailable) => (
+                failure.status(),
+                "Storage unavailable",
+                "keyward cannot reach Redis right now. Nothing was changed. Reload this page in a few seconds.",
+            ),
+            PageError::Failed(failure @ Failure::Internal) => (
+                failure.status(),
+                "Something went wrong",
+                "keyward failed unexpectedly; the error is in its log. Reload the page to see what was saved, and tell the operator if it happens again.",
+            ),
+            PageError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is nothing at this address.",
+            ),
+            PageError::Forbidden(why) => (StatusCode::FORBIDDEN, "Refused", *why),
+            PageError::BadRequest(why) => (StatusCode::BAD_REQUEST, "Bad request", why.as_str()),
+        };
+        (status, ErrorPage { title, message }).into_response()
     }
 }

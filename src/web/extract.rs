@@ -1,4 +1,7 @@
-//! Request extractors whose rejections name the offending field in the API's error format.
+//! Request extractors: JSON bodies and query strings whose rejections name the offending field in
+//! the API's error format, and URL-encoded form bodies for the pages.
+
+use std::ops::Deref;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -6,7 +9,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use super::error::ApiError;
+use super::error::{ApiError, PageError};
 
 /// A JSON body of type `T`; wrong types, unknown fields and syntax errors become
 /// `400 invalid_input` naming the field.
@@ -73,26 +76,43 @@ fn parse_json_value<'de, T: DeserializeOwned>(
     })
 }
 
-/// The query string as name/value pairs, for handlers that check each parameter themselves.
-pub struct QueryPairs(pub Vec<(String, String)>);
+/// Name/value pairs in the order sent (a query string or a form), for handlers that check each
+/// parameter themselves.
+pub struct Pairs(Vec<(String, String)>);
 
-impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let query = parts.uri.query().unwrap_or("");
-        serde_urlencoded::from_str(query)
-            .map(QueryPairs)
-            .map_err(|_| ApiError::invalid("query", "the query string is not valid URL encoding"))
-    }
-}
-
-impl QueryPairs {
+impl Pairs {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value sent under `name` (a group of checkboxes).
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &(String, String)> {
+        self.0.iter()
+    }
+
+    /// A whole number from `min` to `max`; `default` when absent or empty.
+    pub fn number(&self, name: &str, default: u64, min: u64, max: u64) -> Result<u64, ApiError> {
+        match self.get(name) {
+            None | Some("") => Ok(default),
+            Some(text) => match text.parse::<u64>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(n),
+                _ => Err(ApiError::invalid(
+                    name,
+                    format!("must be a whole number from {min} to {max}"),
+                )),
+            },
+        }
     }
 
     /// Refuses parameters not in `known`, so a typo is not silently ignored.
@@ -104,6 +124,56 @@ impl QueryPairs {
             )),
             None => Ok(()),
         }
+    }
+}
+
+/// The query string; invalid URL encoding is a `400` naming `query`.
+pub struct QueryPairs(pub Pairs);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        serde_urlencoded::from_str(query)
+            .map(|pairs| QueryPairs(Pairs(pairs)))
+            .map_err(|_| ApiError::invalid("query", "the query string is not valid URL encoding"))
+    }
+}
+
+impl Deref for QueryPairs {
+    type Target = Pairs;
+
+    fn deref(&self) -> &Pairs {
+        &self.0
+    }
+}
+
+/// A URL-encoded form body; invalid encoding or UTF-8 is a 400 page.
+pub struct FormPairs(pub Pairs);
+
+impl<S: Send + Sync> FromRequest<S> for FormPairs {
+    type Rejection = PageError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(|_| PageError::BadRequest("The form is too large.".into()))?;
+        serde_urlencoded::from_bytes(&body)
+            .map(|pairs| FormPairs(Pairs(pairs)))
+            .map_err(|_| {
+                PageError::BadRequest(
+                    "The form data is not valid (bad encoding or not UTF-8).".into(),
+                )
+            })
+    }
+}
+
+impl Deref for FormPairs {
+    type Target = Pairs;
+
+    fn deref(&self) -> &Pairs {
+        &self.0
     }
 }
 

@@ -1,10 +1,11 @@
 //! HTTP: the relay API, the admin API, the dashboard, and operations endpoints.
 
 mod admin_api;
-mod bearer;
+mod auth;
 mod dashboard;
 mod error;
 mod extract;
+mod list_params;
 mod ops;
 mod relay_api;
 pub mod server;
@@ -48,7 +49,7 @@ pub fn app<S: SessionStore + Clone>(state: AppState, sessions: S) -> Router {
         (header::REFERRER_POLICY, "same-origin"),
     ];
     // Only the admin side uses sessions; the relay's hot path does not pay for them.
-    let sessions = dashboard::session_layer(sessions, &state.config);
+    let sessions = auth::session_layer(sessions, &state.config);
     let admin_side = Router::new()
         .merge(admin_api::router(state.clone()))
         .merge(dashboard::router())

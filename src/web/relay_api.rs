@@ -1,22 +1,22 @@
 //! The relay API: verify (admission), usage records, lease renew and release.
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::{self, Next};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use super::bearer::has_bearer;
+use super::auth::require_service_token;
 use super::error::{ApiError, ApiResult, ErrorDetail};
 use super::extract::ApiJson;
 use super::views::{key_fields, time, KeyFields};
 use super::AppState;
 use crate::domain::ids::LeaseId;
 use crate::domain::refusal::Refused;
-use crate::domain::usage::{UsageRefusal, UsageReportInput, MAX_COUNTER};
+use crate::domain::usage::{UsageRefusal, UsageReportInput};
 use crate::service::VerifyInput;
 
 pub fn router(state: AppState) -> Router<AppState> {
@@ -26,22 +26,6 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/v1/leases/{id}/renew", post(route_post_renew_lease))
         .route("/api/v1/leases/{id}", delete(route_delete_lease))
         .route_layer(middleware::from_fn_with_state(state, require_service_token))
-}
-
-async fn require_service_token(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    request: axum::extract::Request,
-    next: Next,
-) -> Response {
-    match state.config.service_token.as_deref() {
-        None => ApiError::NoTokenConfigured {
-            setting: "KEYWARD_SERVICE_TOKEN",
-        }
-        .into_response(),
-        Some(token) if has_bearer(&headers, Some(token)) => next.run(request).await,
-        Some(_) => ApiError::Unauthorized.into_response(),
-    }
 }
 
 const SERVICES: [&str; 3] = ["claude", "gemini", "openai"];
@@ -180,33 +164,6 @@ struct UsageRecorded {
     duplicate: bool,
 }
 
-#[derive(Serialize)]
-struct CounterFullBody {
-    error: CounterFullError,
-}
-
-#[derive(Serialize)]
-struct CounterFullError {
-    code: &'static str,
-    message: String,
-    counter: String,
-}
-
-/// `409 counter_full`: the record would take a usage counter past 2^53 - 1; nothing of it was
-/// recorded (its lease is released), and repeating it cannot succeed.
-fn counter_full_response(counter: String) -> Response {
-    let body = CounterFullBody {
-        error: CounterFullError {
-            code: "counter_full",
-            message: format!(
-                "usage counter `{counter}` would pass {MAX_COUNTER}; nothing of this record was recorded"
-            ),
-            counter,
-        },
-    };
-    (StatusCode::CONFLICT, Json(body)).into_response()
-}
-
 async fn route_post_usage(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<UsageReportInput>,
@@ -215,7 +172,9 @@ async fn route_post_usage(
     let outcome = match state.keys.record_usage(&report).await? {
         Ok(outcome) => outcome,
         Err(UsageRefusal::UnknownKey) => return Err(ApiError::NotFound("key")),
-        Err(UsageRefusal::CounterFull { counter }) => return Ok(counter_full_response(counter)),
+        Err(UsageRefusal::CounterFull { counter }) => {
+            return Err(ApiError::CounterFull { counter })
+        }
     };
     Ok(Json(UsageRecorded {
         cost_usd: outcome.cost.as_usd_f64(),

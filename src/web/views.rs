@@ -1,8 +1,9 @@
 //! JSON shapes of keys and usage, as the contract names their fields.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
-use serde_json::{json, Map, Value};
 
 use crate::domain::key::DailyModelUsage;
 use crate::domain::key::{ApiKey, KeySnapshot, UsageTotals};
@@ -10,12 +11,6 @@ use crate::domain::window::remaining_secs;
 
 pub fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-fn time_ms(ms: i64) -> Value {
-    DateTime::from_timestamp_millis(ms)
-        .map(|t| json!(time(t)))
-        .unwrap_or(Value::Null)
 }
 
 /// The stored fields of a key (no live values); also the relay's `keyData`. A typed struct,
@@ -83,79 +78,108 @@ pub fn key_fields(key: &ApiKey, now: DateTime<Utc>) -> KeyFields<'_> {
     }
 }
 
-pub fn usage_totals(totals: &UsageTotals) -> Value {
-    json!({
-        "requests": totals.requests,
-        "inputTokens": totals.input_tokens,
-        "outputTokens": totals.output_tokens,
-        "cacheCreateTokens": totals.cache_create_tokens(),
-        "cacheCreate5mTokens": totals.cache_create_5m_tokens,
-        "cacheCreate1hTokens": totals.cache_create_1h_tokens,
-        "cacheReadTokens": totals.cache_read_tokens,
-        "allTokens": totals.all_tokens,
-        "cost": totals.cost.as_usd_f64(),
-        "costNanoUsd": totals.cost.nanos(),
-    })
+/// One usage bucket's counters.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageJson {
+    requests: u64,
+    input_tokens: u64,
+    output_tokens: u64,
+    cache_create_tokens: u64,
+    cache_create_5m_tokens: u64,
+    cache_create_1h_tokens: u64,
+    cache_read_tokens: u64,
+    all_tokens: u64,
+    cost: f64,
+    cost_nano_usd: i64,
+}
+
+impl From<&UsageTotals> for UsageJson {
+    fn from(totals: &UsageTotals) -> Self {
+        UsageJson {
+            requests: totals.requests,
+            input_tokens: totals.input_tokens,
+            output_tokens: totals.output_tokens,
+            cache_create_tokens: totals.cache_create_tokens(),
+            cache_create_5m_tokens: totals.cache_create_5m_tokens,
+            cache_create_1h_tokens: totals.cache_create_1h_tokens,
+            cache_read_tokens: totals.cache_read_tokens,
+            all_tokens: totals.all_tokens,
+            cost: totals.cost.as_usd_f64(),
+            cost_nano_usd: totals.cost.nanos(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct UsagePeriods {
+    total: UsageJson,
+    daily: UsageJson,
+    monthly: UsageJson,
 }
 
 /// A key as the admin API returns it: stored fields, live limits, usage.
-pub fn key_snapshot(snapshot: &KeySnapshot, now: DateTime<Utc>) -> Value {
-    let mut fields = match serde_json::to_value(key_fields(&snapshot.key, now)) {
-        Ok(Value::Object(fields)) => fields,
-        _ => Map::new(),
-    };
-    let now_ms = now.timestamp_millis();
-    let window = snapshot.window.as_ref();
-    let mut put = |name: &str, value: Value| {
-        fields.insert(name.to_string(), value);
-    };
-    put("currentConcurrency", json!(snapshot.current_concurrency));
-    put(
-        "currentWindowRequests",
-        json!(window.map_or(0, |w| w.requests)),
-    );
-    put("currentWindowTokens", json!(window.map_or(0, |w| w.tokens)));
-    put(
-        "windowStartTime",
-        window.map_or(Value::Null, |w| time_ms(w.start_ms)),
-    );
-    put(
-        "windowEndTime",
-        window.map_or(Value::Null, |w| time_ms(w.end_ms)),
-    );
-    put(
-        "windowRemainingSeconds",
-        json!(window.and_then(|w| remaining_secs(w.end_ms, now_ms))),
-    );
-    put("dailyCost", json!(snapshot.daily.cost.as_usd_f64()));
-    put(
-        "usage",
-        json!({
-            "total": usage_totals(&snapshot.total),
-            "daily": usage_totals(&snapshot.daily),
-            "monthly": usage_totals(&snapshot.monthly),
-        }),
-    );
-    Value::Object(fields)
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyJson<'a> {
+    #[serde(flatten)]
+    fields: KeyFields<'a>,
+    current_concurrency: u64,
+    current_window_requests: u64,
+    current_window_tokens: u64,
+    window_start_time: Option<String>,
+    window_end_time: Option<String>,
+    window_remaining_seconds: Option<u64>,
+    daily_cost: f64,
+    usage: UsagePeriods,
 }
 
-/// Daily usage per model, with each day's total.
-pub fn daily_usage(days: &[DailyModelUsage]) -> Value {
-    let days: Vec<Value> = days
-        .iter()
+fn time_ms(ms: i64) -> Option<String> {
+    DateTime::from_timestamp_millis(ms).map(time)
+}
+
+pub fn key_json(snapshot: &KeySnapshot, now: DateTime<Utc>) -> KeyJson<'_> {
+    let window = snapshot.window.as_ref();
+    KeyJson {
+        fields: key_fields(&snapshot.key, now),
+        current_concurrency: snapshot.current_concurrency,
+        current_window_requests: window.map_or(0, |w| w.requests),
+        current_window_tokens: window.map_or(0, |w| w.tokens),
+        window_start_time: window.and_then(|w| time_ms(w.start_ms)),
+        window_end_time: window.and_then(|w| time_ms(w.end_ms)),
+        window_remaining_seconds: window
+            .and_then(|w| remaining_secs(w.end_ms, now.timestamp_millis())),
+        daily_cost: snapshot.daily.cost.as_usd_f64(),
+        usage: UsagePeriods {
+            total: (&snapshot.total).into(),
+            daily: (&snapshot.daily).into(),
+            monthly: (&snapshot.monthly).into(),
+        },
+    }
+}
+
+/// One day of usage per model, with the day's total.
+#[derive(Serialize)]
+pub struct DayUsageJson {
+    date: String,
+    models: BTreeMap<String, UsageJson>,
+    total: UsageJson,
+}
+
+pub fn daily_usage(days: &[DailyModelUsage]) -> Vec<DayUsageJson> {
+    days.iter()
         .map(|day| {
             let mut total = UsageTotals::default();
-            let mut models = Map::new();
+            let mut models = BTreeMap::new();
             for (model, usage) in &day.models {
                 total.add(usage);
-                models.insert(model.clone(), usage_totals(usage));
+                models.insert(model.clone(), usage.into());
             }
-            json!({
-                "date": day.date.format("%Y-%m-%d").to_string(),
-                "models": models,
-                "total": usage_totals(&total),
-            })
+            DayUsageJson {
+                date: day.date.format("%Y-%m-%d").to_string(),
+                models,
+                total: (&total).into(),
+            }
         })
-        .collect();
-    Value::Array(days)
+        .collect()
 }

@@ -103,3 +103,87 @@ async fn an_unknown_key_is_not_found_even_when_its_changes_break_a_rule() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 }
+
+#[tokio::test]
+async fn the_edit_form_names_every_bad_field_then_the_broken_rules() {
+    let app = crate::dashboard::spawn().await;
+    let client = crate::dashboard::browser_like();
+    let csrf = crate::dashboard::sign_in(&app, &client).await;
+    let (id, _) = app.create_key(json!({"name": "edited"})).await;
+    let long_model = "m".repeat(201);
+    let post = |form: Vec<(&'static str, String)>| {
+        let client = client.clone();
+        let url = app.url(&format!("/keys/{id}/edit"));
+        async move {
+            let response = client.post(url).form(&form).send().await.expect("sent");
+            let status = response.status();
+            (status, response.text().await.expect("html"))
+        }
+    };
+    let base = |csrf: &str| {
+        vec![
+            ("_csrf", csrf.to_string()),
+            ("name", "edited".to_string()),
+            ("permissions", "all".to_string()),
+            ("isActive", "true".to_string()),
+            ("expiryPreset", "keep".to_string()),
+        ]
+    };
+
+    // Every field that is wrong on its own, in one answer.
+    let mut form = base(&csrf);
+    form.retain(|(name, _)| *name != "name" && *name != "permissions");
+    form.extend([
+        ("name", String::new()),
+        ("permissions", "root".to_string()),
+        ("concurrencyLimit", "many".to_string()),
+        ("dailyCostLimit", "lots".to_string()),
+        ("claudeAccountId", "a b".to_string()),
+        ("enableModelRestriction", "true".to_string()),
+        ("restrictedModels", long_model),
+    ]);
+    let (status, html) = post(form).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    for field in [
+        "name",
+        "permissions",
+        "concurrencyLimit",
+        "dailyCostLimit",
+        "claudeAccountId",
+        "restrictedModels",
+    ] {
+        assert!(
+            html.contains(&format!(r#"id="{field}-error""#)),
+            "{field} has its message"
+        );
+    }
+
+    // Fields fine on their own but wrong together: every broken rule, on its field.
+    let csrf = crate::dashboard::csrf_of(&html);
+    let mut form = base(&csrf);
+    form.extend([
+        ("rateLimitRequests", "5".to_string()),
+        ("tokenLimit", "9".to_string()),
+        ("enableClientRestriction", "true".to_string()),
+    ]);
+    let (status, html) = post(form).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    for field in ["rateLimitRequests", "tokenLimit", "allowedClients"] {
+        assert!(
+            html.contains(&format!(r#"id="{field}-error""#)),
+            "{field} has its message"
+        );
+    }
+    assert_eq!(
+        app.get_key(&id).await["rateLimitRequests"],
+        0,
+        "nothing saved"
+    );
+
+    // A key deleted meanwhile is not found, whatever the form says.
+    let csrf = crate::dashboard::csrf_of(&html);
+    app.admin(Method::DELETE, &format!("/api/v1/admin/keys/{id}"), None)
+        .await;
+    let (status, _) = post(base(&csrf)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -1,17 +1,19 @@
 //! Upstream account pages: every account with usage or a bound key, and one account's charts.
 
 use askama::Template;
+use askama_web::WebTemplate;
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::Router;
 
-use super::charts::UsageCharts;
+use super::charts::{parse_days, UsageCharts};
+use super::flash::Flash;
 use super::format::{count, count_short, optional_time, usd_short};
-use super::keys::{parse_days, KeyView};
-use super::session::{take_flashes, Flash, SessionAdmin};
-use super::{render, PageError, PageResult};
+use super::key_view::KeyView;
 use crate::domain::ids::is_account_id;
 use crate::domain::key::UsageTotals;
+use crate::web::auth::SessionAdmin;
+use crate::web::error::{PageError, PageResult};
 use crate::web::extract::QueryPairs;
 use crate::web::AppState;
 
@@ -35,7 +37,7 @@ pub struct AccountRow {
     pub month_cost: String,
 }
 
-#[derive(Template)]
+#[derive(Template, WebTemplate)]
 #[template(path = "pages/accounts.html")]
 struct AccountsPage {
     csrf: String,
@@ -43,7 +45,10 @@ struct AccountsPage {
     accounts: Vec<AccountRow>,
 }
 
-async fn route_get_accounts(State(state): State<AppState>, admin: SessionAdmin) -> PageResult {
+async fn route_get_accounts(
+    State(state): State<AppState>,
+    admin: SessionAdmin,
+) -> PageResult<AccountsPage> {
     let zone = state.keys.zone();
     let mut rows = Vec::new();
     // One pipelined round trip per account; the number of upstream accounts is small.
@@ -70,14 +75,14 @@ async fn route_get_accounts(State(state): State<AppState>, admin: SessionAdmin) 
             id,
         });
     }
-    Ok(render(&AccountsPage {
-        csrf: admin.csrf.clone(),
-        flashes: take_flashes(&admin.session).await?,
+    Ok(AccountsPage {
+        csrf: admin.csrf,
+        flashes: Flash::take_all(&admin.session).await?,
         accounts: rows,
-    }))
+    })
 }
 
-#[derive(Template)]
+#[derive(Template, WebTemplate)]
 #[template(path = "pages/account.html")]
 struct AccountPage {
     csrf: String,
@@ -105,7 +110,7 @@ async fn route_get_account(
     admin: SessionAdmin,
     Path(account): Path<String>,
     query: QueryPairs,
-) -> PageResult {
+) -> PageResult<AccountPage> {
     // An id nothing was ever recorded for is a mistyped or forged link, not an empty account.
     if !is_account_id(&account) || !state.keys.is_known_account(&account).await? {
         return Err(PageError::NotFound);
@@ -115,12 +120,12 @@ async fn route_get_account(
     let charts = UsageCharts::new(days, &usage);
     let zone = state.keys.zone();
     let keys = state.keys.keys_bound_to(&account).await?;
-    Ok(render(&AccountPage {
-        csrf: admin.csrf.clone(),
-        flashes: take_flashes(&admin.session).await?,
+    Ok(AccountPage {
+        csrf: admin.csrf,
+        flashes: Flash::take_all(&admin.session).await?,
         account,
         period: charts.period(),
         charts,
         keys: keys.iter().map(|k| KeyView::new(k, zone)).collect(),
-    }))
+    })
 }

@@ -1,10 +1,20 @@
 //! Chart data for the usage pages: daily series per model, handed to the chart script as
 //! JSON in a `data-chart` attribute (escaped by the template like any attribute).
 
-use serde_json::json;
+use serde::Serialize;
 
-use crate::domain::key::DailyModelUsage;
-use crate::domain::key::UsageTotals;
+use crate::domain::key::{DailyModelUsage, UsageTotals};
+use crate::web::error::{PageError, PageResult};
+use crate::web::extract::QueryPairs;
+
+/// The period a usage page charts: `?days=` 7 (the default) or 30.
+pub fn parse_days(query: &QueryPairs) -> PageResult<u32> {
+    match query.get("days") {
+        None | Some("") | Some("7") => Ok(7),
+        Some("30") => Ok(30),
+        Some(_) => Err(PageError::BadRequest("days: choose 7 or 30".into())),
+    }
+}
 
 /// Per-model rows over the period, biggest cost first.
 pub struct ModelRow {
@@ -70,29 +80,56 @@ fn model_rows(days: &[DailyModelUsage]) -> Vec<ModelRow> {
     rows
 }
 
-fn series(days: &[DailyModelUsage], unit: &str, value: impl Fn(&UsageTotals) -> f64) -> String {
-    let labels: Vec<String> = days
-        .iter()
-        .map(|d| d.date.format("%Y-%m-%d").to_string())
-        .collect();
-    let datasets: Vec<serde_json::Value> = model_rows(days)
-        .iter()
-        .map(|row| {
-            let data: Vec<f64> = days
-                .iter()
-                .map(|d| {
-                    d.models
-                        .iter()
-                        .find(|(m, _)| *m == row.model)
-                        .map(|(_, u)| value(u))
-                        .unwrap_or(0.0)
-                })
-                .collect();
-            json!({"label": row.model, "data": data})
-        })
-        .collect();
-    json!({"type": "bar", "stacked": true, "unit": unit, "labels": labels, "datasets": datasets})
-        .to_string()
+/// The chart script's input: one stacked bar series per model over the days.
+#[derive(Serialize)]
+struct ChartData<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    stacked: bool,
+    unit: &'static str,
+    labels: Vec<String>,
+    datasets: Vec<Dataset<'a>>,
+}
+
+#[derive(Serialize)]
+struct Dataset<'a> {
+    label: &'a str,
+    data: Vec<f64>,
+}
+
+fn series(
+    days: &[DailyModelUsage],
+    unit: &'static str,
+    value: impl Fn(&UsageTotals) -> f64,
+) -> String {
+    let rows = model_rows(days);
+    let chart = ChartData {
+        kind: "bar",
+        stacked: true,
+        unit,
+        labels: days
+            .iter()
+            .map(|d| d.date.format("%Y-%m-%d").to_string())
+            .collect(),
+        datasets: rows
+            .iter()
+            .map(|row| Dataset {
+                label: &row.model,
+                data: days
+                    .iter()
+                    .map(|d| {
+                        d.models
+                            .iter()
+                            .find(|(m, _)| *m == row.model)
+                            .map(|(_, u)| value(u))
+                            .unwrap_or(0.0)
+                    })
+                    .collect(),
+            })
+            .collect(),
+    };
+    // Plain numbers and strings: serializing cannot fail.
+    serde_json::to_string(&chart).unwrap_or_default()
 }
 
 fn cost_chart(days: &[DailyModelUsage]) -> String {

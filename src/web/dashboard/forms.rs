@@ -1,59 +1,19 @@
-//! HTML form input: URL-encoded pairs, and the key form mapped onto the API's key fields so
-//! both share one validation.
+//! The key form: what the admin typed (kept to show the form again) read straight into typed
+//! key fields, with every bad field's message at once.
 
 use std::collections::BTreeMap;
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
-use chrono::{Days, NaiveDate, Utc};
-use serde_json::{Map, Value};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 
-use super::PageError;
 use crate::domain::clients::ClientMatcher;
-use crate::domain::key_fields::{KeyChanges, KeyFieldsInput};
+use crate::domain::key::ApiKey;
+use crate::domain::key_fields::{KeyChanges, KeyFieldsInput, Patch, Permissions, ACCOUNT_FIELDS};
 use crate::domain::timezone::Zone;
 use crate::domain::FieldError;
+use crate::web::extract::FormPairs;
 
-/// A URL-encoded form body as name/value pairs; invalid encoding or UTF-8 is a 400 page.
-pub struct FormPairs(pub Vec<(String, String)>);
-
-impl<S: Send + Sync> FromRequest<S> for FormPairs {
-    type Rejection = PageError;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let body = Bytes::from_request(request, state)
-            .await
-            .map_err(|_| PageError::BadRequest("The form is too large.".into()))?;
-        serde_urlencoded::from_bytes(&body)
-            .map(FormPairs)
-            .map_err(|_| {
-                PageError::BadRequest(
-                    "The form data is not valid (bad encoding or not UTF-8).".into(),
-                )
-            })
-    }
-}
-
-impl FormPairs {
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn all(&self, name: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
-
-    fn text(&self, name: &str) -> String {
-        self.get(name).unwrap_or("").trim().to_string()
-    }
-}
+/// Each bad field's message, by the form's field name (the templates show it beside the field).
+pub type FormErrors = BTreeMap<String, String>;
 
 /// What the admin typed, kept to re-render the form after an error.
 #[derive(Debug, Clone, Default)]
@@ -79,187 +39,183 @@ pub struct KeyFormValues {
 }
 
 impl KeyFormValues {
+    /// The new-key form's starting values.
+    pub fn for_new_key() -> KeyFormValues {
+        KeyFormValues {
+            is_active: true,
+            permissions: Permissions::All.as_str().into(),
+            expiry_preset: "never".into(),
+            ..KeyFormValues::default()
+        }
+    }
+
+    /// The edit form's starting values: the key as it is (limits of 0 shown empty).
+    pub fn of(key: &ApiKey) -> KeyFormValues {
+        let number = |n: u64| if n == 0 { String::new() } else { n.to_string() };
+        KeyFormValues {
+            name: key.name.clone(),
+            description: key.description.clone(),
+            tags: key.tags.join(", "),
+            is_active: key.is_active,
+            permissions: key.permissions.as_str().into(),
+            concurrency_limit: number(key.concurrency_limit),
+            rate_limit_window: number(key.rate_limit_window_minutes),
+            rate_limit_requests: number(key.rate_limit_requests),
+            token_limit: number(key.token_limit),
+            daily_cost_limit: if key.daily_cost_limit.nanos() == 0 {
+                String::new()
+            } else {
+                key.daily_cost_limit.to_string()
+            },
+            enable_model_restriction: key.enable_model_restriction,
+            restricted_models: key.restricted_models.join("\n"),
+            enable_client_restriction: key.enable_client_restriction,
+            allowed_clients: key.allowed_clients.clone(),
+            accounts: key.accounts.clone().map(Option::unwrap_or_default),
+            expiry_preset: "keep".into(),
+            expires_on: String::new(),
+        }
+    }
+
     pub fn from_form(form: &FormPairs) -> KeyFormValues {
+        let text = |name: &str| form.get(name).unwrap_or("").trim().to_string();
         let checked = |name: &str| form.get(name).is_some_and(|v| v == "true" || v == "on");
         KeyFormValues {
-            name: form.text("name"),
-            description: form.get("description").unwrap_or("").trim().to_string(),
-            tags: form.text("tags"),
+            name: text("name"),
+            description: text("description"),
+            tags: text("tags"),
             is_active: checked("isActive"),
-            permissions: form.text("permissions"),
-            concurrency_limit: form.text("concurrencyLimit"),
-            rate_limit_window: form.text("rateLimitWindow"),
-            rate_limit_requests: form.text("rateLimitRequests"),
-            token_limit: form.text("tokenLimit"),
-            daily_cost_limit: form.text("dailyCostLimit"),
+            permissions: text("permissions"),
+            concurrency_limit: text("concurrencyLimit"),
+            rate_limit_window: text("rateLimitWindow"),
+            rate_limit_requests: text("rateLimitRequests"),
+            token_limit: text("tokenLimit"),
+            daily_cost_limit: text("dailyCostLimit"),
             enable_model_restriction: checked("enableModelRestriction"),
             restricted_models: form.get("restrictedModels").unwrap_or("").to_string(),
             enable_client_restriction: checked("enableClientRestriction"),
             allowed_clients: form.all("allowedClients"),
-            accounts: crate::domain::key_fields::ACCOUNT_FIELDS.map(|f| form.text(f)),
-            expiry_preset: form.text("expiryPreset"),
-            expires_on: form.text("expiresOn"),
+            accounts: ACCOUNT_FIELDS.map(text),
+            expiry_preset: text("expiryPreset"),
+            expires_on: text("expiresOn"),
         }
     }
 
-    /// Validates every field, collecting one message per bad field; `Ok` only when all pass.
-    pub fn validate(
+    /// The changes the form asks for: every field is sent, so every setting is set (the expiry
+    /// only when a preset other than "keep" is chosen). `Err` names each bad field. The rules
+    /// across fields are the service's to check.
+    pub fn changes(
         &self,
         clients: &ClientMatcher,
         zone: Zone,
-        creating: bool,
-    ) -> Result<KeyChanges, BTreeMap<String, String>> {
-        let mut errors = BTreeMap::new();
-        let mut fields = Map::new();
-        let number =
-            |field: &str, text: &str, errors: &mut BTreeMap<String, String>| -> Option<Value> {
-                if text.is_empty() {
-                    return Some(Value::from(0));
+        now: DateTime<Utc>,
+    ) -> Result<KeyChanges, FormErrors> {
+        let mut errors = Vec::new();
+        let [claude, claude_console, gemini, openai, bedrock] = self.accounts.clone().map(|id| {
+            if id.is_empty() {
+                Patch::Null
+            } else {
+                Patch::Value(id)
+            }
+        });
+        let input = KeyFieldsInput {
+            name: Patch::Value(self.name.clone()),
+            description: Patch::Value(self.description.clone()),
+            token_limit: whole_number("tokenLimit", &self.token_limit, &mut errors),
+            // Set below, from the preset.
+            expires_at: Patch::Absent,
+            claude_account_id: claude,
+            claude_console_account_id: claude_console,
+            gemini_account_id: gemini,
+            openai_account_id: openai,
+            bedrock_account_id: bedrock,
+            permissions: match Permissions::parse(&self.permissions) {
+                Some(permissions) => Patch::Value(permissions),
+                None => {
+                    errors.push(FieldError::new(
+                        "permissions",
+                        "must be all, claude, gemini or openai",
+                    ));
+                    Patch::Absent
                 }
-                match text.parse::<u64>() {
-                    Ok(n) => Some(Value::from(n)),
+            },
+            is_active: Patch::Value(self.is_active),
+            concurrency_limit: whole_number(
+                "concurrencyLimit",
+                &self.concurrency_limit,
+                &mut errors,
+            ),
+            rate_limit_window: whole_number(
+                "rateLimitWindow",
+                &self.rate_limit_window,
+                &mut errors,
+            ),
+            rate_limit_requests: whole_number(
+                "rateLimitRequests",
+                &self.rate_limit_requests,
+                &mut errors,
+            ),
+            enable_model_restriction: Patch::Value(self.enable_model_restriction),
+            restricted_models: Patch::Value(split_list(&self.restricted_models, '\n')),
+            enable_client_restriction: Patch::Value(self.enable_client_restriction),
+            allowed_clients: Patch::Value(self.allowed_clients.clone()),
+            daily_cost_limit: match self.daily_cost_limit.as_str() {
+                "" => Patch::Value(0.0),
+                text => match text.parse::<f64>() {
+                    Ok(usd) => Patch::Value(usd),
                     Err(_) => {
-                        errors.insert(
-                            field.to_string(),
-                            "must be a whole number, 0 or more".into(),
-                        );
-                        None
+                        errors.push(FieldError::new(
+                            "dailyCostLimit",
+                            "must be an amount in USD, like 5 or 12.50",
+                        ));
+                        Patch::Absent
                     }
-                }
-            };
-        let numbers = [
-            ("concurrencyLimit", &self.concurrency_limit),
-            ("rateLimitWindow", &self.rate_limit_window),
-            ("rateLimitRequests", &self.rate_limit_requests),
-            ("tokenLimit", &self.token_limit),
-        ];
-        for (field, text) in numbers {
-            if let Some(value) = number(field, text, &mut errors) {
-                fields.insert(field.to_string(), value);
-            }
-        }
-        let cost = if self.daily_cost_limit.is_empty() {
-            "0"
-        } else {
-            &self.daily_cost_limit
-        };
-        match cost.parse::<f64>() {
-            Ok(usd) => {
-                fields.insert("dailyCostLimit".into(), Value::from(usd));
-            }
-            Err(_) => {
-                errors.insert(
-                    "dailyCostLimit".into(),
-                    "must be an amount in USD, like 5 or 12.50".into(),
-                );
-            }
-        }
-        fields.insert("name".into(), Value::from(self.name.clone()));
-        fields.insert("description".into(), Value::from(self.description.clone()));
-        fields.insert("tags".into(), Value::from(split_list(&self.tags, ',')));
-        fields.insert("isActive".into(), Value::from(self.is_active));
-        fields.insert("permissions".into(), Value::from(self.permissions.clone()));
-        fields.insert(
-            "enableModelRestriction".into(),
-            Value::from(self.enable_model_restriction),
-        );
-        fields.insert(
-            "restrictedModels".into(),
-            Value::from(split_list(&self.restricted_models, '\n')),
-        );
-        fields.insert(
-            "enableClientRestriction".into(),
-            Value::from(self.enable_client_restriction),
-        );
-        fields.insert(
-            "allowedClients".into(),
-            Value::from(self.allowed_clients.clone()),
-        );
-        for (field, value) in crate::domain::key_fields::ACCOUNT_FIELDS
-            .iter()
-            .zip(&self.accounts)
-        {
-            fields.insert(
-                field.to_string(),
-                if value.is_empty() {
-                    Value::Null
-                } else {
-                    Value::from(value.clone())
                 },
-            );
-        }
-        match self.expiry(zone) {
-            Ok(Some(expiry)) => {
-                fields.insert("expiresAt".into(), expiry);
-            }
-            Ok(None) => {}
-            Err(error) => {
-                errors.insert(error.field, error.message);
-            }
-        }
-        // Each field alone first, so every bad field gets its message.
-        for (field, value) in &fields {
-            let single: Map<String, Value> = [(field.clone(), value.clone())].into_iter().collect();
-            if let Err(error) = parse_fields(single, clients) {
-                let name = if error.field == "form" {
-                    field.clone()
-                } else {
-                    error.field
-                };
-                errors.entry(name).or_insert(error.message);
-            }
-        }
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-        let changes =
-            parse_fields(fields, clients).map_err(|e| BTreeMap::from([(e.field, e.message)]))?;
-        let changes = if creating {
-            changes
-                .with_defaults()
-                .map_err(|e| BTreeMap::from([(e.field, e.message)]))?
-        } else {
-            changes
+            },
+            tags: Patch::Value(split_list(&self.tags, ',')),
         };
-        // The form sends every field, so the rules need no stored key to compare with.
-        for error in changes.check_rules(None, Utc::now()) {
-            let field = match error.field.as_str() {
-                "expiresAt" => "expiresOn".to_string(),
-                _ => error.field,
-            };
-            errors.entry(field).or_insert(error.message);
+        let expires_at = self.expiry(zone, now).unwrap_or_else(|error| {
+            errors.push(error);
+            None
+        });
+        let mut changes = match input.validate(clients) {
+            Ok(changes) => changes,
+            Err(invalid) => {
+                errors.extend(invalid);
+                KeyChanges::default()
+            }
+        };
+        if !errors.is_empty() {
+            return Err(form_errors(errors));
         }
-        if errors.is_empty() {
-            Ok(changes)
-        } else {
-            Err(errors)
-        }
+        changes.expires_at = expires_at;
+        Ok(changes)
     }
 
     /// The expiry the preset means: `None` keeps the current one (edit form only).
-    fn expiry(&self, zone: Zone) -> Result<Option<Value>, FieldError> {
-        let days_from_now = |days: u64| {
-            let at = Utc::now()
-                .checked_add_days(Days::new(days))
-                .unwrap_or_else(Utc::now);
-            Value::from(at.to_rfc3339())
-        };
+    fn expiry(
+        &self,
+        zone: Zone,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Option<DateTime<Utc>>>, FieldError> {
+        let days_from_now = |days: u64| Some(now.checked_add_days(Days::new(days)).or(Some(now)));
         match self.expiry_preset.as_str() {
             "keep" => Ok(None),
-            "" | "never" => Ok(Some(Value::Null)),
-            "1" => Ok(Some(days_from_now(1))),
-            "7" => Ok(Some(days_from_now(7))),
-            "30" => Ok(Some(days_from_now(30))),
-            "90" => Ok(Some(days_from_now(90))),
+            "" | "never" => Ok(Some(None)),
+            "1" => Ok(days_from_now(1)),
+            "7" => Ok(days_from_now(7)),
+            "30" => Ok(days_from_now(30)),
+            "90" => Ok(days_from_now(90)),
             "date" => {
+                let pick_a_date = || FieldError::new("expiresOn", "pick a date");
                 let date = NaiveDate::parse_from_str(&self.expires_on, "%Y-%m-%d")
-                    .map_err(|_| FieldError::new("expiresOn", "pick a date"))?;
+                    .map_err(|_| pick_a_date())?;
                 // The key works through the whole chosen day in the configured zone.
                 let end = date
                     .checked_add_days(Days::new(1))
-                    .and_then(|next| zone.start_of(next));
-                let end = end.ok_or_else(|| FieldError::new("expiresOn", "pick a date"))?;
-                Ok(Some(Value::from(end.to_rfc3339())))
+                    .and_then(|next| zone.start_of(next))
+                    .ok_or_else(pick_a_date)?;
+                Ok(Some(Some(end)))
             }
             _ => Err(FieldError::new(
                 "expiryPreset",
@@ -269,20 +225,38 @@ impl KeyFormValues {
     }
 }
 
+/// Field errors by the form's field names: the form sets `expiresAt` through `expiresOn`. The
+/// first message for a field is kept.
+pub fn form_errors(errors: impl IntoIterator<Item = FieldError>) -> FormErrors {
+    let mut by_field = FormErrors::new();
+    for error in errors {
+        let field = match error.field.as_str() {
+            "expiresAt" => "expiresOn".to_string(),
+            _ => error.field,
+        };
+        by_field.entry(field).or_insert(error.message);
+    }
+    by_field
+}
+
+/// A limit typed as text: empty is 0 (no limit); anything but a whole number is an error, and
+/// the field is left out of the changes.
+fn whole_number(field: &'static str, text: &str, errors: &mut Vec<FieldError>) -> Patch<u64> {
+    if text.is_empty() {
+        return Patch::Value(0);
+    }
+    match text.parse::<u64>() {
+        Ok(n) => Patch::Value(n),
+        Err(_) => {
+            errors.push(FieldError::new(field, "must be a whole number, 0 or more"));
+            Patch::Absent
+        }
+    }
+}
+
 fn split_list(text: &str, separator: char) -> Vec<String> {
     text.split(separator)
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .collect()
-}
-
-fn parse_fields(
-    fields: Map<String, Value>,
-    clients: &ClientMatcher,
-) -> Result<KeyChanges, FieldError> {
-    let input: KeyFieldsInput = serde_json::from_value(Value::Object(fields)).map_err(|e| {
-        let message = e.to_string();
-        FieldError::new("form", message)
-    })?;
-    input.validate(clients).map_err(|e| e.first().clone())
 }

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use askama::Template;
+use askama_web::WebTemplate;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -10,14 +11,14 @@ use axum::routing::get;
 use axum::Router;
 use tower_sessions::Session;
 
-use super::forms::FormPairs;
-use super::session::{
-    log_in, log_out, login_form_cookie, login_form_nonce, new_login_form_nonce, take_flashes,
-    Flash, SessionAdmin,
-};
-use super::{render, PageError, PageResult};
+use super::flash::Flash;
 use crate::domain::username::{loggable, AdminUsername};
 use crate::service::SignIn;
+use crate::web::auth::{
+    login_form_cookie, login_form_nonce, new_login_form_nonce, sign_in, sign_out, SessionAdmin,
+};
+use crate::web::error::{PageError, PageResult};
+use crate::web::extract::FormPairs;
 use crate::web::AppState;
 
 /// What a busy sign-in page tells the browser to wait before retrying.
@@ -30,7 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/logout", get(route_get_logout).post(route_post_logout))
 }
 
-#[derive(Template)]
+#[derive(Template, WebTemplate)]
 #[template(path = "pages/login.html")]
 struct LoginPage {
     csrf: String,
@@ -45,15 +46,16 @@ async fn route_get_login(
     session: Session,
 ) -> PageResult {
     // Only reads: for a visitor without a session this stores nothing.
-    let flashes = take_flashes(&session).await?;
+    let flashes = Flash::take_all(&session).await?;
     // An existing nonce is kept, so sign-in forms open in several tabs all stay valid.
     let nonce = login_form_nonce(&headers).unwrap_or_else(new_login_form_nonce);
-    let mut response = render(&LoginPage {
+    let mut response = LoginPage {
         csrf: state.admins.sign_in_form_token(&nonce),
         username: String::new(),
         error: None,
         flashes,
-    });
+    }
+    .into_response();
     set_login_form_cookie(&mut response, Some(&nonce), state.config.cookie_secure);
     Ok(response)
 }
@@ -71,14 +73,13 @@ fn login_page_with_error(
     username: &str,
     error: String,
 ) -> Response {
-    let mut response = render(&LoginPage {
+    let page = LoginPage {
         csrf: csrf.to_string(),
         username: username.to_string(),
         error: Some(error),
         flashes: Vec::new(),
-    });
-    *response.status_mut() = status;
-    response
+    };
+    (status, page).into_response()
 }
 
 async fn route_post_login(
@@ -114,7 +115,7 @@ async fn route_post_login(
     let retry_after = |secs: u64| (header::RETRY_AFTER, HeaderValue::from(secs));
     match state.admins.sign_in(&username, password, peer.ip()).await? {
         SignIn::Accepted { session_epoch } => {
-            log_in(&session, &username, session_epoch).await?;
+            sign_in(&session, &username, session_epoch).await?;
             tracing::info!(?username, client = %peer.ip(), "dashboard sign-in");
             let mut response = Redirect::to("/keys").into_response();
             set_login_form_cookie(&mut response, None, state.config.cookie_secure);
@@ -156,7 +157,7 @@ async fn route_post_login(
     }
 }
 
-#[derive(Template)]
+#[derive(Template, WebTemplate)]
 #[template(path = "pages/logout.html")]
 struct LogoutPage {
     csrf: String,
@@ -164,15 +165,15 @@ struct LogoutPage {
 }
 
 /// A sign-out link must not sign out by itself (a GET can be forged); it asks.
-async fn route_get_logout(admin: SessionAdmin) -> PageResult {
-    Ok(render(&LogoutPage {
-        csrf: admin.csrf.clone(),
+async fn route_get_logout(admin: SessionAdmin) -> LogoutPage {
+    LogoutPage {
+        csrf: admin.csrf,
         flashes: Vec::new(),
-    }))
+    }
 }
 
 async fn route_post_logout(admin: SessionAdmin, form: FormPairs) -> PageResult<Response> {
     admin.check_csrf(form.get("_csrf")).await?;
-    log_out(&admin.session).await?;
+    sign_out(&admin.session).await?;
     Ok(Redirect::to("/login").into_response())
 }

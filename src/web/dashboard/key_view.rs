@@ -1,0 +1,208 @@
+//! What the key pages show of a key: its fields and live values, formatted.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use serde::Serialize;
+
+use super::format::{count, count_short, countdown, minutes, optional_time, time, usd_short};
+use crate::domain::ids::KeyId;
+use crate::domain::key::KeySnapshot;
+use crate::domain::timezone::Zone;
+use crate::domain::window::remaining_secs;
+use crate::web::error::{PageError, PageResult};
+use crate::web::extract::QueryPairs;
+use crate::web::AppState;
+
+pub const ACCOUNT_LABELS: [&str; 5] = ["Claude", "Claude Console", "Gemini", "OpenAI", "Bedrock"];
+
+/// One key as the list and detail pages show it, formatted.
+pub struct KeyView {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub status: &'static str,
+    pub is_active: bool,
+    pub permissions: &'static str,
+    pub accounts: Vec<(&'static str, String)>,
+    pub concurrency: u64,
+    pub concurrency_limit: String,
+    pub window_length: String,
+    pub window_requests: String,
+    pub window_request_limit: String,
+    pub window_tokens: String,
+    pub window_token_limit: String,
+    pub window_seconds: String,
+    pub window_text: String,
+    pub daily_cost: String,
+    pub daily_limit: Option<String>,
+    pub daily_ratio: f64,
+    pub total_requests: String,
+    pub total_tokens: String,
+    pub total_cost: String,
+    pub monthly_cost: String,
+    pub last_used: String,
+    pub expires: String,
+    pub created: String,
+    pub created_by: String,
+    pub restricted_models: Vec<String>,
+    pub allowed_clients: Vec<String>,
+    pub enable_model_restriction: bool,
+    pub enable_client_restriction: bool,
+}
+
+fn limit_text(limit: u64) -> String {
+    if limit == 0 {
+        "∞".into()
+    } else {
+        count_short(limit)
+    }
+}
+
+impl KeyView {
+    pub fn new(snapshot: &KeySnapshot, zone: Zone) -> KeyView {
+        let now = Utc::now();
+        let key = &snapshot.key;
+        let seconds = snapshot
+            .window
+            .and_then(|w| remaining_secs(w.end_ms, now.timestamp_millis()));
+        let limit = key.daily_cost_limit;
+        KeyView {
+            id: key.id.to_string(),
+            name: key.name.clone(),
+            description: key.description.clone(),
+            tags: key.tags.clone(),
+            status: key.status(now).as_str(),
+            is_active: key.is_active,
+            permissions: key.permissions.as_str(),
+            accounts: ACCOUNT_LABELS
+                .iter()
+                .zip(&key.accounts)
+                .filter_map(|(label, id)| id.clone().map(|id| (*label, id)))
+                .collect(),
+            concurrency: snapshot.current_concurrency,
+            concurrency_limit: limit_text(key.concurrency_limit),
+            window_length: minutes(key.rate_limit_window_minutes),
+            window_requests: count(snapshot.window.map_or(0, |w| w.requests)),
+            window_request_limit: limit_text(key.rate_limit_requests),
+            window_tokens: count_short(snapshot.window.map_or(0, |w| w.tokens)),
+            window_token_limit: limit_text(key.token_limit),
+            window_seconds: seconds.map(|s| s.to_string()).unwrap_or_default(),
+            window_text: countdown(seconds),
+            daily_cost: usd_short(snapshot.daily.cost),
+            daily_limit: (limit.nanos() > 0).then(|| usd_short(limit)),
+            daily_ratio: cost_ratio(snapshot),
+            total_requests: count(snapshot.total.requests),
+            total_tokens: count_short(snapshot.total.all_tokens),
+            total_cost: usd_short(snapshot.total.cost),
+            monthly_cost: usd_short(snapshot.monthly.cost),
+            last_used: optional_time(key.last_used_at, zone, "never"),
+            expires: optional_time(key.expires_at, zone, "never"),
+            created: time(key.created_at, zone),
+            created_by: key.created_by.clone(),
+            restricted_models: key.restricted_models.clone(),
+            allowed_clients: key.allowed_clients.clone(),
+            enable_model_restriction: key.enable_model_restriction,
+            enable_client_restriction: key.enable_client_restriction,
+        }
+    }
+
+    pub fn has_window(&self) -> bool {
+        self.window_length != "—"
+    }
+}
+
+fn cost_ratio(snapshot: &KeySnapshot) -> f64 {
+    let limit = snapshot.key.daily_cost_limit.nanos();
+    if limit <= 0 {
+        return 0.0;
+    }
+    (snapshot.daily.cost.nanos() as f64 / limit as f64).clamp(0.0, 1.0)
+}
+
+/// The live cells of one row, as the list page's script refreshes them.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveKey {
+    current_concurrency: u64,
+    current_window_requests: String,
+    current_window_tokens: String,
+    window_remaining_seconds: Option<u64>,
+    daily_cost: String,
+    daily_cost_ratio: f64,
+}
+
+impl LiveKey {
+    pub fn new(snapshot: &KeySnapshot) -> LiveKey {
+        let now_ms = Utc::now().timestamp_millis();
+        let window = snapshot.window.as_ref();
+        LiveKey {
+            current_concurrency: snapshot.current_concurrency,
+            current_window_requests: count(window.map_or(0, |w| w.requests)),
+            current_window_tokens: count_short(window.map_or(0, |w| w.tokens)),
+            window_remaining_seconds: window.and_then(|w| remaining_secs(w.end_ms, now_ms)),
+            daily_cost: usd_short(snapshot.daily.cost),
+            daily_cost_ratio: cost_ratio(snapshot),
+        }
+    }
+}
+
+/// `{"keys": {id: live cells}}`.
+#[derive(Serialize)]
+pub struct LiveKeys {
+    pub keys: BTreeMap<String, LiveKey>,
+}
+
+/// A link target in the list that keeps the current filters.
+pub struct PageLink {
+    pub label: String,
+    pub href: String,
+    pub current: bool,
+}
+
+impl PageLink {
+    /// First, previous, a few around the current page, next, last; all keeping the filters.
+    pub fn around(query: &QueryPairs, page: u64, last: u64) -> Vec<PageLink> {
+        let href = |p: u64| {
+            let mut pairs: Vec<(String, String)> =
+                query.iter().filter(|(k, _)| k != "page").cloned().collect();
+            pairs.push(("page".into(), p.to_string()));
+            format!(
+                "/keys?{}",
+                serde_urlencoded::to_string(&pairs).unwrap_or_default()
+            )
+        };
+        let mut links = Vec::new();
+        if page > 1 {
+            links.push(PageLink {
+                label: "‹ Previous".into(),
+                href: href(page - 1),
+                current: false,
+            });
+        }
+        let first = page.saturating_sub(2).max(1);
+        let end = (page + 2).min(last);
+        for p in first..=end {
+            links.push(PageLink {
+                label: p.to_string(),
+                href: href(p),
+                current: p == page,
+            });
+        }
+        if page < last {
+            links.push(PageLink {
+                label: "Next ›".into(),
+                href: href(page + 1),
+                current: false,
+            });
+        }
+        links
+    }
+}
+
+/// The key a page's path names, with its live values; a malformed or unknown id is not found.
+pub async fn load_key(state: &AppState, id: &str) -> PageResult<KeySnapshot> {
+    let id = KeyId::parse(id).ok_or(PageError::NotFound)?;
+    state.keys.get(id).await?.ok_or(PageError::NotFound)
+}
