@@ -212,3 +212,44 @@ impl Store {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn verify_replies_decode_by_name() {
+        let admitted = [
+            text("ok"),
+            Value::Int(0),
+            Value::Int(5000),
+            Value::Int(1000),
+            Value::Int(61000),
+            Value::Int(3),
+            Value::Int(40),
+            Value::Int(0),
+            text("7"),
+            text("0"),
+        ];
+        match VerifyReply::decode(&admitted) {
+            Ok(VerifyReply::Admitted(reply)) => {
+                assert_eq!(reply.lease_expires_ms, 5000);
+                assert_eq!(reply.window_end_ms, 61000);
+                assert_eq!(reply.window_tokens, 40);
+                assert!(reply.record.is_none(), "the caller's revision is current");
+                assert_eq!(reply.revision, 7);
+                assert_eq!(reply.last_used_ms, 0);
+            }
+            _ => panic!("admitted"),
+        }
+        assert!(matches!(
+            VerifyReply::decode(&[text("rate_limit"), Value::Int(1500)]),
+            Ok(VerifyReply::Refused { code, wait_ms: 1500 }) if code == "rate_limit"
+        ));
+        assert!(VerifyReply::decode(&[text("ok")]).is_err());
+    }
+}

@@ -13,8 +13,46 @@ use crate::domain::key::{ApiKey, KeySnapshot, KeyStatus, RateWindow};
 use crate::domain::key_fields::KeyChanges;
 use crate::domain::listing::ListQuery;
 
-/// The fields `write_key.lua` and `disable_if_expired.lua` return for the index.
-type IndexFields = Vec<Option<String>>;
+/// What `write_key.lua` and `disable_if_expired.lua` return of a key for its index entries
+/// (absent fields are empty).
+struct IndexRow {
+    revision: String,
+    name: String,
+    /// A JSON list.
+    tags: String,
+    /// `1` when active.
+    is_active: String,
+    /// Milliseconds, or empty without an expiry.
+    expires_at: String,
+    created_at: String,
+    last_used_at: String,
+    /// The bound upstream accounts, in the order of `ACCOUNT_FIELDS`.
+    accounts: [String; 5],
+}
+
+impl redis::FromRedisValue for IndexRow {
+    fn from_redis_value_ref(value: &Value) -> Result<IndexRow, redis::ParsingError> {
+        // The scripts' HMGET: rev, name, tags, isActive, expiresAt, createdAt, lastUsedAt, then
+        // the five account fields.
+        let [revision, name, tags, is_active, expires_at, created_at, last_used_at, a0, a1, a2, a3, a4]: [Option<String>; 12] =
+            redis::from_redis_value_ref(value)?;
+        let text = Option::unwrap_or_default;
+        Ok(IndexRow {
+            revision: text(revision),
+            name: text(name),
+            tags: text(tags),
+            is_active: text(is_active),
+            expires_at: text(expires_at),
+            created_at: text(created_at),
+            last_used_at: text(last_used_at),
+            accounts: [a0, a1, a2, a3, a4].map(text),
+        })
+    }
+
+    fn from_redis_value(value: Value) -> Result<IndexRow, redis::ParsingError> {
+        Self::from_redis_value_ref(&value)
+    }
+}
 
 impl Store {
     pub async fn lookup_secret(&self, secret_hash: &str) -> StoreResult<Option<KeyId>> {
@@ -48,9 +86,8 @@ impl Store {
         let (mut set, delete) = encode_changes(changes);
         set.push(("hash", secret_hash.to_string()));
         set.push(("createdBy", created_by.to_string()));
-        let index_fields = self.write_key(id, "create", set, delete, now).await?;
-        if let Some(fields) = index_fields {
-            self.sync_index(id, fields).await?;
+        if let Some(row) = self.write_key(id, "create", set, delete, now).await? {
+            self.sync_index(id, row).await?;
         }
         let mut conn = self.conn();
         let lookup = names::secret_lookup(secret_hash);
@@ -69,8 +106,8 @@ impl Store {
     ) -> StoreResult<bool> {
         let (set, delete) = encode_changes(changes);
         match self.write_key(id, "update", set, delete, now).await? {
-            Some(fields) => {
-                self.sync_index(id, fields).await?;
+            Some(row) => {
+                self.sync_index(id, row).await?;
                 Ok(true)
             }
             None => Ok(false),
@@ -84,7 +121,7 @@ impl Store {
         set: Vec<(&'static str, String)>,
         delete: Vec<&'static str>,
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<IndexFields>> {
+    ) -> StoreResult<Option<IndexRow>> {
         let mut invocation = SCRIPTS.write_key.key(KeyNames::new(id).record());
         invocation
             .arg(mode)
@@ -97,52 +134,36 @@ impl Store {
             invocation.arg(*field);
         }
         let mut conn = self.conn();
-        self.bounded(async move { invocation.invoke_async(&mut conn).await })
-            .await
+        let reply: Value = self
+            .bounded(async move { invocation.invoke_async(&mut conn).await })
+            .await?;
+        decode("write_key.lua", &reply)
     }
 
     /// Writes the index entries of one key from the fields its record returned.
-    async fn sync_index(&self, id: KeyId, fields: IndexFields) -> StoreResult<()> {
-        let field = |i: usize| fields.get(i).cloned().flatten().unwrap_or_default();
-        let accounts: Vec<String> = (7..12).map(field).filter(|a| !a.is_empty()).collect();
+    async fn sync_index(&self, id: KeyId, row: IndexRow) -> StoreResult<()> {
+        let accounts: Vec<&String> = row.accounts.iter().filter(|a| !a.is_empty()).collect();
         let accounts = serde_json::to_string(&accounts).unwrap_or_else(|_| "[]".into());
-        let tags = {
-            let text = field(2);
+        let or = |text: String, empty: &str| {
             if text.is_empty() {
-                "[]".to_string()
-            } else {
-                text
-            }
-        };
-        let last_used = {
-            let text = field(6);
-            if text.is_empty() {
-                "0".to_string()
+                empty.to_string()
             } else {
                 text
             }
         };
         let mut invocation = SCRIPTS.index_upsert.prepare_invoke();
+        for index in index::PER_KEY {
+            invocation.key(index);
+        }
         invocation
-            .key(index::REVISIONS)
-            .key(index::CREATED)
-            .key(index::BY_NAME)
-            .key(index::NAMES)
-            .key(index::LAST_USED)
-            .key(index::DISABLED)
-            .key(index::EXPIRES)
-            .key(index::TAG_COUNTS)
-            .key(index::KEY_TAGS)
-            .key(index::KEY_ACCOUNTS)
-            .key(index::ACCOUNTS)
             .arg(id.to_string())
-            .arg(field(0))
-            .arg(field(1).to_lowercase())
-            .arg(tags)
-            .arg(field(3))
-            .arg(field(4))
-            .arg(field(5))
-            .arg(last_used)
+            .arg(row.revision)
+            .arg(row.name.to_lowercase())
+            .arg(or(row.tags, "[]"))
+            .arg(row.is_active)
+            .arg(row.expires_at)
+            .arg(row.created_at)
+            .arg(or(row.last_used_at, "0"))
             .arg(accounts)
             .arg(index::TAG_MEMBERS_PREFIX)
             .arg(index::ACCOUNT_KEYS_PREFIX);
@@ -174,18 +195,10 @@ impl Store {
         self.bounded(async move { conn.del::<_, i64>(names::secret_lookup(&secret_hash)).await })
             .await?;
         let mut invocation = SCRIPTS.index_remove.prepare_invoke();
+        for index in index::PER_KEY {
+            invocation.key(index);
+        }
         invocation
-            .key(index::REVISIONS)
-            .key(index::CREATED)
-            .key(index::BY_NAME)
-            .key(index::NAMES)
-            .key(index::LAST_USED)
-            .key(index::DISABLED)
-            .key(index::EXPIRES)
-            .key(index::TAG_COUNTS)
-            .key(index::KEY_TAGS)
-            .key(index::KEY_ACCOUNTS)
-            .key(index::ACCOUNTS)
             .key(index::cost_on(today))
             .arg(id.to_string())
             .arg(index::TAG_MEMBERS_PREFIX)
@@ -264,19 +277,22 @@ impl Store {
             .arg(query.search.as_deref().unwrap_or(""))
             .arg(now.timestamp_millis());
         let mut conn = self.conn();
-        let result: Vec<redis::Value> = self
+        let reply: Vec<Value> = self
             .bounded(async move { invocation.invoke_async(&mut conn).await })
             .await?;
-        let mut items = result.into_iter();
-        let total: u64 = match items.next() {
-            Some(v) => super::decode("list_keys.lua", &v)?,
-            None => 0,
+        let from = "list_keys.lua";
+        let [total, ids @ ..] = reply.as_slice() else {
+            return Err(StoreError::unexpected(from, "an empty reply"));
         };
-        let ids = items
-            .filter_map(|v| redis::from_redis_value::<String>(v).ok())
-            .filter_map(|s| KeyId::parse(&s))
-            .collect();
-        Ok((total, ids))
+        let total: u64 = decode(from, total)?;
+        let mut page = Vec::with_capacity(ids.len());
+        for id in ids {
+            // Ids come from the indexes, which only keyward writes.
+            if let Some(id) = KeyId::parse(&decode::<String>(from, id)?) {
+                page.push(id);
+            }
+        }
+        Ok((total, page))
     }
 
     pub async fn expired_active_ids(&self, now: DateTime<Utc>) -> StoreResult<Vec<KeyId>> {
@@ -297,12 +313,12 @@ impl Store {
         let mut invocation = SCRIPTS.disable_if_expired.key(KeyNames::new(id).record());
         invocation.arg(now.timestamp_millis());
         let mut conn = self.conn();
-        let fields: Option<IndexFields> = self
+        let reply: Value = self
             .bounded(async move { invocation.invoke_async(&mut conn).await })
             .await?;
-        match fields {
-            Some(fields) => {
-                self.sync_index(id, fields).await?;
+        match decode::<Option<IndexRow>>("disable_if_expired.lua", &reply)? {
+            Some(row) => {
+                self.sync_index(id, row).await?;
                 Ok(true)
             }
             None => Ok(false),

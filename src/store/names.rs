@@ -98,6 +98,22 @@ pub mod index {
     pub const REQUEST_MARKERS_PREFIX: &str = "kw:{idx}:reqs:";
     pub const SORT_SCRATCH: &str = "kw:{idx}:sort-scratch";
 
+    /// The indexes `index_upsert.lua` and `index_remove.lua` keep one entry of each key in, as
+    /// their `KEYS[1..11]` in this order.
+    pub const PER_KEY: [&str; 11] = [
+        REVISIONS,
+        CREATED,
+        BY_NAME,
+        NAMES,
+        LAST_USED,
+        DISABLED,
+        EXPIRES,
+        TAG_COUNTS,
+        KEY_TAGS,
+        KEY_ACCOUNTS,
+        ACCOUNTS,
+    ];
+
     pub fn tag_members(tag: &str) -> String {
         format!("{TAG_MEMBERS_PREFIX}{tag}")
     }

@@ -8,7 +8,7 @@ use redis::{AsyncCommands, Value};
 
 use super::names::{index, KeyNames};
 use super::records::decode_usage_by_model;
-use super::{Store, StoreError, StoreResult, SCRIPTS};
+use super::{decode, Store, StoreError, StoreResult, SCRIPTS};
 use crate::domain::ids::{KeyId, LeaseId};
 use crate::domain::key::DailyModelUsage;
 use crate::domain::money::NanoUsd;
@@ -76,55 +76,74 @@ enum KeySideReply {
     Applied { daily_cost: NanoUsd },
 }
 
-fn text(reply: &[Value], index: usize) -> String {
-    reply
-        .get(index)
-        .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
-        .unwrap_or_default()
+/// A nano-USD amount a script sent as text (Lua prints large numbers rounded, so the scripts
+/// keep amounts as the text Redis stores).
+fn nanos(from: &'static str, value: &Value) -> StoreResult<NanoUsd> {
+    let text: String = decode(from, value)?;
+    text.parse()
+        .map(NanoUsd::from_nanos)
+        .map_err(|_| StoreError::unexpected(from, format!("the amount `{text}`")))
 }
 
-fn nanos(reply: &[Value], index: usize) -> NanoUsd {
-    NanoUsd::from_nanos(text(reply, index).parse().unwrap_or(0))
+/// A script's reply as its tag and the values that follow it.
+fn tagged<'a>(from: &'static str, reply: &'a [Value]) -> StoreResult<(String, &'a [Value])> {
+    match reply {
+        [tag, rest @ ..] => Ok((decode(from, tag)?, rest)),
+        [] => Err(StoreError::unexpected(from, "an empty reply")),
+    }
 }
 
-fn unexpected(script: &'static str, tag: &str) -> StoreError {
-    StoreError::unexpected(script, format!("the tag `{tag}`"))
+fn unexpected(from: &'static str, tag: &str, values: &[Value]) -> StoreError {
+    StoreError::unexpected(
+        from,
+        format!("the tag `{tag}` with {} values", values.len()),
+    )
 }
 
 impl LedgerReply {
+    const FROM: &'static str = "record_ledger.lua";
+
     fn decode(reply: &[Value]) -> StoreResult<LedgerReply> {
-        match text(reply, 0).as_str() {
-            "unindexed" => Ok(LedgerReply::Unindexed),
-            "repeat" => Ok(LedgerReply::Repeated),
-            "full" => Ok(LedgerReply::Full {
-                counter: text(reply, 1),
+        let from = Self::FROM;
+        let (tag, values) = tagged(from, reply)?;
+        match (tag.as_str(), values) {
+            ("unindexed", []) => Ok(LedgerReply::Unindexed),
+            ("repeat", []) => Ok(LedgerReply::Repeated),
+            ("full", [counter]) => Ok(LedgerReply::Full {
+                counter: decode(from, counter)?,
             }),
-            "ok" => Ok(LedgerReply::Applied {
-                previous_last_used: text(reply, 1),
-                previous_account: text(reply, 2),
+            ("ok", [previous_last_used, previous_account]) => Ok(LedgerReply::Applied {
+                previous_last_used: decode(from, previous_last_used)?,
+                previous_account: decode(from, previous_account)?,
             }),
-            other => Err(unexpected("record_ledger.lua", other)),
+            _ => Err(unexpected(from, &tag, values)),
         }
     }
 }
 
 impl KeySideReply {
+    const FROM: &'static str = "record_usage.lua";
+
     fn decode(reply: &[Value]) -> StoreResult<KeySideReply> {
-        match text(reply, 0).as_str() {
-            "unknown" => Ok(KeySideReply::UnknownKey),
-            "repeat" => Ok(KeySideReply::Repeated(FirstAnswer {
-                cost: nanos(reply, 1),
-                daily_cost: nanos(reply, 2),
-                priced_as: text(reply, 3),
-                price_fallback: text(reply, 4) == "1",
-            })),
-            "full" => Ok(KeySideReply::Full {
-                counter: text(reply, 1),
+        let from = Self::FROM;
+        let (tag, values) = tagged(from, reply)?;
+        match (tag.as_str(), values) {
+            ("unknown", []) => Ok(KeySideReply::UnknownKey),
+            ("repeat", [cost, daily_cost, priced_as, price_fallback]) => {
+                Ok(KeySideReply::Repeated(FirstAnswer {
+                    cost: nanos(from, cost)?,
+                    daily_cost: nanos(from, daily_cost)?,
+                    priced_as: decode(from, priced_as)?,
+                    price_fallback: decode::<String>(from, price_fallback)? == "1",
+                }))
+            }
+            ("full", [counter]) => Ok(KeySideReply::Full {
+                counter: decode(from, counter)?,
             }),
-            "ok" => Ok(KeySideReply::Applied {
-                daily_cost: nanos(reply, 1),
+            ("ok", [daily_cost]) => Ok(KeySideReply::Applied {
+                daily_cost: nanos(from, daily_cost)?,
             }),
-            other => Err(unexpected("record_usage.lua", other)),
+            _ => Err(unexpected(from, &tag, values)),
         }
     }
 }
@@ -369,4 +388,45 @@ fn last_days(today: NaiveDate, days: u32) -> Vec<NaiveDate> {
         .rev()
         .filter_map(|back| today.checked_sub_days(Days::new(back)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn replies_decode_by_their_tag() {
+        match KeySideReply::decode(&[text("repeat"), text("7"), text("9"), text("m"), text("1")]) {
+            Ok(KeySideReply::Repeated(first)) => {
+                assert_eq!(first.cost, NanoUsd::from_nanos(7));
+                assert_eq!(first.daily_cost, NanoUsd::from_nanos(9));
+                assert_eq!(first.priced_as, "m");
+                assert!(first.price_fallback);
+            }
+            _ => panic!("a repeat"),
+        }
+        assert!(matches!(
+            LedgerReply::decode(&[text("ok"), text("5"), text("")]),
+            Ok(LedgerReply::Applied { previous_last_used, previous_account })
+                if previous_last_used == "5" && previous_account.is_empty()
+        ));
+    }
+
+    #[test]
+    fn a_reply_of_another_shape_is_unexpected_not_an_outage() {
+        for reply in [
+            vec![],
+            vec![text("ok")],
+            vec![text("ok"), text("not-a-number")],
+            vec![text("maybe")],
+        ] {
+            let error = KeySideReply::decode(&reply).err().expect("refused");
+            assert!(!error.is_outage(), "{error}");
+        }
+        assert!(LedgerReply::decode(&[text("full")]).is_err());
+    }
 }
