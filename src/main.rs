@@ -1,6 +1,6 @@
 //! The `keyward` command: parse the CLI, load settings, set up logging, run.
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -78,6 +78,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal; a file or a log collector gets plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let config = match Config::load(&cli.defaults, cli.config.as_deref()) {
         Ok(config) => config,

@@ -13,14 +13,18 @@ mod views;
 
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{header, HeaderValue};
 use axum::middleware;
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
+use tower_http::LatencyUnit;
 use tower_sessions::SessionStore;
+use tracing::Level;
 
 use crate::config::Config;
 use crate::service::{AdminService, KeyService};
@@ -41,6 +45,38 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
 
 /// The whole HTTP surface. `sessions` keeps the dashboard's sessions (keyward's own Redis
 /// store in production; handed in, so this layer knows nothing of storage).
+/// One span per routed request naming its method and route template (never the path, query or
+/// headers, which can carry ids, secrets and tokens), and one event when it ends with its status
+/// and latency; server errors are logged as failures.
+fn request_tracing() -> TraceLayer<
+    SharedClassifier<ServerErrorsAsFailures>,
+    impl Fn(&Request) -> tracing::Span + Clone,
+    (),
+    DefaultOnResponse,
+    (),
+    (),
+    DefaultOnFailure,
+> {
+    TraceLayer::new_for_http()
+        .make_span_with(|request: &Request| {
+            let route = request
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", MatchedPath::as_str);
+            let method = ops::method_label(request.method());
+            tracing::info_span!("request", method = %method, route = %route)
+        })
+        .on_request(())
+        .on_response(
+            DefaultOnResponse::new()
+                .level(Level::INFO)
+                .latency_unit(LatencyUnit::Millis),
+        )
+        .on_body_chunk(())
+        .on_eos(())
+        .on_failure(DefaultOnFailure::new().latency_unit(LatencyUnit::Millis))
+}
+
 pub fn app<S: SessionStore + Clone>(state: AppState, sessions: S) -> Router {
     let security_headers = [
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
@@ -60,6 +96,7 @@ pub fn app<S: SessionStore + Clone>(state: AppState, sessions: S) -> Router {
         .merge(admin_side)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .route_layer(middleware::from_fn(ops::track_requests))
+        .route_layer(request_tracing())
         .nest_service("/static", ServeDir::new("static"))
         .with_state(state);
     for (name, value) in security_headers {

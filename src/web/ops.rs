@@ -57,7 +57,7 @@ pub async fn track_requests(request: Request, next: Next) -> Response {
 }
 
 /// The method as a metrics label: the standard methods the routes serve, or `other`.
-fn method_label(method: &Method) -> &'static str {
+pub fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::HEAD => "HEAD",

@@ -10,6 +10,7 @@ mod http_hardening;
 mod instances;
 mod leases;
 mod listing;
+mod logs;
 mod ops;
 mod signin;
 mod support;
