@@ -5,7 +5,7 @@
 //! Nothing is stored for a visitor who has not signed in: the sign-in form is protected by a
 //! signed double-submit cookie instead of a session, so anonymous page views cost no Redis key.
 
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
@@ -17,6 +17,7 @@ use tower_sessions::cookie::{Cookie, SameSite};
 use tower_sessions::{Expiry, Session, SessionManagerLayer, SessionStore};
 
 use super::error::{ApiError, PageError};
+use super::extract::FormPairs;
 use super::AppState;
 use crate::config::Config;
 use crate::domain::secret::random_hex;
@@ -211,19 +212,6 @@ pub struct SessionAdmin {
     pub session: Session,
 }
 
-impl SessionAdmin {
-    /// Refuses a state-changing form without this session's CSRF token (nothing changes).
-    pub async fn check_csrf(&self, given: Option<&str>) -> Result<(), PageError> {
-        if csrf_matches(&self.session, given).await? {
-            Ok(())
-        } else {
-            Err(PageError::Forbidden(
-                "This form is missing its security token or it has expired. Nothing was changed; reload the page and try again.",
-            ))
-        }
-    }
-}
-
 impl FromRequestParts<AppState> for SessionAdmin {
     type Rejection = Response;
 
@@ -248,6 +236,34 @@ impl FromRequestParts<AppState> for SessionAdmin {
             csrf,
             session,
         })
+    }
+}
+
+/// A state-changing form from a signed-in admin, taken only when it carries the session's CSRF
+/// token: a handler that takes it cannot forget the check, and a forged form changes nothing.
+pub struct AdminForm {
+    pub admin: SessionAdmin,
+    pub form: FormPairs,
+}
+
+impl FromRequest<AppState> for AdminForm {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let admin = SessionAdmin::from_request_parts(&mut parts, state).await?;
+        let form = FormPairs::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let given = form.get("_csrf");
+        match csrf_matches(&admin.session, given).await {
+            Ok(true) => Ok(AdminForm { admin, form }),
+            Ok(false) => Err(PageError::Forbidden(
+                "This form is missing its security token or it has expired. Nothing was changed; reload the page and try again.",
+            )
+            .into_response()),
+            Err(error) => Err(PageError::from(error).into_response()),
+        }
     }
 }
 

@@ -18,9 +18,8 @@ use super::key_view::{load_key, KeyView, ACCOUNT_LABELS};
 use crate::domain::ids::KeyId;
 use crate::domain::key_fields::ACCOUNT_FIELDS;
 use crate::service::ServiceError;
-use crate::web::auth::{SessionAdmin, SessionKey};
+use crate::web::auth::{AdminForm, SessionAdmin, SessionKey};
 use crate::web::error::{PageError, PageResult};
-use crate::web::extract::FormPairs;
 use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -140,45 +139,32 @@ struct NewSecret {
 /// second key. The secret rides along in the admin's own session until the next page takes it.
 async fn route_post_key(
     State(state): State<AppState>,
-    admin: SessionAdmin,
-    form: FormPairs,
+    AdminForm { admin, form }: AdminForm,
 ) -> PageResult {
-    admin.check_csrf(form.get("_csrf")).await?;
     let values = KeyFormValues::from_form(&form);
     let keys = &state.keys;
-    let created = match values.changes(keys.clients(), keys.zone(), Utc::now()) {
-        Ok(changes) => keys.create(changes, &admin.username).await,
-        Err(errors) => {
-            return Ok(form_page(
-                &state,
-                admin,
-                None,
-                values,
-                errors,
-                String::new(),
-            ))
-        }
+    let errors = match values.changes(keys.clients(), keys.zone(), Utc::now()) {
+        Ok(changes) => match keys.create(changes, &admin.username).await {
+            Ok((snapshot, secret)) => {
+                let key_id = snapshot.key.id.to_string();
+                let target = format!("/keys/{key_id}/created");
+                SessionKey::NewSecret
+                    .insert(&admin.session, NewSecret { key_id, secret })
+                    .await?;
+                return Ok(Redirect::to(&target).into_response());
+            }
+            Err(error) => refused_fields(error)?,
+        },
+        Err(errors) => errors,
     };
-    let (snapshot, secret) = match created {
-        Ok(created) => created,
-        Err(error) => {
-            let errors = refused_fields(error)?;
-            return Ok(form_page(
-                &state,
-                admin,
-                None,
-                values,
-                errors,
-                String::new(),
-            ));
-        }
-    };
-    let key_id = snapshot.key.id.to_string();
-    let target = format!("/keys/{key_id}/created");
-    SessionKey::NewSecret
-        .insert(&admin.session, NewSecret { key_id, secret })
-        .await?;
-    Ok(Redirect::to(&target).into_response())
+    Ok(form_page(
+        &state,
+        admin,
+        None,
+        values,
+        errors,
+        String::new(),
+    ))
 }
 
 #[derive(Template, WebTemplate)]
@@ -248,41 +234,27 @@ async fn route_get_edit_key(
 /// The key is read only to show the form again with its errors.
 async fn route_post_edit_key(
     State(state): State<AppState>,
-    admin: SessionAdmin,
     Path(id): Path<String>,
-    form: FormPairs,
+    AdminForm { admin, form }: AdminForm,
 ) -> PageResult {
-    admin.check_csrf(form.get("_csrf")).await?;
     let key_id = KeyId::parse(&id).ok_or(PageError::NotFound)?;
     let values = KeyFormValues::from_form(&form);
     let keys = &state.keys;
-    let changes = match values.changes(keys.clients(), keys.zone(), Utc::now()) {
-        Ok(changes) => changes,
-        Err(errors) => return edit_form_with_errors(&state, admin, id, values, errors).await,
+    let errors = match values.changes(keys.clients(), keys.zone(), Utc::now()) {
+        Ok(changes) => match keys.update(key_id, &changes).await {
+            Ok(true) => {
+                let name = changes.name.unwrap_or_default();
+                Flash::info(format!("Saved “{name}”."))
+                    .store(&admin.session)
+                    .await?;
+                return Ok(Redirect::to(&format!("/keys/{id}")).into_response());
+            }
+            Ok(false) => return Err(PageError::NotFound),
+            Err(error) => refused_fields(error)?,
+        },
+        Err(errors) => errors,
     };
-    match keys.update(key_id, &changes).await {
-        Ok(true) => {}
-        Ok(false) => return Err(PageError::NotFound),
-        Err(error) => {
-            let errors = refused_fields(error)?;
-            return edit_form_with_errors(&state, admin, id, values, errors).await;
-        }
-    }
-    let name = changes.name.unwrap_or_default();
-    Flash::info(format!("Saved “{name}”."))
-        .store(&admin.session)
-        .await?;
-    Ok(Redirect::to(&format!("/keys/{id}")).into_response())
-}
-
-async fn edit_form_with_errors(
-    state: &AppState,
-    admin: SessionAdmin,
-    id: String,
-    values: KeyFormValues,
-    errors: FormErrors,
-) -> PageResult {
-    let snapshot = load_key(state, &id).await?;
+    let snapshot = load_key(&state, &id).await?;
     let current = optional_time(snapshot.key.expires_at, state.keys.zone(), "never");
-    Ok(form_page(state, admin, Some(id), values, errors, current))
+    Ok(form_page(&state, admin, Some(id), values, errors, current))
 }

@@ -16,7 +16,7 @@ use super::flash::Flash;
 use super::key_view::{load_key, KeyView, LiveKey, LiveKeys, PageLink};
 use crate::domain::ids::KeyId;
 use crate::domain::key_fields::KeyChanges;
-use crate::web::auth::SessionAdmin;
+use crate::web::auth::{AdminForm, SessionAdmin};
 use crate::web::error::{PageError, PageResult};
 use crate::web::extract::{FormPairs, QueryPairs};
 use crate::web::list_params::{ListParams, PageSizes};
@@ -165,11 +165,9 @@ fn is_local_path(path: &str) -> bool {
 /// admins at once cannot undo each other.
 async fn route_post_active(
     State(state): State<AppState>,
-    admin: SessionAdmin,
     Path(id): Path<String>,
-    form: FormPairs,
+    AdminForm { admin, form }: AdminForm,
 ) -> PageResult<Redirect> {
-    admin.check_csrf(form.get("_csrf")).await?;
     let back = return_to(&form)?;
     let active = match form.get("isActive") {
         Some("true") => true,
@@ -219,11 +217,9 @@ async fn route_get_delete_key(
 
 async fn route_post_delete_key(
     State(state): State<AppState>,
-    admin: SessionAdmin,
     Path(id): Path<String>,
-    form: FormPairs,
+    AdminForm { admin, .. }: AdminForm,
 ) -> PageResult<Redirect> {
-    admin.check_csrf(form.get("_csrf")).await?;
     let snapshot = load_key(&state, &id).await?;
     if state.keys.delete(snapshot.key.id).await? {
         Flash::info(format!(
@@ -238,10 +234,8 @@ async fn route_post_delete_key(
 
 async fn route_post_disable_expired(
     State(state): State<AppState>,
-    admin: SessionAdmin,
-    form: FormPairs,
+    AdminForm { admin, .. }: AdminForm,
 ) -> PageResult<Redirect> {
-    admin.check_csrf(form.get("_csrf")).await?;
     let disabled = state.keys.disable_expired(Utc::now()).await?;
     let text = match disabled {
         0 => "No expired keys were active.".to_string(),

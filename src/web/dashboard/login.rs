@@ -15,7 +15,8 @@ use super::flash::Flash;
 use crate::domain::username::{loggable, AdminUsername};
 use crate::service::SignIn;
 use crate::web::auth::{
-    login_form_cookie, login_form_nonce, new_login_form_nonce, sign_in, sign_out, SessionAdmin,
+    login_form_cookie, login_form_nonce, new_login_form_nonce, sign_in, sign_out, AdminForm,
+    SessionAdmin,
 };
 use crate::web::error::{PageError, PageResult};
 use crate::web::extract::FormPairs;
@@ -172,8 +173,7 @@ async fn route_get_logout(admin: SessionAdmin) -> LogoutPage {
     }
 }
 
-async fn route_post_logout(admin: SessionAdmin, form: FormPairs) -> PageResult<Response> {
-    admin.check_csrf(form.get("_csrf")).await?;
+async fn route_post_logout(AdminForm { admin, .. }: AdminForm) -> PageResult<Redirect> {
     sign_out(&admin.session).await?;
-    Ok(Redirect::to("/login").into_response())
+    Ok(Redirect::to("/login"))
 }
