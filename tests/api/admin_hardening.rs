@@ -119,7 +119,7 @@ async fn a_different_encryption_key_is_refused_once_redis_comes_back() {
     let mut app = TestApp::spawn_with(&[("KEYWARD_REDIS_TIMEOUT_MS", "300")]).await;
     app.create_key(json!({"name": "existing"})).await;
     // Keep what the first instance stored across the restart below.
-    app.redis.cli(&["SAVE"]);
+    app.redis.save();
     app.redis.kill();
     let other_dir = tempfile::tempdir().expect("temp dir");
     let mut child = keyward_command(

@@ -28,7 +28,10 @@ async fn login_wrong_then_right_password_and_logout() {
     // The form posts back to /login, so the path alone does not say the answer has arrived.
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     while !browser.exists(".flash-error").await {
-        assert!(std::time::Instant::now() < deadline, "no sign-in error shown");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no sign-in error shown"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(browser

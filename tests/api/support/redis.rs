@@ -172,6 +172,14 @@ impl RedisServer {
         node_cli(self.nodes[0].port, &all)
     }
 
+    /// Writes every node's data to disk, so it survives `restart` (SAVE through `cli` would
+    /// reach one cluster node only).
+    pub fn save(&self) {
+        for node in &self.nodes {
+            node_cli(node.port, &["SAVE"]);
+        }
+    }
+
     /// Every key name in this test's Redis (tests may scan; keyward's request paths never do).
     pub fn all_keys(&self) -> Vec<String> {
         self.nodes
