@@ -89,7 +89,7 @@ pub enum ApiError {
     )]
     CounterFull { counter: String },
     /// A storage outage or an internal error (already logged).
-    #[error("{0:?}")]
+    #[error("{}", .0.message())]
     Failed(Failure),
 }
 
@@ -146,17 +146,10 @@ impl From<ServiceError> for ApiError {
     }
 }
 
-impl From<tower_sessions::session::Error> for ApiError {
-    fn from(error: tower_sessions::session::Error) -> Self {
-        Failure::StorageUnavailable.log(&error);
-        ApiError::Failed(Failure::StorageUnavailable)
-    }
-}
-
 /// `{"error": {...}}`, the body of every API error.
 #[derive(Serialize)]
-pub struct ErrorBody<'a> {
-    pub error: ErrorDetail<'a>,
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
 }
 
 #[derive(Serialize)]

@@ -43,8 +43,6 @@ pub struct AppState {
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
      img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-/// The whole HTTP surface. `sessions` keeps the dashboard's sessions (keyward's own Redis
-/// store in production; handed in, so this layer knows nothing of storage).
 /// One span per routed request naming its method and route template (never the path, query or
 /// headers, which can carry ids, secrets and tokens), and one event when it ends with its status
 /// and latency; server errors are logged as failures.
@@ -77,6 +75,8 @@ fn request_tracing() -> TraceLayer<
         .on_failure(DefaultOnFailure::new().latency_unit(LatencyUnit::Millis))
 }
 
+/// The whole HTTP surface. `sessions` keeps the dashboard's sessions (keyward's own Redis
+/// store in production; handed in, so this layer knows nothing of storage).
 pub fn app<S: SessionStore + Clone>(state: AppState, sessions: S) -> Router {
     let security_headers = [
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
