@@ -75,8 +75,8 @@ async fn route_post_login(
     {
         SignIn::Accepted => {}
         SignIn::Throttled { retry_minutes } => {
-            let message =
-                format!("Too many failed sign-ins. Try again in {retry_minutes} minute(s).");
+            let wait = super::format::plural(retry_minutes, "minute", "minutes");
+            let message = format!("Too many failed sign-ins. Try again in {wait}.");
             return Ok(page(StatusCode::TOO_MANY_REQUESTS, message, csrf, username));
         }
         SignIn::Refused => {
@@ -108,5 +108,7 @@ async fn route_get_logout(admin: SessionAdmin) -> PageResult {
 async fn route_post_logout(admin: SessionAdmin, form: FormPairs) -> PageResult<Response> {
     admin.check_csrf(form.get("_csrf")).await?;
     log_out(&admin.session).await?;
+    // A fresh, signed-out session carries the confirmation to the sign-in page.
+    super::session::flash(&admin.session, "info", "Signed out.").await?;
     Ok(Redirect::to("/login").into_response())
 }
