@@ -52,6 +52,17 @@ async fn money_tokens_and_times_read_the_same_on_every_page() {
     );
     assert!(list.contains("just now"), "last use, relative");
     assert!(list.contains("Showing 1–1 of 1"));
+    // The live refresh sends the same figures.
+    let live: serde_json::Value = client
+        .get(app.url(&format!("/keys/live?ids={id}")))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(live["keys"][&id]["dailyCost"], haiku_cost);
+    assert_eq!(live["keys"][&id]["dailyCostPercent"], "79%");
 
     let detail = page(&app, &client, &format!("/keys/{id}")).await;
     assert!(detail.contains(" CST"), "times carry their zone: {detail}");
