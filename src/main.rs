@@ -1,6 +1,6 @@
 //! The `keyward` command: parse the CLI, load settings, set up logging, run.
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -78,6 +78,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never into log files or journald.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let config = match Config::load(&cli.defaults, cli.config.as_deref()) {
         Ok(config) => config,
@@ -157,7 +159,8 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
                 .disable_expired(chrono::Utc::now())
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("Disabled {disabled} expired keys.");
+            let noun = if disabled == 1 { "key" } else { "keys" };
+            println!("Disabled {disabled} expired {noun}.");
             Ok(())
         }
     }

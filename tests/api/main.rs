@@ -1,10 +1,12 @@
 //! keyward's integration tests: the real binary, a real redis-server per test, plain HTTP.
 
+mod a11y;
 mod admin_hardening;
 mod admin_keys;
 mod browser;
 mod cli;
 mod dashboard;
+mod dashboard_ux;
 mod http_hardening;
 mod instances;
 mod leases;

@@ -122,8 +122,8 @@ async fn route_post_login(
         }
         SignIn::Throttled { retry_secs } => {
             tracing::warn!(?username, client = %peer.ip(), "dashboard sign-in throttled");
-            let minutes = retry_secs.div_ceil(60).max(1);
-            let message = format!("Too many failed sign-ins. Try again in {minutes} minute(s).");
+            let wait = super::format::plural(retry_secs.div_ceil(60).max(1), "minute", "minutes");
+            let message = format!("Too many failed sign-ins. Try again in {wait}.");
             let page = login_page_with_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 csrf,
@@ -174,5 +174,7 @@ async fn route_get_logout(admin: SessionAdmin) -> PageResult {
 async fn route_post_logout(admin: SessionAdmin, form: FormPairs) -> PageResult<Response> {
     admin.check_csrf(form.get("_csrf")).await?;
     log_out(&admin.session).await?;
+    // A fresh, signed-out session carries the confirmation to the sign-in page.
+    super::session::flash(&admin.session, "info", "Signed out.").await?;
     Ok(Redirect::to("/login").into_response())
 }

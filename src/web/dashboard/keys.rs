@@ -13,7 +13,10 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::charts::UsageCharts;
-use super::format::{count, count_short, countdown, minutes, optional_time, time, usd_short};
+use super::format::{
+    count, countdown, expiry, minutes, optional_relative, optional_time, percent, plural, time,
+    tokens, usd,
+};
 use super::forms::{FormPairs, KeyFormValues};
 use super::session::{take_flashes, Flash, SessionAdmin};
 use super::{render, PageError, PageResult};
@@ -70,12 +73,17 @@ pub struct KeyView {
     pub daily_cost: String,
     pub daily_limit: Option<String>,
     pub daily_ratio: f64,
+    pub daily_percent: String,
     pub total_requests: String,
     pub total_tokens: String,
     pub total_cost: String,
     pub monthly_cost: String,
     pub last_used: String,
+    /// `3 min ago`, empty when never used.
+    pub last_used_ago: String,
     pub expires: String,
+    /// `in 12 days`, empty without an expiry.
+    pub expires_in: String,
     pub created: String,
     pub created_by: String,
     pub restricted_models: Vec<String>,
@@ -84,11 +92,11 @@ pub struct KeyView {
     pub enable_client_restriction: bool,
 }
 
-fn limit_text(limit: u64) -> String {
+fn limit_text(limit: u64, format: fn(u64) -> String) -> String {
     if limit == 0 {
         "∞".into()
     } else {
-        count_short(limit)
+        format(limit)
     }
 }
 
@@ -114,23 +122,26 @@ impl KeyView {
                 .filter_map(|(label, id)| id.clone().map(|id| (*label, id)))
                 .collect(),
             concurrency: snapshot.current_concurrency,
-            concurrency_limit: limit_text(key.concurrency_limit),
+            concurrency_limit: limit_text(key.concurrency_limit, count),
             window_length: minutes(key.rate_limit_window_minutes),
             window_requests: count(snapshot.window.map_or(0, |w| w.requests)),
-            window_request_limit: limit_text(key.rate_limit_requests),
-            window_tokens: count_short(snapshot.window.map_or(0, |w| w.tokens)),
-            window_token_limit: limit_text(key.token_limit),
+            window_request_limit: limit_text(key.rate_limit_requests, count),
+            window_tokens: tokens(snapshot.window.map_or(0, |w| w.tokens)),
+            window_token_limit: limit_text(key.token_limit, tokens),
             window_seconds: seconds.map(|s| s.to_string()).unwrap_or_default(),
             window_text: countdown(seconds),
-            daily_cost: usd_short(snapshot.daily.cost),
-            daily_limit: (limit.nanos() > 0).then(|| usd_short(limit)),
+            daily_cost: usd(snapshot.daily.cost),
+            daily_limit: (limit.nanos() > 0).then(|| usd(limit)),
             daily_ratio: cost_ratio(snapshot),
+            daily_percent: percent(cost_share(snapshot)),
             total_requests: count(snapshot.total.requests),
-            total_tokens: count_short(snapshot.total.all_tokens),
-            total_cost: usd_short(snapshot.total.cost),
-            monthly_cost: usd_short(snapshot.monthly.cost),
+            total_tokens: tokens(snapshot.total.all_tokens),
+            total_cost: usd(snapshot.total.cost),
+            monthly_cost: usd(snapshot.monthly.cost),
             last_used: optional_time(key.last_used_at, zone, "never"),
-            expires: optional_time(key.expires_at, zone, "never"),
+            last_used_ago: optional_relative(key.last_used_at, now),
+            expires: expiry(key.expires_at, zone),
+            expires_in: optional_relative(key.expires_at, now),
             created: time(key.created_at, zone),
             created_by: key.created_by.clone(),
             restricted_models: key.restricted_models.clone(),
@@ -145,12 +156,18 @@ impl KeyView {
     }
 }
 
+/// Today's cost as a share of the daily limit, for the bar (full at the limit).
 fn cost_ratio(snapshot: &KeySnapshot) -> f64 {
+    cost_share(snapshot).clamp(0.0, 1.0)
+}
+
+/// Today's cost as a share of the daily limit, past 1 when over it (0 without a limit).
+fn cost_share(snapshot: &KeySnapshot) -> f64 {
     let limit = snapshot.key.daily_cost_limit.nanos();
     if limit <= 0 {
         return 0.0;
     }
-    (snapshot.daily.cost.nanos() as f64 / limit as f64).clamp(0.0, 1.0)
+    snapshot.daily.cost.nanos() as f64 / limit as f64
 }
 
 /// A link target in the list that keeps the current filters.
@@ -178,6 +195,44 @@ struct KeysPage {
     page_sizes: [u64; 3],
     pages: Vec<PageLink>,
     filtered: bool,
+    /// `Showing 21–25 of 25`, under the list.
+    showing: String,
+}
+
+impl KeysPage {
+    /// The list sorted by `column`: the other order when it is already sorted by it, else its
+    /// natural first order (names A→Z, the rest newest or highest first). Keeps the filters.
+    fn sort_href(&self, column: &str) -> String {
+        let order = match (self.sort == column, self.order.as_str()) {
+            (true, "asc") => "desc",
+            (true, _) => "asc",
+            (false, _) if column == "name" => "asc",
+            (false, _) => "desc",
+        };
+        let mut pairs = vec![("sort", column), ("order", order)];
+        for (name, value) in [("q", &self.q), ("tag", &self.tag), ("status", &self.status)] {
+            if !value.is_empty() {
+                pairs.push((name, value));
+            }
+        }
+        let per_page = self.per_page.to_string();
+        if self.per_page != PAGE_SIZES[0] {
+            pairs.push(("perPage", &per_page));
+        }
+        format!(
+            "/keys?{}",
+            serde_urlencoded::to_string(&pairs).unwrap_or_default()
+        )
+    }
+
+    /// The `aria-sort` of a sortable column's header.
+    fn aria_sort(&self, column: &str) -> &'static str {
+        match (self.sort == column, self.order.as_str()) {
+            (false, _) => "none",
+            (true, "asc") => "ascending",
+            (true, _) => "descending",
+        }
+    }
 }
 
 async fn route_get_keys(
@@ -202,6 +257,14 @@ async fn route_get_keys(
     let zone = state.keys.zone();
     let param = |name: &str| query.get(name).unwrap_or("").to_string();
     let pages = page_links(&query, page, total.div_ceil(per_page).max(1));
+    let first_shown = list.offset + 1;
+    let last_shown = list.offset + snapshots.len() as u64;
+    let showing = format!(
+        "Showing {}–{} of {}",
+        count(first_shown),
+        count(last_shown),
+        count(total)
+    );
     Ok(render(&KeysPage {
         csrf: admin.csrf.clone(),
         flashes: take_flashes(&admin.session).await?,
@@ -218,6 +281,7 @@ async fn route_get_keys(
         per_page,
         page_sizes: PAGE_SIZES,
         pages,
+        showing,
     }))
 }
 
@@ -287,10 +351,11 @@ async fn route_get_live(
             let live = json!({
                 "currentConcurrency": s.current_concurrency,
                 "currentWindowRequests": count(s.window.map_or(0, |w| w.requests)),
-                "currentWindowTokens": count_short(s.window.map_or(0, |w| w.tokens)),
+                "currentWindowTokens": tokens(s.window.map_or(0, |w| w.tokens)),
                 "windowRemainingSeconds": seconds,
-                "dailyCost": usd_short(s.daily.cost),
+                "dailyCost": usd(s.daily.cost),
                 "dailyCostRatio": cost_ratio(s),
+                "dailyCostPercent": percent(cost_share(s)),
             });
             (s.key.id.to_string(), live)
         })
@@ -324,6 +389,11 @@ impl KeyFormPage {
 
     fn client_checked(&self, id: &str) -> bool {
         self.values.allowed_clients.iter().any(|c| c == id)
+    }
+
+    /// The summary above a refused form: (the id of the field's input, its message), in form order.
+    fn error_summary(&self) -> Vec<(String, String)> {
+        super::forms::error_summary(&self.errors)
     }
 }
 
@@ -549,7 +619,7 @@ async fn route_get_edit_key(
     Path(id): Path<String>,
 ) -> PageResult {
     let snapshot = load(&state, &id).await?;
-    let current = optional_time(snapshot.key.expires_at, state.keys.zone(), "never");
+    let current = expiry(snapshot.key.expires_at, state.keys.zone());
     Ok(form_page(
         &state,
         &admin,
@@ -572,7 +642,7 @@ async fn route_post_edit_key(
     let changes = match values.validate(state.keys.clients(), state.keys.zone(), false) {
         Ok(changes) => changes,
         Err(errors) => {
-            let current = optional_time(snapshot.key.expires_at, state.keys.zone(), "never");
+            let current = expiry(snapshot.key.expires_at, state.keys.zone());
             return Ok(form_page(&state, &admin, Some(id), values, errors, current));
         }
     };
@@ -651,6 +721,8 @@ struct DeletePage {
     csrf: String,
     flashes: Vec<Flash>,
     key: KeyView,
+    /// `1 request`, `1,200 requests`.
+    requests: String,
 }
 
 async fn route_get_delete_key(
@@ -663,6 +735,7 @@ async fn route_get_delete_key(
         csrf: admin.csrf.clone(),
         flashes: Vec::new(),
         key: KeyView::new(&snapshot, state.keys.zone()),
+        requests: plural(snapshot.total.requests, "request", "requests"),
     }))
 }
 
@@ -694,8 +767,10 @@ async fn route_post_disable_expired(
     let disabled = state.keys.disable_expired(Utc::now()).await?;
     let text = match disabled {
         0 => "No expired keys were active.".to_string(),
-        1 => "Disabled 1 expired key.".to_string(),
-        n => format!("Disabled {n} expired keys."),
+        n => format!(
+            "Disabled {}.",
+            plural(n as u64, "expired key", "expired keys")
+        ),
     };
     admin.flash("info", text).await?;
     Ok(Redirect::to("/keys").into_response())
