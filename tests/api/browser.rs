@@ -167,8 +167,11 @@ async fn edit_disable_enable_and_delete_with_flashes() {
         .click(&format!("{row} form[action$='/active'] button"))
         .await;
     browser.wait_for_path(|p| p == "/keys").await;
+    // The form redirects back to the page it was on: wait for the new page's content.
+    browser
+        .wait_for_text(&format!("{row} .badge"), |t| t == "disabled")
+        .await;
     assert!(browser.text(".flash").await.contains("Disabled"));
-    assert_eq!(browser.text(&format!("{row} .badge")).await, "disabled");
     assert_eq!(
         app.verify(json!({"key": secret})).await.1["error"]["code"],
         "disabled"
@@ -176,8 +179,9 @@ async fn edit_disable_enable_and_delete_with_flashes() {
     browser
         .click(&format!("{row} form[action$='/active'] button"))
         .await;
-    browser.wait_for_path(|p| p == "/keys").await;
-    assert_eq!(browser.text(&format!("{row} .badge")).await, "active");
+    browser
+        .wait_for_text(&format!("{row} .badge"), |t| t == "active")
+        .await;
 
     browser.click(&format!("{row} a[href$='/delete']")).await;
     browser.wait_for_path(|p| p.ends_with("/delete")).await;

@@ -115,14 +115,21 @@ impl Browser {
             .expect("click");
     }
 
+    /// The element's text. A page that reloads between finding the element and reading it
+    /// (a form's redirect back to the same path) leaves a stale element: find it again.
     pub async fn text(&self, css: &str) -> String {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .expect(css)
-            .text()
-            .await
-            .expect("text")
+        let mut tries = 0;
+        loop {
+            let element = self.client.find(Locator::Css(css)).await.expect(css);
+            match element.text().await {
+                Ok(text) => return text,
+                Err(error) if tries < 20 && error.to_string().contains("stale") => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(error) => panic!("text of {css}: {error}"),
+            }
+        }
     }
 
     pub async fn exists(&self, css: &str) -> bool {
