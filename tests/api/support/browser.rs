@@ -145,7 +145,11 @@ impl Browser {
     pub async fn wait_for_text(&self, css: &str, ready: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let text = self.text(css).await;
+            // Absent or stale (the page is being replaced) reads as empty: keep waiting.
+            let text = match self.client.find(Locator::Css(css)).await {
+                Ok(element) => element.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
             if ready(&text) {
                 return text;
             }
