@@ -4,6 +4,7 @@ mod admin_hardening;
 mod admin_keys;
 mod browser;
 mod cli;
+mod crs_source;
 mod dashboard;
 mod http_hardening;
 mod instances;
