@@ -18,6 +18,8 @@ use super::{CrsKey, CrsUsage};
 const SCAN_COUNT: usize = 1000;
 /// Commands per pipelined round trip.
 const PIPELINE_COMMANDS: usize = 1000;
+/// Keys whose usage is read together (their answers are held until parsed).
+const KEYS_PER_USAGE_READ: usize = 100;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// One pipelined round trip of up to [`PIPELINE_COMMANDS`] reads.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -318,10 +320,16 @@ impl CrsSource {
         }
 
         let mut with_usage = Vec::with_capacity(keys.len());
-        for key in keys {
-            let names = inventory.usage.get(&key.id).cloned().unwrap_or_default();
-            let usage = self.read_usage(&names).await?;
-            with_usage.push((key, usage));
+        let no_names = Vec::new();
+        let mut keys = keys.into_iter().peekable();
+        while keys.peek().is_some() {
+            let batch: Vec<CrsKey> = keys.by_ref().take(KEYS_PER_USAGE_READ).collect();
+            let names: Vec<&[(String, UsageName)]> = batch
+                .iter()
+                .map(|key| inventory.usage.get(&key.id).unwrap_or(&no_names).as_slice())
+                .collect();
+            let usages = self.read_usage(&names).await?;
+            with_usage.extend(batch.into_iter().zip(usages));
         }
 
         let key_ids: BTreeSet<&str> = with_usage.iter().map(|(k, _)| k.id.as_str()).collect();
@@ -353,43 +361,60 @@ impl CrsSource {
         })
     }
 
-    async fn read_usage(&mut self, names: &[(String, UsageName)]) -> Result<CrsUsage, CrsError> {
-        let reads: Vec<Read> = names
+    /// The usage of several keys (`names_per_key[i]`: the usage names of key `i`), read in
+    /// shared pipelines so a large installation takes few round trips.
+    async fn read_usage(
+        &mut self,
+        names_per_key: &[&[(String, UsageName)]],
+    ) -> Result<Vec<CrsUsage>, CrsError> {
+        let reads: Vec<Read> = names_per_key
             .iter()
+            .flat_map(|names| names.iter())
             .map(|(name, kind)| match kind {
                 UsageName::Records => Read::Newest(name.clone()),
                 kind if kind.is_string() => Read::Get(name.clone()),
                 _ => Read::HashAll(name.clone()),
             })
             .collect();
-        let answers = self.read_many(&reads).await?;
-        let mut reader = UsageReader::new();
-        for ((name, kind), answer) in names.iter().zip(answers) {
-            let answer = match answer {
-                Ok(value) => value,
-                Err(error) => {
-                    reader.add_error(name, format!("cannot be read: {error}"));
-                    continue;
-                }
-            };
-            match kind {
-                UsageName::Records => {
-                    let record: Option<String> = redis::from_redis_value(answer).ok().flatten();
-                    reader.add_newest_record(name, record.as_deref());
-                }
-                kind if kind.is_string() => {
-                    let text: Option<String> = redis::from_redis_value(answer).ok().flatten();
-                    reader.add_string(name, kind, text.as_deref());
-                }
-                kind => match redis::from_redis_value::<HashMap<String, String>>(answer) {
-                    Ok(hash) if hash.is_empty() => {}
-                    Ok(hash) => reader.add_hash(name, kind, &hash),
-                    Err(error) => reader.add_error(name, format!("cannot be read: {error}")),
-                },
-            }
-        }
-        Ok(reader.finish())
+        let mut answers = self.read_many(&reads).await?.into_iter();
+        Ok(names_per_key
+            .iter()
+            .map(|names| usage_from_answers(names, answers.by_ref().take(names.len())))
+            .collect())
     }
+}
+
+/// One key's usage from the answers to its reads, in the order of `names`.
+fn usage_from_answers(
+    names: &[(String, UsageName)],
+    answers: impl Iterator<Item = RedisResult<Value>>,
+) -> CrsUsage {
+    let mut reader = UsageReader::new();
+    for ((name, kind), answer) in names.iter().zip(answers) {
+        let answer = match answer {
+            Ok(value) => value,
+            Err(error) => {
+                reader.add_error(name, format!("cannot be read: {error}"));
+                continue;
+            }
+        };
+        match kind {
+            UsageName::Records => {
+                let record: Option<String> = redis::from_redis_value(answer).ok().flatten();
+                reader.add_newest_record(name, record.as_deref());
+            }
+            kind if kind.is_string() => {
+                let text: Option<String> = redis::from_redis_value(answer).ok().flatten();
+                reader.add_string(name, kind, text.as_deref());
+            }
+            kind => match redis::from_redis_value::<HashMap<String, String>>(answer) {
+                Ok(hash) if hash.is_empty() => {}
+                Ok(hash) => reader.add_hash(name, kind, &hash),
+                Err(error) => reader.add_error(name, format!("cannot be read: {error}")),
+            },
+        }
+    }
+    reader.finish()
 }
 
 fn looks_like_uuid(id: &str) -> bool {
