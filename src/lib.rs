@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod domain;
+pub mod import;
 pub mod secrets;
 pub mod service;
 pub mod store;

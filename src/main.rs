@@ -48,6 +48,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Import keys from another key service.
+    Import {
+        #[command(subcommand)]
+        command: keyward::import::ImportCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -107,6 +112,7 @@ fn main() -> ExitCode {
 
 async fn run(command: Command, config: Config) -> Result<(), String> {
     match command {
+        Command::Import { command } => keyward::import::run(command, &config).await,
         Command::Serve => keyward::serve(config).await.map_err(|e| e.to_string()),
         Command::Admin {
             command:

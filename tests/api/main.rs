@@ -5,6 +5,7 @@ mod admin_hardening;
 mod admin_keys;
 mod browser;
 mod cli;
+mod crs_source;
 mod dashboard;
 mod dashboard_ux;
 mod http_hardening;
