@@ -500,6 +500,40 @@ mod tests {
     }
 
     #[test]
+    fn pricing_settings() {
+        let config = load(&[]).expect("defaults are valid");
+        let files = config.pricing_files();
+        assert_eq!(
+            files.prices,
+            Path::new("config/model_prices_and_context_window.json")
+        );
+        assert_eq!(
+            files.overrides,
+            Some(Path::new("config/pricing_overrides.json"))
+        );
+        assert_eq!(files.fallback_model, "claude-opus-4-1-20250805");
+        // An empty overrides setting means none; the fallback model is kept verbatim.
+        let config = load(&[
+            ("KEYWARD_PRICING_OVERRIDES_FILE", " "),
+            ("KEYWARD_PRICING_FALLBACK_MODEL", "2024"),
+        ])
+        .expect("valid");
+        assert_eq!(config.pricing_overrides_file, None);
+        assert_eq!(config.pricing_fallback_model, "2024");
+        for (name, value) in [
+            ("KEYWARD_PRICING_FALLBACK_MODEL", " "),
+            ("KEYWARD_PRICING_FILE", ""),
+        ] {
+            let message = load(&[(name, value)]).err().map(|e| e.to_string());
+            let setting = name.trim_start_matches("KEYWARD_").to_lowercase();
+            assert!(
+                message.as_deref().is_some_and(|m| m.contains(&setting)),
+                "{name}: {message:?}"
+            );
+        }
+    }
+
+    #[test]
     fn cluster_urls() {
         let config = load(&[(
             "KEYWARD_REDIS_URL",

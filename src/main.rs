@@ -194,9 +194,9 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
 fn pricing_report(table: &PricingTable, models: &[String]) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let overrides = match table.path_of(PriceSource::Overrides) {
-        path if path == table.path_of(PriceSource::Prices) => "no overrides file".to_string(),
-        path => format!("overrides {}", path.display()),
+    let overrides = match table.overrides_path() {
+        Some(path) => format!("overrides {}", path.display()),
+        None => "no overrides file".to_string(),
     };
     let _ = writeln!(
         out,

@@ -405,6 +405,11 @@ impl PricingTable {
         self.model_index_by_name.len()
     }
 
+    /// The overrides file the table was built with, if any.
+    pub fn overrides_path(&self) -> Option<&Path> {
+        self.overrides_path.as_deref()
+    }
+
     /// The file a row's prices came from.
     pub fn path_of(&self, source: PriceSource) -> &Path {
         match (source, &self.overrides_path) {

@@ -103,28 +103,25 @@ pub(super) fn with_normalised<R>(name: &str, with: impl FnOnce(&str) -> R) -> R 
 /// `name` without a trailing release date (`-20250514` as Anthropic writes it, `-2024-08-06` as
 /// OpenAI does), or `None` when it has none.
 pub(super) fn without_date_suffix(name: &str) -> Option<&str> {
+    // `d` stands for a digit; the year must be of this century, so an 8-digit build number
+    // is not taken for a date.
+    const DATE_SHAPES: [&[u8]; 2] = [b"-20dddddd", b"-20dd-dd-dd"];
     let bytes = name.as_bytes();
-    let is_date_at = |start: usize, shape: &[u8]| {
-        bytes.len() > start
-            && bytes[start..].len() == shape.len()
-            && bytes[start..]
+    DATE_SHAPES.iter().find_map(|shape| {
+        let start = bytes
+            .len()
+            .checked_sub(shape.len())
+            .filter(|&start| start > 0)?;
+        let fits =
+            bytes[start..]
                 .iter()
-                .zip(shape)
+                .zip(shape.iter())
                 .all(|(&byte, &expected)| match expected {
                     b'd' => byte.is_ascii_digit(),
                     other => byte == other,
-                })
-            // A year of this century: an 8-digit build number is not a date.
-            && bytes[start + 1..start + 3] == *b"20"
-    };
-    for shape in [&b"-dddddddd"[..], &b"-dddd-dd-dd"[..]] {
-        if let Some(start) = name.len().checked_sub(shape.len()) {
-            if start > 0 && is_date_at(start, shape) {
-                return Some(&name[..start]);
-            }
-        }
-    }
-    None
+                });
+        fits.then(|| &name[..start])
+    })
 }
 
 /// Rule 2. The suffix selects a context window, not another model, so the base row applies;
