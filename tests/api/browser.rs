@@ -304,7 +304,8 @@ async fn account_page_draws_charts_and_lists_bound_keys() {
         .expect("script");
     assert_eq!(
         drawn["models"],
-        json!(["claude-haiku-4-5", "claude-sonnet-4-5"]),
+        // One series per canonical model (the reports named the aliases).
+        json!(["claude-haiku-4-5-20251001", "claude-sonnet-4-5-20250929"]),
         "{drawn}"
     );
     assert_eq!(drawn["painted"], true);

@@ -12,6 +12,7 @@ mod http_hardening;
 mod instances;
 mod leases;
 mod listing;
+mod metering;
 mod ops;
 mod signin;
 mod support;

@@ -103,6 +103,11 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
+    /// The keyward process's id (to send it signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits until `/healthz` answers 200 (keyward reconnected to Redis by itself).
     pub async fn wait_until_healthy(&self) {
         let deadline = Instant::now() + Duration::from_secs(15);
