@@ -10,18 +10,22 @@ use figment::Figment;
 use serde::Deserialize;
 
 use crate::domain::clients::ClientMatcher;
+use crate::domain::pricing::PricingFiles;
 use crate::domain::timezone::Zone;
 use crate::domain::username::AdminUsername;
 
 /// Settings whose values are secrets or free text: taken from the environment verbatim, so a
 /// password like `12345` stays a string instead of being parsed as a number.
-const VERBATIM_ENV_SETTINGS: [&str; 6] = [
+const VERBATIM_ENV_SETTINGS: [&str; 9] = [
     "encryption_key",
     "admin_password",
     "service_token",
     "admin_token",
     "key_prefix",
     "admin_username",
+    "pricing_file",
+    "pricing_overrides_file",
+    "pricing_fallback_model",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +62,8 @@ struct RawSettings {
     cookie_secure: bool,
     data_dir: PathBuf,
     pricing_file: PathBuf,
+    pricing_overrides_file: String,
+    pricing_fallback_model: String,
     lease_ttl_secs: u64,
     expiry_sweep_secs: u64,
     session_idle_minutes: u64,
@@ -94,7 +100,12 @@ pub struct Config {
     pub timezone: Zone,
     pub cookie_secure: bool,
     pub data_dir: PathBuf,
+    /// The LiteLLM-format price table.
     pub pricing_file: PathBuf,
+    /// Local prices in the same format whose entries win; `None` when the setting is empty.
+    pub pricing_overrides_file: Option<PathBuf>,
+    /// The model whose prices unknown models pay (flagged as fallback-priced).
+    pub pricing_fallback_model: String,
     pub lease_ttl: Duration,
     pub expiry_sweep_interval: Option<Duration>,
     pub session_idle: Duration,
@@ -138,6 +149,8 @@ impl std::fmt::Debug for Config {
             .field("cookie_secure", &self.cookie_secure)
             .field("data_dir", &self.data_dir)
             .field("pricing_file", &self.pricing_file)
+            .field("pricing_overrides_file", &self.pricing_overrides_file)
+            .field("pricing_fallback_model", &self.pricing_fallback_model)
             .field("lease_ttl", &self.lease_ttl)
             .field("expiry_sweep_interval", &self.expiry_sweep_interval)
             .field("session_idle", &self.session_idle)
@@ -159,6 +172,15 @@ impl std::fmt::Debug for Config {
 }
 
 impl Config {
+    /// The price files and fallback model, as the pricing table loads them.
+    pub fn pricing_files(&self) -> PricingFiles<'_> {
+        PricingFiles {
+            prices: &self.pricing_file,
+            overrides: self.pricing_overrides_file.as_deref(),
+            fallback_model: &self.pricing_fallback_model,
+        }
+    }
+
     /// Loads `defaults_file`, then `extra_file`, then the environment.
     pub fn load(defaults_file: &Path, extra_file: Option<&Path>) -> Result<Config, ConfigError> {
         Self::load_with_env(defaults_file, extra_file, std::env::vars())
@@ -295,6 +317,19 @@ impl RawSettings {
                 "must be between 1 and 1000",
             ));
         }
+        if self.pricing_file.as_os_str().is_empty() {
+            return Err(invalid("pricing_file", "must name a price file"));
+        }
+        let pricing_fallback_model = self.pricing_fallback_model.trim().to_string();
+        if pricing_fallback_model.is_empty() {
+            return Err(invalid(
+                "pricing_fallback_model",
+                "must name a model of the price table",
+            ));
+        }
+        let pricing_overrides_file = Some(self.pricing_overrides_file.trim())
+            .filter(|path| !path.is_empty())
+            .map(PathBuf::from);
         let clients = ClientMatcher::new(&self.clients).map_err(|m| invalid("clients", m))?;
         let connection_limits = self.connection_limits()?;
         Ok(Config {
@@ -310,6 +345,8 @@ impl RawSettings {
             cookie_secure: self.cookie_secure,
             data_dir: self.data_dir,
             pricing_file: self.pricing_file,
+            pricing_overrides_file,
+            pricing_fallback_model,
             lease_ttl: Duration::from_secs(self.lease_ttl_secs),
             expiry_sweep_interval: (self.expiry_sweep_secs > 0)
                 .then(|| Duration::from_secs(self.expiry_sweep_secs)),
@@ -452,6 +489,40 @@ mod tests {
             ("KEYWARD_PASSWORD_HASH_CONCURRENCY", "65"),
             ("KEYWARD_PASSWORD_HASH_WAIT_MS", "30001"),
             ("KEYWARD_ADMIN_USERNAME", "line\nbreak"),
+        ] {
+            let message = load(&[(name, value)]).err().map(|e| e.to_string());
+            let setting = name.trim_start_matches("KEYWARD_").to_lowercase();
+            assert!(
+                message.as_deref().is_some_and(|m| m.contains(&setting)),
+                "{name}: {message:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn pricing_settings() {
+        let config = load(&[]).expect("defaults are valid");
+        let files = config.pricing_files();
+        assert_eq!(
+            files.prices,
+            Path::new("config/model_prices_and_context_window.json")
+        );
+        assert_eq!(
+            files.overrides,
+            Some(Path::new("config/pricing_overrides.json"))
+        );
+        assert_eq!(files.fallback_model, "claude-opus-4-1-20250805");
+        // An empty overrides setting means none; the fallback model is kept verbatim.
+        let config = load(&[
+            ("KEYWARD_PRICING_OVERRIDES_FILE", " "),
+            ("KEYWARD_PRICING_FALLBACK_MODEL", "2024"),
+        ])
+        .expect("valid");
+        assert_eq!(config.pricing_overrides_file, None);
+        assert_eq!(config.pricing_fallback_model, "2024");
+        for (name, value) in [
+            ("KEYWARD_PRICING_FALLBACK_MODEL", " "),
+            ("KEYWARD_PRICING_FILE", ""),
         ] {
             let message = load(&[(name, value)]).err().map(|e| e.to_string());
             let setting = name.trim_start_matches("KEYWARD_").to_lowercase();

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod domain;
+pub mod import;
 pub mod secrets;
 pub mod service;
 pub mod store;
@@ -13,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::config::Config;
-use crate::domain::pricing::PricingTable;
+use crate::domain::pricing::{LivePricing, PricingTable};
 use crate::domain::username::AdminUsername;
 use crate::service::admins::{AdminServiceSettings, Bootstrap};
 use crate::service::keys::KeyServiceSettings;
@@ -74,13 +75,14 @@ pub struct Services {
     pub admins: AdminService,
     /// For the start-up checks; requests go through the services.
     store: Store,
+    /// The pricing table the key service prices with (replaced on SIGHUP).
+    pub pricing: Arc<LivePricing>,
     /// Identifies the encryption key in use, for [`check_encryption_key`].
     pub encryption_fingerprint: String,
 }
 
 pub async fn services(config: &Config) -> Result<Services, StartError> {
-    let pricing = PricingTable::load(&config.pricing_file)?;
-    tracing::info!(models = pricing.model_count(), file = %config.pricing_file.display(), "pricing table loaded");
+    let pricing = Arc::new(LivePricing::new(load_pricing(config)?));
     let encryption_key = secrets::encryption_key(config)?;
     let encryption_fingerprint = domain::secret::encryption_fingerprint(&encryption_key);
     let store = Store::connect(&config.redis, config.redis_timeout).await?;
@@ -105,7 +107,7 @@ pub async fn services(config: &Config) -> Result<Services, StartError> {
             key_prefix: config.key_prefix.clone(),
             encryption_key,
             clients: config.clients.clone(),
-            pricing,
+            pricing: pricing.clone(),
             zone: config.timezone,
             lease_ttl: config.lease_ttl,
         },
@@ -114,8 +116,71 @@ pub async fn services(config: &Config) -> Result<Services, StartError> {
         keys,
         admins,
         store,
+        pricing,
         encryption_fingerprint,
     })
+}
+
+/// Loads both price files, logging what was read and how long it took.
+pub fn load_pricing(config: &Config) -> Result<PricingTable, domain::pricing::PricingError> {
+    let started = std::time::Instant::now();
+    let table = PricingTable::load(&config.pricing_files())?;
+    let summary = table.summary();
+    tracing::info!(
+        models = table.model_count(),
+        names = table.name_count(),
+        entries = summary.entries,
+        unpriced_entries = summary.unpriced,
+        rounded_prices = summary.rounded_prices,
+        file = %config.pricing_file.display(),
+        overrides = %config
+            .pricing_overrides_file
+            .as_deref()
+            .map_or_else(|| "none".to_string(), |path| path.display().to_string()),
+        fallback = %config.pricing_fallback_model,
+        load_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "pricing table loaded"
+    );
+    Ok(table)
+}
+
+/// Reloads the pricing table on every SIGHUP. The new table is swapped in whole; a file that
+/// does not load leaves the table in use untouched (and says why in the log). The handler is
+/// installed before this returns, so a SIGHUP never meets the default action (ending the process).
+#[cfg(unix)]
+fn reload_pricing_on_hangup(config: Arc<Config>, pricing: Arc<LivePricing>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(hangups) => hangups,
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGHUP; the pricing table will not reload");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let config = config.clone();
+            // Parsing a few MB of JSON is CPU work: keep it off the request threads.
+            let loaded = tokio::task::spawn_blocking(move || load_pricing(&config)).await;
+            match loaded {
+                Ok(Ok(table)) => {
+                    pricing.replace(table);
+                    metrics::counter!("keyward_pricing_reloads_total", "outcome" => "ok")
+                        .increment(1);
+                    // Tests and operators read this line to know the new prices are in force.
+                    println!("keyward pricing reloaded");
+                }
+                Ok(Err(error)) => {
+                    metrics::counter!("keyward_pricing_reloads_total", "outcome" => "failed")
+                        .increment(1);
+                    tracing::error!(%error, "pricing reload failed; keeping the table in use");
+                }
+                Err(error) => {
+                    tracing::error!(%error, "pricing reload task failed; keeping the table in use");
+                }
+            }
+        }
+    });
 }
 
 /// Refuses an encryption key other than the one the stored key hashes were made with: started
@@ -168,8 +233,13 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         keys,
         admins,
         store,
+        pricing,
         encryption_fingerprint,
     } = services(&config).await?;
+    #[cfg(unix)]
+    reload_pricing_on_hangup(Arc::new(config.clone()), pricing);
+    #[cfg(not(unix))]
+    drop(pricing);
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .map_err(|source| StartError::Bind {

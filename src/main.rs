@@ -6,6 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use keyward::config::Config;
+use keyward::domain::money::NanoUsd;
+use keyward::domain::pricing::{
+    normalise_model, ModelPrice, PriceSource, PricingTable, TIER_PROMPT_TOKENS,
+};
 
 /// mimalloc: the request paths allocate many small short-lived buffers (JSON, HTTP), where
 /// glibc malloc showed up as the largest cost in profiles.
@@ -47,6 +51,27 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Import keys from another key service.
+    Import {
+        #[command(subcommand)]
+        command: keyward::import::ImportCommand,
+    },
+    /// Inspect the pricing table (pricing_file with pricing_overrides_file).
+    Pricing {
+        #[command(subcommand)]
+        command: PricingCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PricingCommand {
+    /// Print how each model name resolves: its canonical model, the file and entry its prices
+    /// come from, and its prices per million tokens (or that it gets the fallback price).
+    Show {
+        /// Model names as a client or relay sends them.
+        #[arg(required = true, value_name = "MODEL")]
+        models: Vec<String>,
     },
 }
 
@@ -107,6 +132,14 @@ fn main() -> ExitCode {
 
 async fn run(command: Command, config: Config) -> Result<(), String> {
     match command {
+        Command::Import { command } => keyward::import::run(command, &config).await,
+        Command::Pricing {
+            command: PricingCommand::Show { models },
+        } => {
+            let table = keyward::load_pricing(&config).map_err(|e| keyward::error_chain(&e))?;
+            print!("{}", pricing_report(&table, &models));
+            Ok(())
+        }
         Command::Serve => keyward::serve(config)
             .await
             .map_err(|e| keyward::error_chain(&e)),
@@ -161,8 +194,82 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
                 .disable_expired(chrono::Utc::now())
                 .await
                 .map_err(|e| keyward::error_chain(&e))?;
-            println!("Disabled {disabled} expired keys.");
+            let noun = if disabled == 1 { "key" } else { "keys" };
+            println!("Disabled {disabled} expired {noun}.");
             Ok(())
         }
     }
+}
+
+/// The text of `keyward pricing show`.
+fn pricing_report(table: &PricingTable, models: &[String]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let overrides = match table.overrides_path() {
+        Some(path) => format!("overrides {}", path.display()),
+        None => "no overrides file".to_string(),
+    };
+    let _ = writeln!(
+        out,
+        "pricing table: {} models ({} names) from {}, {overrides}",
+        table.model_count(),
+        table.name_count(),
+        table.path_of(PriceSource::Prices).display(),
+    );
+    for model in models {
+        let _ = writeln!(out, "\n{model}");
+        let _ = writeln!(out, "  normalised:  {}", normalise_model(model));
+        let (priced_model, fallback) = match table.resolve(model) {
+            Some(priced_model) => (priced_model, false),
+            None => (table.fallback(), true),
+        };
+        if fallback {
+            let _ = writeln!(
+                out,
+                "  fallback:    not in the table; priced as {} (pricing_fallback_model = {}) and flagged",
+                priced_model.id,
+                table.fallback_model()
+            );
+        } else {
+            let _ = writeln!(out, "  canonical:   {}", priced_model.id);
+        }
+        let _ = writeln!(
+            out,
+            "  from:        {} (entry \"{}\")",
+            table.path_of(priced_model.source).display(),
+            priced_model.entry
+        );
+        let _ = writeln!(out, "  USD per million tokens:");
+        let _ = writeln!(out, "    {}", price_line(&priced_model.prices.base));
+        match &priced_model.prices.above_200k {
+            Some(tier) => {
+                let _ = writeln!(
+                    out,
+                    "    above {TIER_PROMPT_TOKENS} prompt tokens (whole request): {}",
+                    price_line(tier)
+                );
+            }
+            None => {
+                let _ = writeln!(out, "    no long-prompt tier");
+            }
+        }
+    }
+    out
+}
+
+fn price_line(price: &ModelPrice) -> String {
+    // A price per million tokens in nano-USD reads as USD through NanoUsd's exact Display.
+    let usd = |nanos_per_million: u64| {
+        i64::try_from(nanos_per_million)
+            .map(|nanos| NanoUsd::from_nanos(nanos).to_string())
+            .unwrap_or_else(|_| format!("{nanos_per_million}e-9"))
+    };
+    format!(
+        "input {}, output {}, cache read {}, 5m cache write {}, 1h cache write {}",
+        usd(price.input),
+        usd(price.output),
+        usd(price.cache_read),
+        usd(price.cache_write_5m),
+        usd(price.cache_write_1h),
+    )
 }

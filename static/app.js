@@ -26,20 +26,142 @@
   }
 
   /* ------------------------------------------------------------------
-     Key list toolbar: submit when a select changes
+     Key list toolbar: filters apply on Apply or Enter, never on a mere
+     change (arrow keys change a closed select's value at once; submitting
+     then would reload the page under the user's fingers). After the
+     reload, focus goes back to the control that submitted.
      ------------------------------------------------------------------ */
+  const FOCUS_AFTER_SUBMIT = 'keyward:toolbar-focus';
+
+  function submitForm(form) {
+    if (typeof form.requestSubmit === 'function') {
+      form.requestSubmit();
+    } else {
+      form.submit();
+    }
+  }
+
   function initToolbar() {
-    document.querySelectorAll('form.toolbar').forEach(function (form) {
-      form.addEventListener('change', function (event) {
-        const target = event.target;
-        if (!(target instanceof HTMLSelectElement)) return;
-        if (typeof form.requestSubmit === 'function') {
-          form.requestSubmit();
-        } else {
-          form.submit();
+    const forms = document.querySelectorAll('form.toolbar');
+    forms.forEach(function (form) {
+      form.addEventListener('keydown', function (event) {
+        if (event.key !== 'Enter' || !(event.target instanceof HTMLSelectElement)) return;
+        event.preventDefault();
+        submitForm(form);
+      });
+      form.addEventListener('submit', function () {
+        const active = document.activeElement;
+        if (active && active.id && form.contains(active)) {
+          try { window.sessionStorage.setItem(FOCUS_AFTER_SUBMIT, active.id); } catch (e) { /* private mode */ }
         }
       });
     });
+
+    let id = null;
+    try {
+      id = window.sessionStorage.getItem(FOCUS_AFTER_SUBMIT);
+      window.sessionStorage.removeItem(FOCUS_AFTER_SUBMIT);
+    } catch (e) {
+      return;
+    }
+    const target = id ? document.getElementById(id) : null;
+    if (!target || !target.closest('form.toolbar')) return;
+    openFilters();
+    target.focus();
+  }
+
+  /* ------------------------------------------------------------------
+     Phones: the filters fold behind a "Filters" button
+     ------------------------------------------------------------------ */
+  const PHONE_QUERY = '(max-width: 760px)';
+  let openFilters = function () {};
+
+  function initFiltersToggle() {
+    const button = document.querySelector('.filters-toggle[aria-controls]');
+    const panel = button ? document.getElementById(button.getAttribute('aria-controls')) : null;
+    if (!panel || !window.matchMedia) return;
+    const phone = window.matchMedia(PHONE_QUERY);
+
+    function setOpen(open) {
+      button.setAttribute('aria-expanded', String(open));
+      panel.hidden = !open;
+    }
+    function layout() {
+      button.hidden = !phone.matches;
+      setOpen(!phone.matches);
+    }
+    openFilters = function () { setOpen(true); };
+    button.addEventListener('click', function () {
+      const open = button.getAttribute('aria-expanded') !== 'true';
+      setOpen(open);
+      if (open) {
+        const first = panel.querySelector('input, select, button');
+        if (first) first.focus();
+      }
+    });
+    if (typeof phone.addEventListener === 'function') phone.addEventListener('change', layout);
+    layout();
+  }
+
+  /* ------------------------------------------------------------------
+     Refused forms: focus the error summary; its links focus the field
+     ------------------------------------------------------------------ */
+  function initErrorSummary() {
+    const summary = document.getElementById('error-summary');
+    if (!summary) return;
+    summary.focus();
+    summary.addEventListener('click', function (event) {
+      const link = event.target instanceof Element ? event.target.closest('a[href^="#"]') : null;
+      if (!link) return;
+      const target = document.getElementById(link.getAttribute('href').slice(1));
+      if (!target) return;
+      event.preventDefault();
+      const control = target.matches('input, select, textarea, button')
+        ? target
+        : target.querySelector('input, select, textarea, button');
+      const shown = (control || target).closest('.field') || control || target;
+      shown.scrollIntoView({ block: 'center' });
+      (control || target).focus({ preventScroll: true });
+    });
+  }
+
+  /* ------------------------------------------------------------------
+     Wide tables on narrow screens: scroll sideways, with a visible cue
+     (edge shadows and a hint) and a keyboard stop to scroll with
+     ------------------------------------------------------------------ */
+  function initScrollCues() {
+    const wraps = document.querySelectorAll('.table-scroll');
+    if (!wraps.length) return;
+
+    function update(wrap) {
+      const overflowing = wrap.scrollWidth > wrap.clientWidth + 1;
+      wrap.classList.toggle('is-scrollable', overflowing);
+      let hint = wrap.previousElementSibling;
+      if (!hint || !hint.classList.contains('scroll-hint')) {
+        hint = document.createElement('p');
+        hint.className = 'scroll-hint';
+        hint.textContent = 'Scroll sideways for every column \u2192';
+        wrap.parentNode.insertBefore(hint, wrap);
+      }
+      hint.hidden = !overflowing;
+      if (overflowing) {
+        const caption = wrap.querySelector('caption');
+        wrap.setAttribute('tabindex', '0');
+        wrap.setAttribute('role', 'region');
+        wrap.setAttribute('aria-label', caption ? caption.textContent.trim() : 'Table');
+      } else {
+        wrap.removeAttribute('tabindex');
+        wrap.removeAttribute('role');
+        wrap.removeAttribute('aria-label');
+      }
+    }
+
+    let pending = 0;
+    window.addEventListener('resize', function () {
+      window.cancelAnimationFrame(pending);
+      pending = window.requestAnimationFrame(function () { wraps.forEach(update); });
+    });
+    wraps.forEach(update);
   }
 
   /* ------------------------------------------------------------------
@@ -106,6 +228,7 @@
       setText(row, 'currentWindowRequests', data.currentWindowRequests);
       setText(row, 'currentWindowTokens', data.currentWindowTokens);
       setText(row, 'dailyCost', data.dailyCost);
+      setText(row, 'dailyCostPercent', data.dailyCostPercent);
 
       const bar = row.querySelector('progress[data-field="dailyCostRatio"]');
       if (bar && data.dailyCostRatio !== undefined) {
@@ -270,37 +393,76 @@
     '#64748b'  // slate
   ];
 
-  const usdLarge = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-  const usdSmall = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 4 });
-  const usdTiny = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 6 });
+  /* The same rules as the server's formatters (src/web/dashboard/format.rs),
+     so a figure reads the same in a chart as in the table under it. */
+  const usdCents = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
   const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
-  const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 1 });
   const generic = new Intl.NumberFormat('en-US', { maximumFractionDigits: 4 });
 
+  // To the cent from $1 up; four significant digits below ($0.0372, $0.50).
   function formatUsd(value) {
     const v = Number(value) || 0;
     const abs = Math.abs(v);
-    const fmt = abs >= 1 ? usdLarge : abs >= 0.01 || abs === 0 ? usdSmall : usdTiny;
-    return (v < 0 ? '-$' : '$') + fmt.format(abs);
+    const sign = v < 0 ? '-' : '';
+    if (abs === 0) return '$0.00';
+    if (abs < 1) {
+      const rounded = Number(abs.toPrecision(4));
+      if (rounded < 1) {
+        let fraction = rounded.toFixed(9).split('.')[1].replace(/0+$/, '');
+        while (fraction.length < 2) fraction += '0';
+        return sign + '$0.' + fraction;
+      }
+    }
+    return sign + '$' + usdCents.format(abs);
+  }
+
+  // Exact with separators up to 9,999, then one decimal of k, M or B (387.4k).
+  function formatTokens(value) {
+    const n = Math.round(Math.abs(Number(value) || 0));
+    if (n < 10000) return integer.format(n);
+    const units = [[1e3, 'k'], [1e6, 'M'], [1e9, 'B']];
+    for (let i = 0; i < units.length; i++) {
+      const tenths = Math.floor((n + units[i][0] / 20) / (units[i][0] / 10));
+      if (tenths < 10000 || i === units.length - 1) {
+        return (tenths / 10).toFixed(1) + units[i][1];
+      }
+    }
+    return integer.format(n);
   }
 
   function formatValue(unit, value) {
     const v = Number(value) || 0;
     if (unit === 'USD') return formatUsd(v);
-    if (unit === 'tokens') return integer.format(v);
+    if (unit === 'tokens') return formatTokens(v);
     return generic.format(v);
   }
 
   function formatTick(unit, value) {
     const v = Number(value) || 0;
-    if (unit === 'USD') return Math.abs(v) >= 1000 ? '$' + compact.format(v) : formatUsd(v);
-    if (unit === 'tokens') return Math.abs(v) >= 10000 ? compact.format(v) : integer.format(v);
-    return generic.format(v);
+    // Axis steps are round: "800k", not "800.0k".
+    if (unit === 'USD' && Math.abs(v) >= 1000) return '$' + formatTokens(v).replace('.0', '');
+    if (unit === 'tokens') return formatTokens(v).replace('.0', '');
+    return formatValue(unit, v);
   }
 
-  function shortDate(label) {
+  const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+  // Day labels are YYYY-MM-DD; the axis drops the year unless the range crosses one.
+  function dateTick(label, crossesYear) {
     const s = String(label);
-    return /^\d{4}-\d{2}-\d{2}$/.test(s) ? s.slice(5) : s;
+    return ISO_DATE.test(s) && !crossesYear ? s.slice(5) : s;
+  }
+
+  function rangeCrossesYear(labels) {
+    const years = labels.map(String).filter(function (l) { return ISO_DATE.test(l); })
+      .map(function (l) { return l.slice(0, 4); });
+    return years.length > 1 && years[0] !== years[years.length - 1];
+  }
+
+  // Chart colours follow the page's (light or dark) theme.
+  function themeColour(name, fallback) {
+    const value = window.getComputedStyle(document.documentElement).getPropertyValue(name);
+    return value && value.trim() ? value.trim() : fallback;
   }
 
   function showEmptyChart(canvas) {
@@ -346,9 +508,11 @@
     const unit = spec.unit || '';
     const stacked = spec.stacked !== false;
     const type = spec.type || 'bar';
-    const text = '#1c2230';
-    const muted = '#596273';
-    const grid = '#e9ecf1';
+    const text = themeColour('--text', '#1c2230');
+    const muted = themeColour('--text-muted', '#596273');
+    const grid = themeColour('--border', '#e9ecf1');
+    const labels = Array.isArray(spec.labels) ? spec.labels : [];
+    const crossesYear = rangeCrossesYear(labels);
 
     const chartDatasets = datasets.map(function (ds, i) {
       const colour = PALETTE[i % PALETTE.length];
@@ -378,7 +542,7 @@
     new window.Chart(canvas, {
       type: type,
       data: {
-        labels: Array.isArray(spec.labels) ? spec.labels : [],
+        labels: labels,
         datasets: chartDatasets
       },
       options: {
@@ -401,7 +565,7 @@
           tooltip: {
             mode: 'index',
             intersect: false,
-            backgroundColor: 'rgba(28, 34, 48, 0.94)',
+            backgroundColor: themeColour('--tooltip-bg', 'rgba(28, 34, 48, 0.94)'),
             padding: 10,
             boxPadding: 4,
             footerMarginTop: 8,
@@ -427,7 +591,7 @@
               maxRotation: 0,
               autoSkipPadding: 8,
               callback: function (value) {
-                return shortDate(this.getLabelForValue(value));
+                return dateTick(this.getLabelForValue(value), crossesYear);
               }
             }
           },
@@ -440,6 +604,7 @@
             ticks: {
               color: muted,
               maxTicksLimit: 6,
+              precision: unit === 'tokens' ? 0 : undefined,
               callback: function (value) { return formatTick(unit, value); }
             }
           }
@@ -448,12 +613,14 @@
     });
   }
 
+  // Draws every chart canvas not drawn yet (also callable again, see window.keyward).
   function initCharts() {
     const canvases = document.querySelectorAll('canvas.chart[data-chart]');
     if (!canvases.length || !window.Chart) return;
     window.Chart.defaults.font.family = 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
-    window.Chart.defaults.color = '#596273';
+    window.Chart.defaults.color = themeColour('--text-muted', '#596273');
     canvases.forEach(function (canvas) {
+      if (window.Chart.getChart(canvas)) return;
       try {
         createChart(canvas);
       } catch (err) {
@@ -467,13 +634,19 @@
      ------------------------------------------------------------------ */
   function init() {
     initFlashes();
+    initFiltersToggle();
     initToolbar();
+    initErrorSummary();
     initCountdowns();
     initLiveUpdates();
     initExpiryPreset();
     initCopyButtons();
     initCharts();
+    initScrollCues();
   }
+
+  // For the browser tests and the console: redraw charts added after load.
+  window.keyward = Object.freeze({ drawCharts: initCharts });
 
   if (document.readyState === 'loading') {
     document.addEventListener('DOMContentLoaded', init);

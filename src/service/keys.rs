@@ -13,7 +13,7 @@ use crate::domain::key::{ApiKey, KeySnapshot, RateWindow};
 use crate::domain::key_fields::KeyChanges;
 use crate::domain::listing::ListQuery;
 use crate::domain::money::NanoUsd;
-use crate::domain::pricing::{cost, PricingTable};
+use crate::domain::pricing::LivePricing;
 use crate::domain::refusal::{Refusal, Refused};
 use crate::domain::secret::{generate_key, has_key_format, key_hash};
 use crate::domain::timezone::Zone;
@@ -64,7 +64,7 @@ struct Inner {
     key_prefix: String,
     encryption_key: String,
     clients: ClientMatcher,
-    pricing: PricingTable,
+    pricing: Arc<LivePricing>,
     zone: Zone,
     lease_ttl: Duration,
     secret_ids: Cache<String, KeyId>,
@@ -77,7 +77,7 @@ pub struct KeyServiceSettings {
     pub key_prefix: String,
     pub encryption_key: String,
     pub clients: ClientMatcher,
-    pub pricing: PricingTable,
+    pub pricing: Arc<LivePricing>,
     pub zone: Zone,
     pub lease_ttl: Duration,
 }
@@ -256,7 +256,7 @@ impl KeyService {
                 service: input.service,
                 model_names: input
                     .model
-                    .map(|model| self.inner.pricing.restriction_names(model))
+                    .map(|model| self.inner.pricing.current().restriction_names(model))
                     .unwrap_or_default(),
                 matched_clients: input
                     .client
@@ -321,8 +321,11 @@ impl KeyService {
             }
             self.inner.known_ids.insert(report.key_id, ());
         }
-        let quote = self.inner.pricing.quote(&report.model);
-        let cost = match cost(&report.tokens, quote.price) {
+        let pricing = self.inner.pricing.current();
+        let quote = pricing.quote(&report.model);
+        // Breakdowns group by canonical model, so every spelling of a model is one row.
+        let usage_model = quote.usage_model_name(&report.model);
+        let cost = match quote.cost(&report.tokens) {
             Some(cost) if cost.nanos() <= MAX_COUNTER => cost,
             // Only a price far above any real one gets here: no counter could take the record.
             _ => {
@@ -344,7 +347,7 @@ impl KeyService {
             .record_usage(&UsageWrite {
                 key_id: report.key_id,
                 account_id: report.account_id.as_deref(),
-                model: &report.model,
+                model: &usage_model,
                 lease: report.lease.as_ref(),
                 request_id: report.request_id.as_ref(),
                 tokens: report.tokens,
@@ -358,6 +361,9 @@ impl KeyService {
         match outcome {
             RecordOutcome::Recorded { daily_cost } => {
                 metrics::counter!("keyward_usage_recorded_total").increment(1);
+                if quote.fallback {
+                    metrics::counter!("keyward_usage_fallback_priced_total").increment(1);
+                }
                 metrics::counter!("keyward_usage_cost_nano_usd_total")
                     .increment(cost.nanos().max(0) as u64);
                 Ok(Ok(UsageOutcome {

@@ -19,6 +19,7 @@ use axum::middleware;
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
+use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
@@ -75,6 +76,25 @@ fn request_tracing() -> TraceLayer<
         .on_failure(DefaultOnFailure::new().latency_unit(LatencyUnit::Millis))
 }
 
+/// Static files are not fingerprinted: an hour of caching, then revalidation by Last-Modified.
+const STATIC_CACHE_CONTROL: &str = "public, max-age=3600";
+
+/// `/static`: compressed (gzip or br, as the browser asks) and cacheable.
+fn static_files() -> Router {
+    Router::new()
+        .fallback_service(ServeDir::new("static"))
+        .layer(CompressionLayer::new())
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            |response: &axum::response::Response| {
+                // A missing file is not worth caching.
+                let found = response.status().is_success()
+                    || response.status() == axum::http::StatusCode::NOT_MODIFIED;
+                found.then(|| HeaderValue::from_static(STATIC_CACHE_CONTROL))
+            },
+        ))
+}
+
 /// The whole HTTP surface. `sessions` keeps the dashboard's sessions (keyward's own Redis
 /// store in production; handed in, so this layer knows nothing of storage).
 pub fn app<S: SessionStore + Clone>(state: AppState, sessions: S) -> Router {
@@ -97,7 +117,7 @@ pub fn app<S: SessionStore + Clone>(state: AppState, sessions: S) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .route_layer(middleware::from_fn(ops::track_requests))
         .route_layer(request_tracing())
-        .nest_service("/static", ServeDir::new("static"))
+        .nest_service("/static", static_files())
         .with_state(state);
     for (name, value) in security_headers {
         router = router.layer(SetResponseHeaderLayer::if_not_present(

@@ -15,7 +15,9 @@ use super::extract::ApiJson;
 use super::views::{key_fields, time, KeyFields};
 use super::AppState;
 use crate::domain::ids::LeaseId;
+use crate::domain::pricing::TokenCounts;
 use crate::domain::refusal::Refused;
+use crate::domain::usage::UsageFormat;
 use crate::domain::usage::{UsageRefusal, UsageReportInput};
 use crate::service::VerifyInput;
 
@@ -160,8 +162,38 @@ struct UsageRecorded {
     daily_cost_nano_usd: i64,
     priced_as: String,
     price_fallback: bool,
+    /// The shape `usage` was read as.
+    format: UsageFormat,
+    /// The normalised counts that were priced and recorded.
+    tokens: TokensJson,
     /// True when this `requestId` was applied before and nothing changed now.
     duplicate: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TokensJson {
+    input_tokens: u64,
+    output_tokens: u64,
+    cache_create_tokens: u64,
+    cache_create_5m_tokens: u64,
+    cache_create_1h_tokens: u64,
+    cache_read_tokens: u64,
+    all_tokens: u64,
+}
+
+impl From<&TokenCounts> for TokensJson {
+    fn from(tokens: &TokenCounts) -> TokensJson {
+        TokensJson {
+            input_tokens: tokens.input,
+            output_tokens: tokens.output,
+            cache_create_tokens: tokens.cache_create_total(),
+            cache_create_5m_tokens: tokens.cache_write_5m,
+            cache_create_1h_tokens: tokens.cache_write_1h,
+            cache_read_tokens: tokens.cache_read,
+            all_tokens: tokens.all(),
+        }
+    }
 }
 
 async fn route_post_usage(
@@ -183,6 +215,8 @@ async fn route_post_usage(
         daily_cost_nano_usd: outcome.daily_cost.nanos(),
         priced_as: outcome.priced_as,
         price_fallback: outcome.price_fallback,
+        format: report.format,
+        tokens: TokensJson::from(&report.tokens),
         duplicate: outcome.repeated,
     })
     .into_response())

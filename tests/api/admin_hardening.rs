@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::dashboard::{browser_like, csrf_of, sign_in, spawn};
 use crate::support::app::keyward_command;
-use crate::support::TestApp;
+use crate::support::{RedisServer, TestApp};
 
 #[tokio::test]
 async fn the_new_key_page_shows_the_secret_once_and_a_reload_creates_nothing() {
@@ -116,10 +116,11 @@ async fn a_different_encryption_key_is_refused_at_start_naming_the_setting() {
 
 #[tokio::test]
 async fn a_different_encryption_key_is_refused_once_redis_comes_back() {
-    let mut app = TestApp::spawn_with(&[("KEYWARD_REDIS_TIMEOUT_MS", "300")]).await;
+    // Every write reaches the disk, so what the first instance stored survives the kill below
+    // (on every node of a cluster).
+    let redis = RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let mut app = TestApp::spawn_on(redis, &[("KEYWARD_REDIS_TIMEOUT_MS", "300")]).await;
     app.create_key(json!({"name": "existing"})).await;
-    // Keep what the first instance stored across the restart below.
-    app.redis.save();
     app.redis.kill();
     let other_dir = tempfile::tempdir().expect("temp dir");
     let mut child = keyward_command(

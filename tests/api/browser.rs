@@ -25,19 +25,10 @@ async fn login_wrong_then_right_password_and_logout() {
     browser.fill("#username", "admin").await;
     browser.fill("#password", "not-the-password").await;
     browser.click("form.login-card button[type=submit]").await;
-    // The form posts back to /login, so the path alone does not say the answer has arrived.
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while !browser.exists(".flash-error").await {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no sign-in error shown"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(browser
-        .text(".flash-error")
-        .await
-        .contains("Wrong username or password"));
+    // The refusal is rendered on the same path: wait for its message, not for the path.
+    browser
+        .wait_for_text(".flash-error", |t| t.contains("Wrong username or password"))
+        .await;
     browser.screenshot("login-wrong").await;
 
     browser.log_in(&app, PASSWORD).await;
@@ -175,8 +166,11 @@ async fn edit_disable_enable_and_delete_with_flashes() {
         .click(&format!("{row} form[action$='/active'] button"))
         .await;
     browser.wait_for_path(|p| p == "/keys").await;
+    // The form redirects back to the page it was on: wait for the new page's content.
+    browser
+        .wait_for_text(&format!("{row} .badge"), |t| t == "disabled")
+        .await;
     assert!(browser.text(".flash").await.contains("Disabled"));
-    assert_eq!(browser.text(&format!("{row} .badge")).await, "disabled");
     assert_eq!(
         app.verify(json!({"key": secret})).await.1["error"]["code"],
         "disabled"
@@ -184,8 +178,9 @@ async fn edit_disable_enable_and_delete_with_flashes() {
     browser
         .click(&format!("{row} form[action$='/active'] button"))
         .await;
-    browser.wait_for_path(|p| p == "/keys").await;
-    assert_eq!(browser.text(&format!("{row} .badge")).await, "active");
+    browser
+        .wait_for_text(&format!("{row} .badge"), |t| t == "active")
+        .await;
 
     browser.click(&format!("{row} a[href$='/delete']")).await;
     browser.wait_for_path(|p| p.ends_with("/delete")).await;
@@ -309,7 +304,8 @@ async fn account_page_draws_charts_and_lists_bound_keys() {
         .expect("script");
     assert_eq!(
         drawn["models"],
-        json!(["claude-haiku-4-5", "claude-sonnet-4-5"]),
+        // One series per canonical model (the reports named the aliases).
+        json!(["claude-haiku-4-5-20251001", "claude-sonnet-4-5-20250929"]),
         "{drawn}"
     );
     assert_eq!(drawn["painted"], true);

@@ -106,7 +106,7 @@ async fn cli_disables_expired_keys_and_resets_the_password() {
         &["keys", "disable-expired"],
     );
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("Disabled 1 expired keys"), "{stdout}");
+    assert!(stdout.contains("Disabled 1 expired key."), "{stdout}");
     assert_eq!(app.get_key(&id).await["isActive"], false);
     let (_, stdout, _) = run(
         &app.redis,

@@ -1,16 +1,20 @@
 //! keyward's integration tests: the real binary, a real redis-server per test, plain HTTP.
 
+mod a11y;
 mod admin_hardening;
 mod admin_keys;
 mod browser;
 mod cli;
+mod crs_source;
 mod dashboard;
+mod dashboard_ux;
 mod errors;
 mod http_hardening;
 mod instances;
 mod leases;
 mod listing;
 mod logs;
+mod metering;
 mod ops;
 mod signin;
 mod support;

@@ -137,7 +137,11 @@ async fn parallel_usage_records_add_up_exactly() {
         .expect("today")
         .clone();
     assert_eq!(account["days"].as_array().expect("days").len(), 7);
-    assert_eq!(today["models"]["claude-haiku-4-5"]["requests"], 2000);
+    // Grouped under the canonical id of the model the report named by its alias.
+    assert_eq!(
+        today["models"]["claude-haiku-4-5-20251001"]["requests"],
+        2000
+    );
     assert_eq!(today["total"]["costNanoUsd"], per_record * 2000);
     assert_eq!(account["accounts"], json!(["acct-1"]));
     // Dated buckets expire by themselves; totals and indexes do not.
@@ -167,9 +171,11 @@ async fn bad_reports_are_refused_and_record_nothing() {
             json!({"keyId": id, "model": "m", "usage": {"input_tokens": -1, "output_tokens": 0}}),
             "usage.input_tokens",
         ),
+        // Absent counts are 0 (a streaming message_delta has only output_tokens), but an
+        // object with no count of any usage shape is refused.
         (
-            json!({"keyId": id, "model": "m", "usage": {"output_tokens": 0}}),
-            "usage.input_tokens",
+            json!({"keyId": id, "model": "m", "usage": {"service_tier": "standard"}}),
+            "usage",
         ),
         (
             json!({"keyId": id, "model": "m", "usage": {"input_tokens": 1, "output_tokens": "2"}}),

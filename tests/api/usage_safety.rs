@@ -429,16 +429,15 @@ async fn a_retry_after_the_key_side_failed_applies_only_what_is_missing() {
 #[tokio::test]
 async fn a_single_report_dearer_than_a_counter_can_hold_is_refused() {
     let prices = tempfile::tempdir().expect("temp dir");
-    let table = prices.path().join("pricing.toml");
+    let overrides = prices.path().join("overrides.json");
+    // $1,000,000 per million output tokens.
     std::fs::write(
-        &table,
-        "[fallback]\ninput = 15\noutput = 75\ncache_write_5m = 18.75\ncache_write_1h = 30\ncache_read = 1.5\n\
-         [models.\"gold-model\"]\ninput = 1\noutput = 1000000\ncache_write_5m = 1\ncache_write_1h = 1\n\
-         cache_read = 1\n",
+        &overrides,
+        r#"{"gold-model": {"input_cost_per_token": 1e-06, "output_cost_per_token": 1}}"#,
     )
     .expect("write pricing file");
-    let table = table.to_str().expect("utf-8 path");
-    let app = TestApp::spawn_with(&[("KEYWARD_PRICING_FILE", table)]).await;
+    let overrides = overrides.to_str().expect("utf-8 path");
+    let app = TestApp::spawn_with(&[("KEYWARD_PRICING_OVERRIDES_FILE", overrides)]).await;
     let (id, secret) = app
         .create_key(json!({"name": "gold", "concurrencyLimit": 1}))
         .await;

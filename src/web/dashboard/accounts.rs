@@ -8,7 +8,7 @@ use axum::Router;
 
 use super::charts::{parse_days, UsageCharts};
 use super::flash::Flash;
-use super::format::{count, count_short, optional_time, usd_short};
+use super::format::{count, optional_relative, optional_time, tokens, usd};
 use super::key_view::KeyView;
 use crate::domain::ids::is_account_id;
 use crate::domain::key::UsageTotals;
@@ -29,6 +29,8 @@ const OVERVIEW_DAYS: u32 = 30;
 pub struct AccountRow {
     pub id: String,
     pub last_used: String,
+    /// `3 min ago`, empty when never used.
+    pub last_used_ago: String,
     pub bound_keys: usize,
     pub today_requests: String,
     pub today_cost: String,
@@ -50,6 +52,7 @@ async fn route_get_accounts(
     admin: SessionAdmin,
 ) -> PageResult<AccountsPage> {
     let zone = state.keys.zone();
+    let now = chrono::Utc::now();
     let mut rows = Vec::new();
     // One pipelined round trip per account; the number of upstream accounts is small.
     for (id, last_used) in state.keys.accounts().await? {
@@ -67,11 +70,12 @@ async fn route_get_accounts(
         rows.push(AccountRow {
             bound_keys: state.keys.bound_key_count(&id).await?,
             last_used: optional_time(last_used, zone, "never"),
+            last_used_ago: optional_relative(last_used, now),
             today_requests: count(today.requests),
-            today_cost: usd_short(today.cost),
+            today_cost: usd(today.cost),
             month_requests: count(month.requests),
-            month_tokens: count_short(month.all_tokens),
-            month_cost: usd_short(month.cost),
+            month_tokens: tokens(month.all_tokens),
+            month_cost: usd(month.cost),
             id,
         });
     }
@@ -95,13 +99,13 @@ struct AccountPage {
 
 impl AccountPage {
     fn period_cost(&self) -> String {
-        usd_short(self.period.cost)
+        usd(self.period.cost)
     }
     fn period_requests(&self) -> String {
         count(self.period.requests)
     }
     fn period_tokens(&self) -> String {
-        count_short(self.period.all_tokens)
+        tokens(self.period.all_tokens)
     }
 }
 

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::format::{count, tokens, usd};
 use crate::domain::key::{DailyModelUsage, UsageTotals};
 use crate::web::error::{PageError, PageResult};
 use crate::web::extract::QueryPairs;
@@ -22,9 +23,25 @@ pub struct ModelRow {
     pub totals: UsageTotals,
 }
 
+/// The cells of a per-model row, formatted as everywhere else.
 impl ModelRow {
+    pub fn requests(&self) -> String {
+        count(self.totals.requests)
+    }
+    pub fn input(&self) -> String {
+        tokens(self.totals.input_tokens)
+    }
+    pub fn output(&self) -> String {
+        tokens(self.totals.output_tokens)
+    }
+    pub fn cache_write(&self) -> String {
+        tokens(self.totals.cache_create_tokens())
+    }
+    pub fn cache_read(&self) -> String {
+        tokens(self.totals.cache_read_tokens)
+    }
     pub fn cost(&self) -> String {
-        super::format::usd(self.totals.cost)
+        usd(self.totals.cost)
     }
 }
 
@@ -55,6 +72,14 @@ impl UsageCharts {
             period.add(&row.totals);
         }
         period
+    }
+
+    /// The totals row under the per-model table.
+    pub fn total_row(&self) -> ModelRow {
+        ModelRow {
+            model: "Total".into(),
+            totals: self.period(),
+        }
     }
 }
 

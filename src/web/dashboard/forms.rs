@@ -260,3 +260,106 @@ fn split_list(text: &str, separator: char) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .collect()
 }
+
+/// The key form's fields in the order the form shows them: (field, the id of its input, label).
+const FORM_FIELDS: [(&str, &str, &str); 19] = [
+    ("name", "name", "Name"),
+    ("tags", "tags", "Tags"),
+    ("description", "description", "Description"),
+    ("permissions", "permissions", "Services"),
+    ("isActive", "isActive", "Active"),
+    (
+        "concurrencyLimit",
+        "concurrencyLimit",
+        "Concurrent requests",
+    ),
+    ("dailyCostLimit", "dailyCostLimit", "Daily cost limit (USD)"),
+    (
+        "rateLimitWindow",
+        "rateLimitWindow",
+        "Rate window (minutes)",
+    ),
+    (
+        "rateLimitRequests",
+        "rateLimitRequests",
+        "Requests per window",
+    ),
+    ("tokenLimit", "tokenLimit", "Tokens per window"),
+    ("restrictedModels", "restrictedModels", "Blocked models"),
+    ("allowedClients", "allowedClients", "Allowed clients"),
+    ("claudeAccountId", "claudeAccountId", "Claude account"),
+    (
+        "claudeConsoleAccountId",
+        "claudeConsoleAccountId",
+        "Claude Console account",
+    ),
+    ("geminiAccountId", "geminiAccountId", "Gemini account"),
+    ("openaiAccountId", "openaiAccountId", "OpenAI account"),
+    ("bedrockAccountId", "bedrockAccountId", "Bedrock account"),
+    ("expiryPreset", "expiryPreset", "Expires"),
+    ("expiresOn", "expiresOn", "Expiry date"),
+];
+
+/// The error summary of a refused key form: (the id of the bad field's input, "Label message"),
+/// in form order, so each entry can link to its field. A field the form does not show still
+/// gets an entry (under its own name), so no error goes unseen.
+pub fn error_summary(errors: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    // `expiresAt` is the API's name of what the form asks as a date.
+    let form_field = |field: &str| {
+        if field == "expiresAt" {
+            "expiresOn"
+        } else {
+            field
+        }
+        .to_string()
+    };
+    let text = |label: &str, message: &str| {
+        // "Name is required", but "Tags: at most 20 tags".
+        let reads_on = ["is ", "must ", "only "]
+            .iter()
+            .any(|start| message.starts_with(start));
+        format!("{label}{}{message}", if reads_on { " " } else { ": " })
+    };
+    let mut entries = Vec::new();
+    for (field, anchor, label) in FORM_FIELDS {
+        for (error_field, message) in errors {
+            if form_field(error_field) == field {
+                entries.push((anchor.to_string(), text(label, message)));
+            }
+        }
+    }
+    for (field, message) in errors {
+        let field = form_field(field);
+        if !FORM_FIELDS.iter().any(|(known, _, _)| *known == field) {
+            entries.push((field.clone(), text(&field, message)));
+        }
+    }
+    entries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_error_summary_follows_the_form_and_links_each_field() {
+        let errors = BTreeMap::from([
+            (
+                "tokenLimit".to_string(),
+                "must be a whole number".to_string(),
+            ),
+            ("name".to_string(), "is required".to_string()),
+            ("expiresAt".to_string(), "is in the past".to_string()),
+            ("tags".to_string(), "at most 20 tags".to_string()),
+            ("mystery".to_string(), "is odd".to_string()),
+        ]);
+        let summary = error_summary(&errors);
+        let anchors: Vec<&str> = summary.iter().map(|(a, _)| a.as_str()).collect();
+        assert_eq!(
+            anchors,
+            ["name", "tags", "tokenLimit", "expiresOn", "mystery"]
+        );
+        assert_eq!(summary[0].1, "Name is required");
+        assert_eq!(summary[1].1, "Tags: at most 20 tags");
+    }
+}

@@ -12,7 +12,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::flash::Flash;
-use super::format::optional_time;
+use super::format::expiry;
 use super::forms::{form_errors, FormErrors, KeyFormValues};
 use super::key_view::{load_key, KeyView, ACCOUNT_LABELS};
 use crate::domain::ids::KeyId;
@@ -59,6 +59,11 @@ impl KeyFormPage {
 
     fn client_checked(&self, id: &str) -> bool {
         self.values.allowed_clients.iter().any(|c| c == id)
+    }
+
+    /// The summary above a refused form: (the id of the field's input, its message), in form order.
+    fn error_summary(&self) -> Vec<(String, String)> {
+        super::forms::error_summary(&self.errors)
     }
 }
 
@@ -217,7 +222,7 @@ async fn route_get_edit_key(
     Path(id): Path<String>,
 ) -> PageResult {
     let snapshot = load_key(&state, &id).await?;
-    let current = optional_time(snapshot.key.expires_at, state.keys.zone(), "never");
+    let current = expiry(snapshot.key.expires_at, state.keys.zone());
     let values = KeyFormValues::of(&snapshot.key);
     Ok(form_page(
         &state,
@@ -255,6 +260,6 @@ async fn route_post_edit_key(
         Err(errors) => errors,
     };
     let snapshot = load_key(&state, &id).await?;
-    let current = optional_time(snapshot.key.expires_at, state.keys.zone(), "never");
+    let current = expiry(snapshot.key.expires_at, state.keys.zone());
     Ok(form_page(&state, admin, Some(id), values, errors, current))
 }

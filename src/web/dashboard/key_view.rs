@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 use serde::Serialize;
 
-use super::format::{count, count_short, countdown, minutes, optional_time, time, usd_short};
+use super::format::{
+    count, countdown, expiry, minutes, optional_relative, optional_time, percent, time, tokens, usd,
+};
 use crate::domain::ids::KeyId;
 use crate::domain::key::KeySnapshot;
 use crate::domain::timezone::Zone;
@@ -38,12 +40,17 @@ pub struct KeyView {
     pub daily_cost: String,
     pub daily_limit: Option<String>,
     pub daily_ratio: f64,
+    pub daily_percent: String,
     pub total_requests: String,
     pub total_tokens: String,
     pub total_cost: String,
     pub monthly_cost: String,
     pub last_used: String,
+    /// `3 min ago`, empty when never used.
+    pub last_used_ago: String,
     pub expires: String,
+    /// `in 12 days`, empty without an expiry.
+    pub expires_in: String,
     pub created: String,
     pub created_by: String,
     pub restricted_models: Vec<String>,
@@ -52,11 +59,11 @@ pub struct KeyView {
     pub enable_client_restriction: bool,
 }
 
-fn limit_text(limit: u64) -> String {
+fn limit_text(limit: u64, format: fn(u64) -> String) -> String {
     if limit == 0 {
         "∞".into()
     } else {
-        count_short(limit)
+        format(limit)
     }
 }
 
@@ -82,23 +89,26 @@ impl KeyView {
                 .filter_map(|(label, id)| id.clone().map(|id| (*label, id)))
                 .collect(),
             concurrency: snapshot.current_concurrency,
-            concurrency_limit: limit_text(key.concurrency_limit),
+            concurrency_limit: limit_text(key.concurrency_limit, count),
             window_length: minutes(key.rate_limit_window_minutes),
             window_requests: count(snapshot.window.map_or(0, |w| w.requests)),
-            window_request_limit: limit_text(key.rate_limit_requests),
-            window_tokens: count_short(snapshot.window.map_or(0, |w| w.tokens)),
-            window_token_limit: limit_text(key.token_limit),
+            window_request_limit: limit_text(key.rate_limit_requests, count),
+            window_tokens: tokens(snapshot.window.map_or(0, |w| w.tokens)),
+            window_token_limit: limit_text(key.token_limit, tokens),
             window_seconds: seconds.map(|s| s.to_string()).unwrap_or_default(),
             window_text: countdown(seconds),
-            daily_cost: usd_short(snapshot.daily.cost),
-            daily_limit: (limit.nanos() > 0).then(|| usd_short(limit)),
+            daily_cost: usd(snapshot.daily.cost),
+            daily_limit: (limit.nanos() > 0).then(|| usd(limit)),
             daily_ratio: cost_ratio(snapshot),
+            daily_percent: percent(cost_share(snapshot)),
             total_requests: count(snapshot.total.requests),
-            total_tokens: count_short(snapshot.total.all_tokens),
-            total_cost: usd_short(snapshot.total.cost),
-            monthly_cost: usd_short(snapshot.monthly.cost),
+            total_tokens: tokens(snapshot.total.all_tokens),
+            total_cost: usd(snapshot.total.cost),
+            monthly_cost: usd(snapshot.monthly.cost),
             last_used: optional_time(key.last_used_at, zone, "never"),
-            expires: optional_time(key.expires_at, zone, "never"),
+            last_used_ago: optional_relative(key.last_used_at, now),
+            expires: expiry(key.expires_at, zone),
+            expires_in: optional_relative(key.expires_at, now),
             created: time(key.created_at, zone),
             created_by: key.created_by.clone(),
             restricted_models: key.restricted_models.clone(),
@@ -113,12 +123,18 @@ impl KeyView {
     }
 }
 
+/// Today's cost as a share of the daily limit, for the bar (full at the limit).
 fn cost_ratio(snapshot: &KeySnapshot) -> f64 {
+    cost_share(snapshot).clamp(0.0, 1.0)
+}
+
+/// Today's cost as a share of the daily limit, past 1 when over it (0 without a limit).
+fn cost_share(snapshot: &KeySnapshot) -> f64 {
     let limit = snapshot.key.daily_cost_limit.nanos();
     if limit <= 0 {
         return 0.0;
     }
-    (snapshot.daily.cost.nanos() as f64 / limit as f64).clamp(0.0, 1.0)
+    snapshot.daily.cost.nanos() as f64 / limit as f64
 }
 
 /// The live cells of one row, as the list page's script refreshes them.
@@ -131,6 +147,7 @@ pub struct LiveKey {
     window_remaining_seconds: Option<u64>,
     daily_cost: String,
     daily_cost_ratio: f64,
+    daily_cost_percent: String,
 }
 
 impl LiveKey {
@@ -140,10 +157,11 @@ impl LiveKey {
         LiveKey {
             current_concurrency: snapshot.current_concurrency,
             current_window_requests: count(window.map_or(0, |w| w.requests)),
-            current_window_tokens: count_short(window.map_or(0, |w| w.tokens)),
+            current_window_tokens: tokens(window.map_or(0, |w| w.tokens)),
             window_remaining_seconds: window.and_then(|w| remaining_secs(w.end_ms, now_ms)),
-            daily_cost: usd_short(snapshot.daily.cost),
+            daily_cost: usd(snapshot.daily.cost),
             daily_cost_ratio: cost_ratio(snapshot),
+            daily_cost_percent: percent(cost_share(snapshot)),
         }
     }
 }

@@ -13,6 +13,7 @@ use chrono::Utc;
 
 use super::charts::{parse_days, UsageCharts};
 use super::flash::Flash;
+use super::format::{count, plural};
 use super::key_view::{load_key, KeyView, LiveKey, LiveKeys, PageLink};
 use crate::domain::ids::KeyId;
 use crate::domain::key_fields::KeyChanges;
@@ -61,6 +62,44 @@ struct KeysPage {
     page_sizes: [u64; 3],
     pages: Vec<PageLink>,
     filtered: bool,
+    /// `Showing 21–25 of 25`, under the list.
+    showing: String,
+}
+
+impl KeysPage {
+    /// The list sorted by `column`: the other order when it is already sorted by it, else its
+    /// natural first order (names A→Z, the rest newest or highest first). Keeps the filters.
+    fn sort_href(&self, column: &str) -> String {
+        let order = match (self.sort == column, self.order.as_str()) {
+            (true, "asc") => "desc",
+            (true, _) => "asc",
+            (false, _) if column == "name" => "asc",
+            (false, _) => "desc",
+        };
+        let mut pairs = vec![("sort", column), ("order", order)];
+        for (name, value) in [("q", &self.q), ("tag", &self.tag), ("status", &self.status)] {
+            if !value.is_empty() {
+                pairs.push((name, value));
+            }
+        }
+        let per_page = self.per_page.to_string();
+        if self.per_page != PAGE_SIZE_CHOICES[0] {
+            pairs.push(("perPage", &per_page));
+        }
+        format!(
+            "/keys?{}",
+            serde_urlencoded::to_string(&pairs).unwrap_or_default()
+        )
+    }
+
+    /// The `aria-sort` of a sortable column's header.
+    fn aria_sort(&self, column: &str) -> &'static str {
+        match (self.sort == column, self.order.as_str()) {
+            (false, _) => "none",
+            (true, "asc") => "ascending",
+            (true, _) => "descending",
+        }
+    }
 }
 
 async fn route_get_keys(
@@ -73,7 +112,14 @@ async fn route_get_keys(
     let zone = state.keys.zone();
     let param = |name: &str| query.get(name).unwrap_or("").to_string();
     let last_page = total.div_ceil(list.per_page).max(1);
+    let showing = format!(
+        "Showing {}–{} of {}",
+        count(list.query.offset + 1),
+        count(list.query.offset + snapshots.len() as u64),
+        count(total)
+    );
     Ok(KeysPage {
+        showing,
         csrf: admin.csrf,
         flashes: Flash::take_all(&admin.session).await?,
         keys: snapshots.iter().map(|s| KeyView::new(s, zone)).collect(),
@@ -200,6 +246,8 @@ struct DeletePage {
     csrf: String,
     flashes: Vec<Flash>,
     key: KeyView,
+    /// `1 request`, `1,200 requests`.
+    requests: String,
 }
 
 async fn route_get_delete_key(
@@ -212,6 +260,7 @@ async fn route_get_delete_key(
         csrf: admin.csrf,
         flashes: Vec::new(),
         key: KeyView::new(&snapshot, state.keys.zone()),
+        requests: plural(snapshot.total.requests, "request", "requests"),
     })
 }
 
@@ -239,8 +288,10 @@ async fn route_post_disable_expired(
     let disabled = state.keys.disable_expired(Utc::now()).await?;
     let text = match disabled {
         0 => "No expired keys were active.".to_string(),
-        1 => "Disabled 1 expired key.".to_string(),
-        n => format!("Disabled {n} expired keys."),
+        n => format!(
+            "Disabled {}.",
+            plural(n as u64, "expired key", "expired keys")
+        ),
     };
     Flash::info(text).store(&admin.session).await?;
     Ok(Redirect::to("/keys"))

@@ -124,8 +124,8 @@ async fn route_post_login(
         }
         SignIn::Throttled { retry_secs } => {
             tracing::warn!(?username, client = %peer.ip(), "dashboard sign-in throttled");
-            let minutes = retry_secs.div_ceil(60).max(1);
-            let message = format!("Too many failed sign-ins. Try again in {minutes} minute(s).");
+            let wait = super::format::plural(retry_secs.div_ceil(60).max(1), "minute", "minutes");
+            let message = format!("Too many failed sign-ins. Try again in {wait}.");
             let page = login_page_with_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 csrf,
@@ -175,5 +175,7 @@ async fn route_get_logout(admin: SessionAdmin) -> LogoutPage {
 
 async fn route_post_logout(AdminForm { admin, .. }: AdminForm) -> PageResult<Redirect> {
     sign_out(&admin.session).await?;
+    // A fresh, signed-out session carries the confirmation to the sign-in page.
+    Flash::info("Signed out.").store(&admin.session).await?;
     Ok(Redirect::to("/login"))
 }

@@ -103,6 +103,11 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
+    /// The keyward process's id (to send it signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits until `/healthz` answers 200 (keyward reconnected to Redis by itself).
     pub async fn wait_until_healthy(&self) {
         let deadline = Instant::now() + Duration::from_secs(15);
@@ -206,7 +211,13 @@ pub struct Process {
 
 impl Process {
     pub fn start(redis_url: &str, data_dir: &std::path::Path, env: &[(&str, &str)]) -> Process {
-        let mut child = keyward_command(redis_url, data_dir, env)
+        Self::start_command(keyward_command(redis_url, data_dir, env))
+    }
+
+    /// Runs a prepared `keyward_command` (e.g. the bench's, with a test setting removed) and
+    /// waits for the address it prints.
+    pub fn start_command(mut command: Command) -> Process {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -242,6 +253,12 @@ impl Process {
             .args(["-TERM", &child.id().to_string()])
             .status();
         child.wait().map(|status| status.success()).unwrap_or(false)
+    }
+
+    /// The process id (for its memory in `/proc`), while it runs.
+    #[allow(dead_code)] // Used by the bench (tests/bench), which shares this harness.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     fn into_child(mut self) -> Child {

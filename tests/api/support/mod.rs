@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod browser;
+pub mod crs;
 pub mod redis;
 
 pub use app::TestApp;

@@ -46,7 +46,12 @@ impl RedisServer {
 
     /// Starts with extra `redis-server` arguments (e.g. persistence settings).
     pub fn start_with(extra_args: &[&str]) -> RedisServer {
-        let cluster = cluster_mode();
+        Self::start_mode(cluster_mode(), extra_args)
+    }
+
+    /// Starts one server or a 3-master cluster as asked, whatever `KEYWARD_TEST_REDIS` says
+    /// (the bench chooses with its own `BENCH_REDIS`).
+    pub fn start_mode(cluster: bool, extra_args: &[&str]) -> RedisServer {
         let count = if cluster { 3 } else { 1 };
         let nodes = (0..count)
             .map(|_| Node {
@@ -92,6 +97,12 @@ impl RedisServer {
             .map(|n| format!("redis://127.0.0.1:{}", n.port))
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// The port of every node, in the order of `url()`.
+    #[allow(dead_code)] // Used by the bench (tests/bench), which shares this harness.
+    pub fn ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(|n| n.port).collect()
     }
 
     fn run(&mut self) {
@@ -170,14 +181,6 @@ impl RedisServer {
         let mut all = vec!["-c"];
         all.extend_from_slice(args);
         node_cli(self.nodes[0].port, &all)
-    }
-
-    /// Writes every node's data to disk, so it survives `restart` (SAVE through `cli` would
-    /// reach one cluster node only).
-    pub fn save(&self) {
-        for node in &self.nodes {
-            node_cli(node.port, &["SAVE"]);
-        }
     }
 
     /// Every key name in this test's Redis (tests may scan; keyward's request paths never do).
