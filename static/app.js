@@ -380,6 +380,33 @@
   /* ------------------------------------------------------------------
      Charts: canvas.chart[data-chart] rendered with Chart.js
      ------------------------------------------------------------------ */
+  // A model's colour comes from its name, not its place in the list, so one model has one colour
+  // on every page and chart. Two names that hash to the same colour in one chart: the one first
+  // by name keeps it, the other takes the next free one (so the same set of models always gets
+  // the same colours).
+  function nameHash(name) {
+    let hash = 2166136261;
+    for (let i = 0; i < name.length; i++) {
+      hash ^= name.charCodeAt(i);
+      hash = Math.imul(hash, 16777619) >>> 0;
+    }
+    return hash;
+  }
+
+  function coloursByName(names) {
+    const taken = new Set();
+    const byName = {};
+    names.slice().sort().forEach(function (name) {
+      let slot = nameHash(name) % PALETTE.length;
+      for (let tries = 0; tries < PALETTE.length && taken.has(slot); tries++) {
+        slot = (slot + 1) % PALETTE.length;
+      }
+      taken.add(slot);
+      byName[name] = PALETTE[slot];
+    });
+    return names.map(function (name) { return byName[name]; });
+  }
+
   const PALETTE = [
     '#4f46e5', // indigo
     '#0d9488', // teal
@@ -514,8 +541,9 @@
     const labels = Array.isArray(spec.labels) ? spec.labels : [];
     const crossesYear = rangeCrossesYear(labels);
 
+    const colours = coloursByName(datasets.map(function (ds) { return String(ds.label == null ? '' : ds.label); }));
     const chartDatasets = datasets.map(function (ds, i) {
-      const colour = PALETTE[i % PALETTE.length];
+      const colour = colours[i];
       return {
         label: String(ds.label == null ? '' : ds.label),
         data: Array.isArray(ds.data) ? ds.data.map(function (v) { return Number(v) || 0; }) : [],
@@ -646,7 +674,7 @@
   }
 
   // For the browser tests and the console: redraw charts added after load.
-  window.keyward = Object.freeze({ drawCharts: initCharts });
+  window.keyward = Object.freeze({ drawCharts: initCharts, coloursByName: coloursByName });
 
   if (document.readyState === 'loading') {
     document.addEventListener('DOMContentLoaded', init);

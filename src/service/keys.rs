@@ -462,4 +462,10 @@ impl KeyService {
             .snapshots(&ids, now, self.today(now))
             .await?)
     }
+
+    /// Whether usage recorded under `model` is priced with the fallback price: the model is in
+    /// neither price file (usage of such a model is kept under its normalised name).
+    pub fn priced_by_fallback(&self, model: &str) -> bool {
+        self.inner.pricing.current().quote(model).fallback
+    }
 }

@@ -15,6 +15,7 @@ mod leases;
 mod listing;
 mod logs;
 mod metering;
+mod model_breakdown;
 mod ops;
 mod signin;
 mod support;

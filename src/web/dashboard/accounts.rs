@@ -121,7 +121,8 @@ async fn route_get_account(
     }
     let days = parse_days(&query)?;
     let usage = state.keys.account_usage(&account, days).await?;
-    let charts = UsageCharts::new(days, &usage);
+    let charts =
+        UsageCharts::new(days, &usage).flag_fallback(|model| state.keys.priced_by_fallback(model));
     let zone = state.keys.zone();
     let keys = state.keys.keys_bound_to(&account).await?;
     Ok(AccountPage {

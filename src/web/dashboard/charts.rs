@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::format::{count, tokens, usd};
+use super::format::{count, plural, tokens, usd};
 use crate::domain::key::{DailyModelUsage, UsageTotals};
 use crate::web::error::{PageError, PageResult};
 use crate::web::extract::QueryPairs;
@@ -52,6 +52,9 @@ pub struct UsageCharts {
     pub token_chart: String,
     pub has_usage: bool,
     pub models: Vec<ModelRow>,
+    /// Models in the period priced with the fallback price (in neither price file), with their
+    /// request counts: `claude-x-9 (12 requests)`.
+    pub fallback_priced: Vec<String>,
 }
 
 impl UsageCharts {
@@ -62,7 +65,26 @@ impl UsageCharts {
             token_chart: token_chart(usage),
             has_usage: has_usage(usage),
             models: model_rows(usage),
+            fallback_priced: Vec::new(),
         }
+    }
+
+    /// Marks the models `priced_by_fallback` says the price table does not know, so the page
+    /// can warn that their cost is the fallback price's.
+    pub fn flag_fallback(mut self, priced_by_fallback: impl Fn(&str) -> bool) -> UsageCharts {
+        self.fallback_priced = self
+            .models
+            .iter()
+            .filter(|row| priced_by_fallback(&row.model))
+            .map(|row| {
+                format!(
+                    "{} ({})",
+                    row.model,
+                    plural(row.totals.requests, "request", "requests")
+                )
+            })
+            .collect();
+        self
     }
 
     /// The period's totals over every model.

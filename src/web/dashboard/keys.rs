@@ -181,7 +181,8 @@ async fn route_get_key(
         csrf: admin.csrf,
         flashes: Flash::take_all(&admin.session).await?,
         key: KeyView::new(&snapshot, state.keys.zone()),
-        charts: UsageCharts::new(days, &usage),
+        charts: UsageCharts::new(days, &usage)
+            .flag_fallback(|model| state.keys.priced_by_fallback(model)),
     })
 }
 
