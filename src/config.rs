@@ -110,7 +110,7 @@ pub struct Config {
     pub expiry_sweep_interval: Option<Duration>,
     pub session_idle: Duration,
     pub redis_timeout: Duration,
-    /// Argon2 hashes at once (0: one per core, 1 to 4) and how long a sign-in
+    /// Argon2 hashes at once (0: one per two cores, 1 to 4) and how long a sign-in
     /// waits for a free one before it is told to try again.
     pub password_hash_concurrency: usize,
     pub password_hash_wait: Duration,
@@ -296,7 +296,7 @@ impl RawSettings {
         if self.password_hash_concurrency > 64 {
             return Err(invalid(
                 "password_hash_concurrency",
-                "must be between 0 (one per core, up to 4) and 64",
+                "must be between 0 (one per two cores, up to 4) and 64",
             ));
         }
         if self.password_hash_wait_ms > 30_000 {

@@ -36,15 +36,18 @@ impl std::fmt::Debug for PasswordHasher {
     }
 }
 
-/// `configured` hashes at once, or for 0 one per available core (1 to 4).
+/// `configured` hashes at once, or for 0 one per two available cores (1 to 4): sign-ins are
+/// rare and a hash takes tens of milliseconds, so one slot already serves ~25 sign-ins a
+/// second, while each slot holds argon2's ~19 MiB (the memory bound is what matters).
 pub fn hash_concurrency(configured: usize) -> usize {
     if configured > 0 {
         return configured;
     }
-    std::thread::available_parallelism()
+    (std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
-        .clamp(1, AUTO_MAX_CONCURRENCY)
+        / 2)
+    .clamp(1, AUTO_MAX_CONCURRENCY)
 }
 
 impl PasswordHasher {
