@@ -102,9 +102,11 @@ async fn a_model_has_the_same_colour_on_every_chart() {
     browser.goto(&app, &format!("/keys/{first}")).await;
     browser.wait_for_path(|p| p.starts_with("/keys/")).await;
     let on_key_page = series_colours(&browser).await;
+    browser.screenshot("key-fallback-priced").await;
     browser.goto(&app, &format!("/accounts/{ACCOUNT}")).await;
     browser.wait_for_path(|p| p.starts_with("/accounts/")).await;
     let on_account_page = series_colours(&browser).await;
+    browser.screenshot("account-fallback-priced").await;
     browser.close().await;
 
     // The Bedrock spelling and the alias are one model, one series.
