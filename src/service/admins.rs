@@ -7,9 +7,10 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
 use super::passwords::{HashError, PasswordHasher};
+use crate::domain::role::AdminRole;
 use crate::domain::secret::random_password;
 use crate::domain::username::AdminUsername;
-use crate::store::{AttemptVerdict, SignInLimits, SignInSettlement, Store};
+use crate::store::{AdminSessionState, AttemptVerdict, SignInLimits, SignInSettlement, Store};
 
 use super::{ServiceError, ServiceResult};
 
@@ -104,7 +105,12 @@ impl AdminService {
             None => (random_password(GENERATED_PASSWORD_CHARS), true),
         };
         let hash = self.hasher.hash(&password).await.map_err(hashing_failed)?;
-        if !self.store.create_admin(username.as_str(), &hash).await? {
+        // The first admin manages everything, including the admins after it.
+        if !self
+            .store
+            .create_admin(username.as_str(), &hash, AdminRole::Admin)
+            .await?
+        {
             return Ok(Bootstrap::AlreadyThere);
         }
         Ok(if generated {
@@ -169,10 +175,30 @@ impl AdminService {
         }
     }
 
-    /// The admin's current session epoch; `None` when the admin no longer exists. A session
-    /// signed in under another epoch is over.
-    pub async fn session_epoch(&self, username: &str) -> ServiceResult<Option<u64>> {
-        Ok(self.store.admin_session_epoch(username).await?)
+    /// The admin's current session epoch and role; `None` when the admin no longer exists. A
+    /// session signed in under another epoch is over.
+    pub async fn session_state(&self, username: &str) -> ServiceResult<Option<AdminSessionState>> {
+        Ok(self.store.admin_session(username).await?)
+    }
+
+    /// Adds an admin with `role` and `password` (the caller generates one when none is given);
+    /// `false` when an admin of that name already exists (nothing changed).
+    pub async fn add(
+        &self,
+        username: &AdminUsername,
+        role: AdminRole,
+        password: &str,
+    ) -> ServiceResult<bool> {
+        let hash = self.hasher.hash(password).await.map_err(hashing_failed)?;
+        Ok(self
+            .store
+            .create_admin(username.as_str(), &hash, role)
+            .await?)
+    }
+
+    /// Whether an admin of that name exists.
+    pub async fn exists(&self, username: &AdminUsername) -> ServiceResult<bool> {
+        Ok(self.store.admin_session(username.as_str()).await?.is_some())
     }
 
     /// Sets a new password and ends every session of the admin (the session epoch moves on).

@@ -16,6 +16,7 @@ mod listing;
 mod logs;
 mod metering;
 mod ops;
+mod roles;
 mod signin;
 mod support;
 mod usage;

@@ -11,21 +11,21 @@ mod keys;
 mod login;
 
 use axum::http::{header, HeaderValue};
-use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::AppState;
+use super::access::RouteSpec;
+
+/// Every dashboard route with its declared access (see `web::access`).
+pub fn routes() -> Vec<RouteSpec> {
+    let mut routes = login::routes();
+    routes.extend(keys::routes());
+    routes.extend(key_form::routes());
+    routes.extend(accounts::routes());
+    routes
+}
 
 /// Every dashboard answer is `no-store`: pages show secrets once, and live values that a cached
 /// copy (the back button) would show stale.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .merge(login::router())
-        .merge(keys::router())
-        .merge(key_form::router())
-        .merge(accounts::router())
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
+pub fn no_store() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
 }
