@@ -3,6 +3,7 @@
 //! - `{k:<id>}`: one API key's record, leases, rate window and usage;
 //! - `{idx}`: the indexes that span keys (listing, search, tags, accounts, account usage);
 //! - `kw:login:{<address>}`: the sign-in attempt counters of one client address;
+//! - `{admins}`: the list of admins and the roster of active `admin`-role admins;
 //! - the secret-hash lookups and admin records each stand alone.
 
 use chrono::NaiveDate;
@@ -19,6 +20,12 @@ pub fn secret_lookup(secret_hash: &str) -> String {
 pub fn admin(username: &str) -> String {
     format!("kw:admin:{username}")
 }
+
+/// Every admin's username (for the admin list); `{admins}` keeps it with the roster.
+pub const ADMINS: &str = "kw:{admins}:all";
+
+/// The usernames of active `admin`-role admins, which the last-admin rule counts atomically.
+pub const ADMIN_ROSTER: &str = "kw:{admins}:roster";
 
 pub fn session(id: &str) -> String {
     format!("kw:session:{id}")

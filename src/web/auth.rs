@@ -44,6 +44,8 @@ pub enum SessionKey {
     Flashes,
     /// A key's secret waiting for the one page that shows it.
     NewSecret,
+    /// A new admin's generated password waiting for the one page that shows it.
+    NewAdminPassword,
 }
 
 impl SessionKey {
@@ -54,6 +56,7 @@ impl SessionKey {
             SessionKey::Csrf => "csrf",
             SessionKey::Flashes => "flash",
             SessionKey::NewSecret => "new_secret",
+            SessionKey::NewAdminPassword => "new_admin_password",
         }
     }
 
@@ -184,10 +187,12 @@ pub(super) async fn signed_in_admin(
     // Sessions from before epochs existed carry none, like admins that never changed password.
     let signed_in_epoch = SessionKey::Epoch.get::<u64>(session).await?.unwrap_or(0);
     match admins.session_state(&username).await? {
-        Some(state) if state.session_epoch == signed_in_epoch => Ok(Some(SignedIn {
-            username,
-            role: state.role,
-        })),
+        Some(state) if state.session_epoch == signed_in_epoch && !state.disabled => {
+            Ok(Some(SignedIn {
+                username,
+                role: state.role,
+            }))
+        }
         _ => {
             session.flush().await?;
             Ok(None)

@@ -165,6 +165,8 @@ async fn every_page_passes_axe_in_both_schemes_at_desktop_and_phone_widths() {
             ("key-delete", format!("/keys/{id}/delete")),
             ("accounts", "/accounts".to_string()),
             ("account", "/accounts/acct-a11y".to_string()),
+            ("admins", "/admins".to_string()),
+            ("account-password", "/account/password".to_string()),
             ("logout", "/logout".to_string()),
         ];
         for (name, path) in pages {

@@ -1,6 +1,7 @@
 //! The admin dashboard: server-rendered pages behind a session sign-in.
 
 mod accounts;
+mod admins;
 mod charts;
 mod flash;
 mod format;
@@ -21,6 +22,7 @@ pub fn routes() -> Vec<RouteSpec> {
     routes.extend(keys::routes());
     routes.extend(key_form::routes());
     routes.extend(accounts::routes());
+    routes.extend(admins::routes());
     routes
 }
 
