@@ -7,4 +7,4 @@ pub mod passwords;
 
 pub use admins::{AdminChange, AdminService, AdminSummary, SignIn};
 pub use error::{ServiceError, ServiceResult};
-pub use keys::{KeyService, UsageOutcome, Verified, VerifyInput};
+pub use keys::{KeyService, OwnKeyLookup, UsageOutcome, Verified, VerifyInput};

@@ -37,6 +37,11 @@ pub fn login_attempts_by_address(scope: &str) -> String {
     format!("kw:login:{{{scope}}}:addr")
 }
 
+/// Key lookups (the holders' page) from one client address in the current minute.
+pub fn self_lookups_by_address(scope: &str) -> String {
+    format!("kw:lookup:{{{scope}}}")
+}
+
 /// Sign-in attempts from one client address for one (lower-cased) username.
 pub fn login_attempts_by_user(scope: &str, username: &str) -> String {
     format!("kw:login:{{{scope}}}:user:{username}")

@@ -89,6 +89,10 @@ pub enum ApiError {
     NoTokenConfigured { setting: &'static str },
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// `429 too_many_requests`: a per-address limit (key lookups) is reached; the handler adds
+    /// `Retry-After`.
+    #[error("too many lookups from this address; try again in a minute")]
+    TooManyRequests,
     /// `409 counter_full`: a usage record would take a counter past 2^53 - 1; nothing of it was
     /// recorded (its lease is released), and repeating it cannot succeed.
     #[error(
@@ -114,6 +118,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized | ApiError::NoTokenConfigured { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::CounterFull { .. } => StatusCode::CONFLICT,
             ApiError::Failed(failure) => failure.status(),
@@ -127,6 +132,7 @@ impl ApiError {
             | ApiError::PayloadTooLarge(_) => "invalid_input",
             ApiError::Unauthorized | ApiError::NoTokenConfigured { .. } => "unauthorized",
             ApiError::Forbidden { .. } => "forbidden",
+            ApiError::TooManyRequests => "too_many_requests",
             ApiError::NotFound(_) => "not_found",
             ApiError::CounterFull { .. } => "counter_full",
             ApiError::Failed(failure) => failure.code(),

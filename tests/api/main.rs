@@ -10,6 +10,7 @@ mod crs_source;
 mod dashboard;
 mod dashboard_ux;
 mod errors;
+mod holders;
 mod http_hardening;
 mod instances;
 mod leases;

@@ -6,6 +6,7 @@ mod charts;
 mod flash;
 mod format;
 mod forms;
+mod holder;
 mod key_form;
 mod key_view;
 mod keys;
@@ -23,6 +24,7 @@ pub fn routes() -> Vec<RouteSpec> {
     routes.extend(key_form::routes());
     routes.extend(accounts::routes());
     routes.extend(admins::routes());
+    routes.extend(holder::routes());
     routes
 }
 
