@@ -249,3 +249,50 @@ async fn guard_route(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_sign_in_and_the_holders_routes_are_public() {
+        let public: Vec<String> = route_table()
+            .into_iter()
+            .filter(|(_, _, access)| *access == Access::Public)
+            .map(|(method, path, _)| format!("{method} {path}"))
+            .collect();
+        assert_eq!(
+            public,
+            [
+                "GET /",
+                "GET /login",
+                "POST /login",
+                "GET /stats",
+                "POST /stats",
+                "GET /api/v1/self"
+            ]
+        );
+    }
+
+    #[test]
+    fn admin_api_routes_use_the_api_guard_and_pages_the_page_guard() {
+        let table = route_table();
+        let mut seen = HashSet::new();
+        for (method, path, access) in &table {
+            assert!(
+                seen.insert((method.clone(), *path)),
+                "{method} {path} twice"
+            );
+            if path.starts_with("/api/v1/admin") {
+                assert!(matches!(access, Access::Api(_)), "{method} {path}");
+            } else if *access != Access::Public {
+                assert!(matches!(access, Access::Page(_)), "{method} {path}");
+            }
+        }
+        let admins_only = table
+            .iter()
+            .filter(|(_, path, _)| path.starts_with("/admins"))
+            .all(|(_, _, access)| *access == Access::Page(AdminRole::Admin));
+        assert!(admins_only);
+    }
+}

@@ -175,6 +175,13 @@ async fn lookups_are_throttled_per_address_before_any_work() {
         .await
         .expect("sent");
     assert_eq!(page.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Holders' lookups keep no session: the only state they leave is the address's counter.
+    let keys = app.redis.all_keys();
+    assert!(
+        !keys.iter().any(|k| k.starts_with("kw:session:")),
+        "{keys:?}"
+    );
+    assert!(keys.iter().any(|k| k.starts_with("kw:lookup:")), "{keys:?}");
 }
 
 #[tokio::test]
