@@ -72,6 +72,7 @@ struct RawSettings {
     password_hash_wait_ms: u64,
     login_max_failures_per_address: u64,
     login_max_failures_per_user: u64,
+    self_lookups_per_minute: u64,
     clients: BTreeMap<String, String>,
     header_read_timeout_secs: u64,
     request_body_timeout_secs: u64,
@@ -117,6 +118,8 @@ pub struct Config {
     /// Failed sign-ins allowed per client address, and per address and username, per period.
     pub login_max_failures_per_address: u64,
     pub login_max_failures_per_user: u64,
+    /// Key lookups (`/stats`, `GET /api/v1/self`) allowed per client address per minute.
+    pub self_lookups_per_minute: u64,
     pub clients: ClientMatcher,
     pub connection_limits: ConnectionLimits,
 }
@@ -165,6 +168,7 @@ impl std::fmt::Debug for Config {
                 "login_max_failures_per_user",
                 &self.login_max_failures_per_user,
             )
+            .field("self_lookups_per_minute", &self.self_lookups_per_minute)
             .field("clients", &self.clients.ids())
             .field("connection_limits", &self.connection_limits)
             .finish()
@@ -311,6 +315,12 @@ impl RawSettings {
                 "must be between 1 and 1000000",
             ));
         }
+        if !(1..=1_000_000).contains(&self.self_lookups_per_minute) {
+            return Err(invalid(
+                "self_lookups_per_minute",
+                "must be between 1 and 1000000",
+            ));
+        }
         if !(1..=1000).contains(&self.login_max_failures_per_user) {
             return Err(invalid(
                 "login_max_failures_per_user",
@@ -356,6 +366,7 @@ impl RawSettings {
             password_hash_wait: Duration::from_millis(self.password_hash_wait_ms),
             login_max_failures_per_address: self.login_max_failures_per_address,
             login_max_failures_per_user: self.login_max_failures_per_user,
+            self_lookups_per_minute: self.self_lookups_per_minute,
             clients,
             connection_limits,
         })

@@ -42,7 +42,7 @@ struct Cli {
 enum Command {
     /// Run the dashboard and the APIs (the default).
     Serve,
-    /// Manage the dashboard administrator.
+    /// Manage the dashboard administrators.
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
@@ -77,6 +77,19 @@ enum PricingCommand {
 
 #[derive(Subcommand)]
 enum AdminCommand {
+    /// Add a dashboard admin with a role; its password is generated and printed once unless
+    /// --password-stdin is given.
+    Add {
+        /// The new admin's sign-in name (1-64 printable characters).
+        #[arg(long)]
+        username: String,
+        /// viewer (reads), operator (keys), or admin (keys and admins).
+        #[arg(long)]
+        role: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
     /// Set a new dashboard password (generated and printed unless --password-stdin); every
     /// session of that admin ends.
     ResetPassword {
@@ -145,6 +158,45 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             .map_err(|e| keyward::error_chain(&e)),
         Command::Admin {
             command:
+                AdminCommand::Add {
+                    username,
+                    role,
+                    password_stdin,
+                },
+        } => {
+            let username = keyward::domain::username::AdminUsername::parse(&username)
+                .map_err(|message| format!("--username: {message}"))?;
+            let role = keyward::domain::role::AdminRole::parse(&role).ok_or_else(|| {
+                format!("--role: `{role}` is not a role; use viewer, operator or admin")
+            })?;
+            let password = if password_stdin {
+                read_password_line()?
+            } else {
+                keyward::domain::secret::random_password(24)
+            };
+            let services = keyward::services(&config)
+                .await
+                .map_err(|e| keyward::error_chain(&e))?;
+            let added = services
+                .admins
+                .add(&username, role, &password)
+                .await
+                .map_err(|e| keyward::error_chain(&e))?;
+            if !added {
+                return Err(format!(
+                    "--username: an admin named `{username}` already exists; nothing changed"
+                ));
+            }
+            println!("Admin `{username}` added with role {role}.");
+            if !password_stdin {
+                // Printed, never logged: the one place this password appears.
+                println!("Dashboard password for `{username}`: {password}");
+                println!("It is shown only this once.");
+            }
+            Ok(())
+        }
+        Command::Admin {
+            command:
                 AdminCommand::ResetPassword {
                     username,
                     password_stdin,
@@ -154,22 +206,26 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             let username = keyward::domain::username::AdminUsername::parse(&username)
                 .map_err(|message| format!("--username: {message}"))?;
             let password = if password_stdin {
-                let mut line = String::new();
-                std::io::stdin()
-                    .lock()
-                    .read_line(&mut line)
-                    .map_err(|e| e.to_string())?;
-                let line = line.trim_end_matches(['\r', '\n']).to_string();
-                if line.len() < 8 {
-                    return Err("the new password must be at least 8 characters".into());
-                }
-                line
+                read_password_line()?
             } else {
                 keyward::domain::secret::random_password(24)
             };
             let services = keyward::services(&config)
                 .await
                 .map_err(|e| keyward::error_chain(&e))?;
+            // Resetting used to create a missing admin, with every right; adding one now asks
+            // for its role.
+            let exists = services
+                .admins
+                .exists(&username)
+                .await
+                .map_err(|e| keyward::error_chain(&e))?;
+            if !exists {
+                return Err(format!(
+                    "--username: there is no admin named `{username}`; add one with \
+                     `keyward admin add --username {username} --role viewer|operator|admin`"
+                ));
+            }
             services
                 .admins
                 .reset_password(&username, &password)
@@ -272,4 +328,19 @@ fn price_line(price: &ModelPrice) -> String {
         usd(price.cache_write_5m),
         usd(price.cache_write_1h),
     )
+}
+
+/// The first line of standard input as a password (without its line ending), at least 8
+/// characters long.
+fn read_password_line() -> Result<String, String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    let line = line.trim_end_matches(['\r', '\n']).to_string();
+    if line.len() < 8 {
+        return Err("the new password must be at least 8 characters".into());
+    }
+    Ok(line)
 }

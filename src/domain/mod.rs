@@ -8,6 +8,7 @@ pub mod listing;
 pub mod money;
 pub mod pricing;
 pub mod refusal;
+pub mod role;
 pub mod secret;
 pub mod timezone;
 pub mod usage;

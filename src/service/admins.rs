@@ -7,9 +7,10 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
 use super::passwords::{HashError, PasswordHasher};
+use crate::domain::role::AdminRole;
 use crate::domain::secret::random_password;
 use crate::domain::username::AdminUsername;
-use crate::store::{AttemptVerdict, SignInLimits, SignInSettlement, Store};
+use crate::store::{AdminSessionState, AttemptVerdict, SignInLimits, SignInSettlement, Store};
 
 use super::{ServiceError, ServiceResult};
 
@@ -34,6 +35,23 @@ pub enum SignIn {
     },
     /// Every hashing slot stayed taken for the whole wait; nothing was checked.
     Busy,
+}
+
+/// How a change to another admin (role, disabling, removal) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminChange {
+    Done,
+    NotFound,
+    /// Refused: it would leave no active `admin`; nothing changed.
+    LastAdmin,
+}
+
+/// One admin as the admin list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminSummary {
+    pub username: String,
+    pub role: AdminRole,
+    pub disabled: bool,
 }
 
 /// What the first start did about the admin account.
@@ -96,7 +114,12 @@ impl AdminService {
         username: &AdminUsername,
         initial_password: Option<&str>,
     ) -> ServiceResult<Bootstrap> {
-        if self.store.admin(username.as_str()).await?.is_some() {
+        if let Some(admin) = self.store.admin(username.as_str()).await? {
+            // Records from before the admin list and roster existed join them here.
+            self.store.list_admin(username.as_str()).await?;
+            if admin.role == AdminRole::Admin && !admin.disabled {
+                self.store.join_admin_roster(username.as_str()).await?;
+            }
             return Ok(Bootstrap::AlreadyThere);
         }
         let (password, generated) = match initial_password {
@@ -104,9 +127,16 @@ impl AdminService {
             None => (random_password(GENERATED_PASSWORD_CHARS), true),
         };
         let hash = self.hasher.hash(&password).await.map_err(hashing_failed)?;
-        if !self.store.create_admin(username.as_str(), &hash).await? {
+        // The first admin manages everything, including the admins after it.
+        if !self
+            .store
+            .create_admin(username.as_str(), &hash, AdminRole::Admin)
+            .await?
+        {
             return Ok(Bootstrap::AlreadyThere);
         }
+        self.store.list_admin(username.as_str()).await?;
+        self.store.join_admin_roster(username.as_str()).await?;
         Ok(if generated {
             Bootstrap::CreatedWithGenerated(password)
         } else {
@@ -157,7 +187,8 @@ impl AdminService {
             }
         };
         match admin {
-            Some(admin) if accepted => {
+            // A disabled admin's right password still does not sign in.
+            Some(admin) if accepted && !admin.disabled => {
                 self.store
                     .settle_sign_in_attempt(&scope, &counted_name, SignInSettlement::Succeeded)
                     .await?;
@@ -169,10 +200,125 @@ impl AdminService {
         }
     }
 
-    /// The admin's current session epoch; `None` when the admin no longer exists. A session
-    /// signed in under another epoch is over.
-    pub async fn session_epoch(&self, username: &str) -> ServiceResult<Option<u64>> {
-        Ok(self.store.admin_session_epoch(username).await?)
+    /// The admin's current session epoch and role; `None` when the admin no longer exists. A
+    /// session signed in under another epoch is over.
+    pub async fn session_state(&self, username: &str) -> ServiceResult<Option<AdminSessionState>> {
+        Ok(self.store.admin_session(username).await?)
+    }
+
+    /// Adds an admin with `role` and `password` (the caller generates one when none is given);
+    /// `false` when an admin of that name already exists (nothing changed).
+    pub async fn add(
+        &self,
+        username: &AdminUsername,
+        role: AdminRole,
+        password: &str,
+    ) -> ServiceResult<bool> {
+        let hash = self.hasher.hash(password).await.map_err(hashing_failed)?;
+        if !self
+            .store
+            .create_admin(username.as_str(), &hash, role)
+            .await?
+        {
+            return Ok(false);
+        }
+        self.store.list_admin(username.as_str()).await?;
+        if role == AdminRole::Admin {
+            self.store.join_admin_roster(username.as_str()).await?;
+        }
+        Ok(true)
+    }
+
+    /// Every admin with role and status, by username.
+    pub async fn list(&self) -> ServiceResult<Vec<AdminSummary>> {
+        let mut admins = Vec::new();
+        for username in self.store.admin_usernames().await? {
+            if let Some(admin) = self.store.admin(&username).await? {
+                admins.push(AdminSummary {
+                    username,
+                    role: admin.role,
+                    disabled: admin.disabled,
+                });
+            }
+        }
+        Ok(admins)
+    }
+
+    /// Whether `username` is an active admin whose leaving the role must pass the last-admin
+    /// rule; leaves the roster when it may. `None`: no such admin.
+    async fn leave_admin_role(&self, username: &str) -> ServiceResult<Option<bool>> {
+        let Some(admin) = self.store.admin(username).await? else {
+            return Ok(None);
+        };
+        if admin.role != AdminRole::Admin || admin.disabled {
+            return Ok(Some(true));
+        }
+        Ok(Some(self.store.leave_admin_roster(username).await?))
+    }
+
+    /// Gives an admin another role. Demoting the last active `admin` is refused (atomically:
+    /// two admins demoting each other at once leave one of them an admin).
+    pub async fn change_role(&self, username: &str, role: AdminRole) -> ServiceResult<AdminChange> {
+        if role != AdminRole::Admin {
+            match self.leave_admin_role(username).await? {
+                None => return Ok(AdminChange::NotFound),
+                Some(false) => return Ok(AdminChange::LastAdmin),
+                Some(true) => {}
+            }
+        }
+        if !self.store.set_admin_role(username, role).await? {
+            return Ok(AdminChange::NotFound);
+        }
+        if role == AdminRole::Admin {
+            self.rejoin_roster(username).await?;
+        }
+        Ok(AdminChange::Done)
+    }
+
+    /// Disables an admin (it cannot sign in, and every session of it ends) or enables it again.
+    /// Disabling the last active `admin` is refused.
+    pub async fn set_disabled(&self, username: &str, disabled: bool) -> ServiceResult<AdminChange> {
+        if disabled {
+            match self.leave_admin_role(username).await? {
+                None => return Ok(AdminChange::NotFound),
+                Some(false) => return Ok(AdminChange::LastAdmin),
+                Some(true) => {}
+            }
+        }
+        if !self.store.set_admin_disabled(username, disabled).await? {
+            return Ok(AdminChange::NotFound);
+        }
+        if !disabled {
+            self.rejoin_roster(username).await?;
+        }
+        Ok(AdminChange::Done)
+    }
+
+    /// Removes an admin (every session of it ends). Removing the last active `admin` is refused.
+    pub async fn remove(&self, username: &str) -> ServiceResult<AdminChange> {
+        match self.leave_admin_role(username).await? {
+            None => return Ok(AdminChange::NotFound),
+            Some(false) => return Ok(AdminChange::LastAdmin),
+            Some(true) => {}
+        }
+        self.store.delete_admin(username).await?;
+        Ok(AdminChange::Done)
+    }
+
+    /// Joins the roster when the record now says active `admin` (read after the write, so the
+    /// roster never lists anyone the record does not).
+    async fn rejoin_roster(&self, username: &str) -> ServiceResult<()> {
+        if let Some(admin) = self.store.admin(username).await? {
+            if admin.role == AdminRole::Admin && !admin.disabled {
+                self.store.join_admin_roster(username).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether an admin of that name exists.
+    pub async fn exists(&self, username: &AdminUsername) -> ServiceResult<bool> {
+        Ok(self.store.admin_session(username.as_str()).await?.is_some())
     }
 
     /// Sets a new password and ends every session of the admin (the session epoch moves on).

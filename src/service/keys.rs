@@ -19,7 +19,9 @@ use crate::domain::secret::{generate_key, has_key_format, key_hash};
 use crate::domain::timezone::Zone;
 use crate::domain::usage::{UsageRefusal, UsageReport, MAX_COUNTER};
 use crate::domain::FieldErrors;
-use crate::store::{RecordOutcome, ScriptRefusal, Store, UsageWrite, VerifyRequest};
+use crate::store::{
+    AttemptVerdict, RecordOutcome, ScriptRefusal, Store, UsageWrite, VerifyRequest,
+};
 
 use super::{ServiceError, ServiceResult};
 
@@ -27,6 +29,18 @@ use super::{ServiceError, ServiceResult};
 /// steady-state verify is then a single script call. A stale entry (deleted key) is caught by
 /// the script, which compares the stored hash.
 const SECRET_CACHE_ENTRIES: usize = 100_000;
+
+/// The outcome of a key holder's lookup (see [`KeyService::lookup_own_key`]).
+#[derive(Debug)]
+pub enum OwnKeyLookup {
+    Found(Box<KeySnapshot>),
+    /// Malformed, unknown or removed: one answer for all.
+    Refused,
+    /// Too many lookups from this address; the minute ends in this many seconds.
+    Throttled {
+        retry_secs: u64,
+    },
+}
 
 pub struct VerifyInput<'a> {
     pub key: &'a str,
@@ -140,6 +154,38 @@ impl KeyService {
             source: None,
         })?;
         Ok((snapshot, secret))
+    }
+
+    /// A key holder's lookup of their own key by its secret: counted against the client
+    /// address's per-minute limit before any work, then found by the secret's hash. A malformed,
+    /// unknown or removed key is one answer ([`OwnKeyLookup::Refused`]), so the lookup cannot
+    /// tell a guessed key that exists from one that does not by anything but being right.
+    pub async fn lookup_own_key(
+        &self,
+        secret: &str,
+        client: std::net::IpAddr,
+        per_minute: u64,
+    ) -> ServiceResult<OwnKeyLookup> {
+        let scope = super::admins::client_scope(client);
+        if let AttemptVerdict::Refused { retry_secs } = self
+            .inner
+            .store
+            .count_self_lookup(&scope, per_minute)
+            .await?
+        {
+            return Ok(OwnKeyLookup::Throttled { retry_secs });
+        }
+        if !has_key_format(&self.inner.key_prefix, secret) {
+            return Ok(OwnKeyLookup::Refused);
+        }
+        let secret_hash = key_hash(secret, &self.inner.encryption_key);
+        let Some(id) = self.inner.store.lookup_secret(&secret_hash).await? else {
+            return Ok(OwnKeyLookup::Refused);
+        };
+        Ok(match self.get(id).await? {
+            Some(snapshot) => OwnKeyLookup::Found(Box::new(snapshot)),
+            None => OwnKeyLookup::Refused,
+        })
     }
 
     pub async fn get(&self, id: KeyId) -> ServiceResult<Option<KeySnapshot>> {

@@ -5,6 +5,6 @@ mod error;
 pub mod keys;
 pub mod passwords;
 
-pub use admins::{AdminService, SignIn};
+pub use admins::{AdminChange, AdminService, AdminSummary, SignIn};
 pub use error::{ServiceError, ServiceResult};
-pub use keys::{KeyService, UsageOutcome, Verified, VerifyInput};
+pub use keys::{KeyService, OwnKeyLookup, UsageOutcome, Verified, VerifyInput};

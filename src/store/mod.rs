@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use redis::Script;
 
-pub use admins::AdminRecord;
+pub use admins::{AdminRecord, AdminSessionState};
 pub use admission::{Admission, ScriptRefusal, VerifyRequest};
 pub use conn::RedisConn;
 pub use meta::EncryptionKeyCheck;

@@ -3,6 +3,7 @@
 //! - `{k:<id>}`: one API key's record, leases, rate window and usage;
 //! - `{idx}`: the indexes that span keys (listing, search, tags, accounts, account usage);
 //! - `kw:login:{<address>}`: the sign-in attempt counters of one client address;
+//! - `{admins}`: the list of admins and the roster of active `admin`-role admins;
 //! - the secret-hash lookups and admin records each stand alone.
 
 use chrono::NaiveDate;
@@ -20,6 +21,12 @@ pub fn admin(username: &str) -> String {
     format!("kw:admin:{username}")
 }
 
+/// Every admin's username (for the admin list); `{admins}` keeps it with the roster.
+pub const ADMINS: &str = "kw:{admins}:all";
+
+/// The usernames of active `admin`-role admins, which the last-admin rule counts atomically.
+pub const ADMIN_ROSTER: &str = "kw:{admins}:roster";
+
 pub fn session(id: &str) -> String {
     format!("kw:session:{id}")
 }
@@ -28,6 +35,11 @@ pub fn session(id: &str) -> String {
 /// `{scope}` tag puts it in one slot with the per-username counters of the same address.
 pub fn login_attempts_by_address(scope: &str) -> String {
     format!("kw:login:{{{scope}}}:addr")
+}
+
+/// Key lookups (the holders' page) from one client address in the current minute.
+pub fn self_lookups_by_address(scope: &str) -> String {
+    format!("kw:lookup:{{{scope}}}")
 }
 
 /// Sign-in attempts from one client address for one (lower-cased) username.

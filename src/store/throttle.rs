@@ -11,6 +11,8 @@ use super::{Store, StoreResult};
 
 static TAKE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/attempt_take.lua")));
+static COUNT_LOOKUP: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/count_lookup.lua")));
 static SETTLE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/attempt_settle.lua")));
 
@@ -42,6 +44,28 @@ pub struct SignInLimits {
 }
 
 impl Store {
+    /// Counts a key lookup from `scope` (a client address) against `per_minute`, atomically
+    /// and before any work; refused lookups are not counted.
+    pub async fn count_self_lookup(
+        &self,
+        scope: &str,
+        per_minute: u64,
+    ) -> StoreResult<AttemptVerdict> {
+        let mut invocation = COUNT_LOOKUP.prepare_invoke();
+        invocation
+            .key(names::self_lookups_by_address(scope))
+            .arg(per_minute)
+            .arg(60);
+        let mut conn = self.conn();
+        let wait_secs: u64 = self
+            .bounded(async move { invocation.invoke_async(&mut conn).await })
+            .await?;
+        Ok(match wait_secs {
+            0 => AttemptVerdict::Counted,
+            retry_secs => AttemptVerdict::Refused { retry_secs },
+        })
+    }
+
     /// Counts a sign-in attempt from `scope` (a client address) for `username` against both the
     /// address's and the address+username's limit, atomically and before any password work.
     pub async fn count_sign_in_attempt(

@@ -2,14 +2,12 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::auth::require_admin;
+use super::access::{delete, get, patch, post, Access, Actor, RouteSpec};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, QueryPairs};
 use super::list_params::{ListParams, PageSizes};
@@ -17,33 +15,30 @@ use super::views::{daily_usage, key_json, time, DayUsageJson, KeyJson};
 use super::AppState;
 use crate::domain::ids::{is_account_id, KeyId};
 use crate::domain::key_fields::KeyFieldsInput;
+use crate::domain::role::AdminRole;
 
-pub fn router(state: AppState) -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/v1/admin/keys",
-            get(route_get_keys).post(route_post_key),
-        )
-        .route(
+pub fn routes() -> Vec<RouteSpec> {
+    const READ: Access = Access::Api(AdminRole::Viewer);
+    const WRITE: Access = Access::Api(AdminRole::Operator);
+    vec![
+        get("/api/v1/admin/keys", READ, route_get_keys),
+        post("/api/v1/admin/keys", WRITE, route_post_key),
+        post(
             "/api/v1/admin/keys/disable-expired",
-            post(route_post_disable_expired),
-        )
-        .route(
-            "/api/v1/admin/keys/{id}",
-            get(route_get_key)
-                .patch(route_patch_key)
-                .delete(route_delete_key),
-        )
-        .route("/api/v1/admin/accounts", get(route_get_accounts))
-        .route(
+            WRITE,
+            route_post_disable_expired,
+        ),
+        get("/api/v1/admin/keys/{id}", READ, route_get_key),
+        patch("/api/v1/admin/keys/{id}", WRITE, route_patch_key),
+        delete("/api/v1/admin/keys/{id}", WRITE, route_delete_key),
+        get("/api/v1/admin/accounts", READ, route_get_accounts),
+        get(
             "/api/v1/admin/accounts/{account}/usage",
-            get(route_get_account_usage),
-        )
-        .route_layer(middleware::from_fn_with_state(state, require_admin))
+            READ,
+            route_get_account_usage,
+        ),
+    ]
 }
-
-/// Who made a change, for `createdBy`.
-const API_ACTOR: &str = "admin-api";
 
 const PAGE_SIZES: PageSizes = PageSizes::UpTo {
     default: 50,
@@ -119,10 +114,11 @@ async fn route_get_keys(State(state): State<AppState>, query: QueryPairs) -> Api
 
 async fn route_post_key(
     State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
     ApiJson(body): ApiJson<KeyFieldsInput>,
 ) -> ApiResult<Response> {
     let changes = body.validate(state.keys.clients())?;
-    let (snapshot, secret) = state.keys.create(changes, API_ACTOR).await?;
+    let (snapshot, secret) = state.keys.create(changes, &actor.name).await?;
     let body = CreatedBody {
         key: key_json(&snapshot, Utc::now()),
         api_key: secret,

@@ -7,7 +7,7 @@
 
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::de::DeserializeOwned;
@@ -20,6 +20,7 @@ use super::error::{ApiError, PageError};
 use super::extract::FormPairs;
 use super::AppState;
 use crate::config::Config;
+use crate::domain::role::AdminRole;
 use crate::domain::secret::random_hex;
 use crate::domain::username::AdminUsername;
 use crate::service::AdminService;
@@ -29,7 +30,7 @@ const SESSION_COOKIE: &str = "keyward_session";
 const LOGIN_FORM_COOKIE: &str = "keyward_login";
 const LOGIN_FORM_NONCE_BYTES: usize = 16;
 /// The header the dashboard's scripts send the session's CSRF token in.
-const CSRF_HEADER: &str = "x-csrf-token";
+pub(super) const CSRF_HEADER: &str = "x-csrf-token";
 
 /// The session's entries. A page's own entries (flash messages, a new key's secret) are named
 /// here too, so no two parts of the dashboard can pick the same name.
@@ -43,6 +44,8 @@ pub enum SessionKey {
     Flashes,
     /// A key's secret waiting for the one page that shows it.
     NewSecret,
+    /// A new admin's generated password waiting for the one page that shows it.
+    NewAdminPassword,
 }
 
 impl SessionKey {
@@ -53,6 +56,7 @@ impl SessionKey {
             SessionKey::Csrf => "csrf",
             SessionKey::Flashes => "flash",
             SessionKey::NewSecret => "new_secret",
+            SessionKey::NewAdminPassword => "new_admin_password",
         }
     }
 
@@ -121,33 +125,10 @@ pub async fn require_service_token(
     }
 }
 
-/// The admin API's guard. Automation sends the admin token; the dashboard's own scripts send
-/// the session cookie and, on anything but a read, the session's CSRF token in `X-CSRF-Token`.
-pub async fn require_admin(
-    State(state): State<AppState>,
-    session: Session,
-    request: Request,
-    next: Next,
-) -> Response {
-    if has_bearer(request.headers(), state.config.admin_token.as_deref()) {
-        return next.run(request).await;
-    }
-    let signed_in = matches!(signed_in_admin(&session, &state.admins).await, Ok(Some(_)));
-    let is_read = request.method() == Method::GET || request.method() == Method::HEAD;
-    let csrf = request
-        .headers()
-        .get(CSRF_HEADER)
-        .and_then(|v| v.to_str().ok());
-    let csrf_ok = is_read || matches!(csrf_matches(&session, csrf).await, Ok(true));
-    if signed_in && csrf_ok {
-        next.run(request).await
-    } else {
-        ApiError::Unauthorized.into_response()
-    }
-}
-
 /// The session's CSRF token, created on first use.
-async fn csrf_token(session: &Session) -> Result<String, tower_sessions::session::Error> {
+pub(super) async fn csrf_token(
+    session: &Session,
+) -> Result<String, tower_sessions::session::Error> {
     if let Some(token) = SessionKey::Csrf.get::<String>(session).await? {
         return Ok(token);
     }
@@ -157,7 +138,7 @@ async fn csrf_token(session: &Session) -> Result<String, tower_sessions::session
 }
 
 /// Whether `given` is this session's CSRF token (constant-time).
-async fn csrf_matches(
+pub(super) async fn csrf_matches(
     session: &Session,
     given: Option<&str>,
 ) -> Result<bool, tower_sessions::session::Error> {
@@ -187,27 +168,43 @@ pub async fn sign_out(session: &Session) -> Result<(), tower_sessions::session::
     session.flush().await
 }
 
+/// Who a signed-in session belongs to, as checked on this request.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub username: String,
+    pub role: AdminRole,
+}
+
 /// The admin signed in to this session, if the sign-in still holds: a session whose epoch is
 /// not the admin's current one (the password changed since) or whose admin is gone is ended.
-async fn signed_in_admin(
+pub(super) async fn signed_in_admin(
     session: &Session,
     admins: &AdminService,
-) -> Result<Option<String>, PageError> {
+) -> Result<Option<SignedIn>, PageError> {
     let Some(username) = SessionKey::Admin.get::<String>(session).await? else {
         return Ok(None);
     };
     // Sessions from before epochs existed carry none, like admins that never changed password.
     let signed_in_epoch = SessionKey::Epoch.get::<u64>(session).await?.unwrap_or(0);
-    if admins.session_epoch(&username).await? == Some(signed_in_epoch) {
-        return Ok(Some(username));
+    match admins.session_state(&username).await? {
+        Some(state) if state.session_epoch == signed_in_epoch && !state.disabled => {
+            Ok(Some(SignedIn {
+                username,
+                role: state.role,
+            }))
+        }
+        _ => {
+            session.flush().await?;
+            Ok(None)
+        }
     }
-    session.flush().await?;
-    Ok(None)
 }
 
 /// A signed-in admin. Pages that take it redirect to `/login` without a session.
 pub struct SessionAdmin {
     pub username: String,
+    /// The admin's role as read on this request (pages hide what it may not use).
+    pub role: AdminRole,
     pub csrf: String,
     pub session: Session,
 }
@@ -222,10 +219,14 @@ impl FromRequestParts<AppState> for SessionAdmin {
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|(status, message)| (status, message).into_response())?;
-        let username = signed_in_admin(&session, &state.admins)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        let Some(username) = username else {
+        // The route's access layer has checked the session on this request already.
+        let signed_in = match parts.extensions.get::<SignedIn>() {
+            Some(signed_in) => Some(signed_in.clone()),
+            None => signed_in_admin(&session, &state.admins)
+                .await
+                .map_err(IntoResponse::into_response)?,
+        };
+        let Some(SignedIn { username, role }) = signed_in else {
             return Err(Redirect::to("/login").into_response());
         };
         let csrf = csrf_token(&session)
@@ -233,6 +234,7 @@ impl FromRequestParts<AppState> for SessionAdmin {
             .map_err(|error| PageError::from(error).into_response())?;
         Ok(SessionAdmin {
             username,
+            role,
             csrf,
             session,
         })

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
+use crate::domain::role::AdminRole;
 use crate::domain::usage::MAX_COUNTER;
 use crate::domain::{FieldError, FieldErrors};
 use crate::service::ServiceError;
@@ -77,11 +78,21 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("missing or wrong bearer token")]
     Unauthorized,
+    /// `403 forbidden`: signed in, but the admin's role does not allow this.
+    #[error("your role ({role}) does not allow this; it needs {required}")]
+    Forbidden {
+        role: AdminRole,
+        required: AdminRole,
+    },
     /// No token is configured, so no request can pass: say which setting to set.
     #[error("no {setting} is configured on this keyward, so every request is refused; set it and send it as `Authorization: Bearer <token>`")]
     NoTokenConfigured { setting: &'static str },
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// `429 too_many_requests`: a per-address limit (key lookups) is reached; the handler adds
+    /// `Retry-After`.
+    #[error("too many lookups from this address; try again in a minute")]
+    TooManyRequests,
     /// `409 counter_full`: a usage record would take a counter past 2^53 - 1; nothing of it was
     /// recorded (its lease is released), and repeating it cannot succeed.
     #[error(
@@ -106,6 +117,8 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized | ApiError::NoTokenConfigured { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::CounterFull { .. } => StatusCode::CONFLICT,
             ApiError::Failed(failure) => failure.status(),
@@ -118,6 +131,8 @@ impl ApiError {
             | ApiError::UnsupportedMediaType(_)
             | ApiError::PayloadTooLarge(_) => "invalid_input",
             ApiError::Unauthorized | ApiError::NoTokenConfigured { .. } => "unauthorized",
+            ApiError::Forbidden { .. } => "forbidden",
+            ApiError::TooManyRequests => "too_many_requests",
             ApiError::NotFound(_) => "not_found",
             ApiError::CounterFull { .. } => "counter_full",
             ApiError::Failed(failure) => failure.code(),

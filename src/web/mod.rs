@@ -1,5 +1,6 @@
 //! HTTP: the relay API, the admin API, the dashboard, and operations endpoints.
 
+mod access;
 mod admin_api;
 mod auth;
 mod dashboard;
@@ -26,6 +27,8 @@ use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tower_http::LatencyUnit;
 use tower_sessions::SessionStore;
 use tracing::Level;
+
+pub use access::{route_table, Access};
 
 use crate::config::Config;
 use crate::service::{AdminService, KeyService};
@@ -106,10 +109,7 @@ pub fn app<S: SessionStore + Clone>(state: AppState, sessions: S) -> Router {
     ];
     // Only the admin side uses sessions; the relay's hot path does not pay for them.
     let sessions = auth::session_layer(sessions, &state.config);
-    let admin_side = Router::new()
-        .merge(admin_api::router(state.clone()))
-        .merge(dashboard::router())
-        .layer(sessions);
+    let admin_side = access::router(&state).layer(sessions);
     let mut router = Router::new()
         .merge(relay_api::router(state.clone()))
         .merge(ops::router())

@@ -76,6 +76,8 @@ async fn fill(app: &TestApp) -> String {
         )
         .await;
     assert_eq!(app.admit(&secret).await.0, StatusCode::OK);
+    // Kept for the walk's key holders' page (a test-only Redis key).
+    app.redis.cli(&["SET", "kw:a11y:secret", &secret]);
     for (model, input) in [
         ("claude-sonnet-4-5", 120_000),
         ("claude-haiku-4-5", 387_412),
@@ -165,6 +167,8 @@ async fn every_page_passes_axe_in_both_schemes_at_desktop_and_phone_widths() {
             ("key-delete", format!("/keys/{id}/delete")),
             ("accounts", "/accounts".to_string()),
             ("account", "/accounts/acct-a11y".to_string()),
+            ("admins", "/admins".to_string()),
+            ("account-password", "/account/password".to_string()),
             ("logout", "/logout".to_string()),
         ];
         for (name, path) in pages {
@@ -194,6 +198,23 @@ async fn every_page_passes_axe_in_both_schemes_at_desktop_and_phone_widths() {
         browser.click("form.key-form button[type=submit]").await;
         browser.wait_for_path(|p| p.ends_with("/created")).await;
         findings.check(&browser, scheme, "key-created").await;
+
+        // The key holders' page: empty, refused, and showing a key (reached by a POST).
+        browser.goto(&app, "/stats").await;
+        findings.check(&browser, scheme, "stats").await;
+        browser.fill("#key", "cr_not-a-key").await;
+        browser.click("#stats-form button[type=submit]").await;
+        browser
+            .wait_for_text("[data-testid=stats-error]", |t| !t.is_empty())
+            .await;
+        findings.check(&browser, scheme, "stats-refused").await;
+        let secret = app.redis.cli(&["GET", "kw:a11y:secret"]);
+        browser.fill("#key", secret.trim()).await;
+        browser.click("#stats-form button[type=submit]").await;
+        browser
+            .wait_for_text("[data-field=name]", |t| t == "team-alpha")
+            .await;
+        findings.check(&browser, scheme, "stats-key").await;
 
         let missing = "/keys/00000000-0000-4000-8000-000000000000";
         browser.goto(&app, missing).await;

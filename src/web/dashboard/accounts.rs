@@ -3,8 +3,6 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::Router;
 
 use super::charts::{parse_days, UsageCharts};
 use super::flash::Flash;
@@ -12,15 +10,19 @@ use super::format::{count, optional_relative, optional_time, tokens, usd};
 use super::key_view::KeyView;
 use crate::domain::ids::is_account_id;
 use crate::domain::key::UsageTotals;
+use crate::domain::role::AdminRole;
+use crate::web::access::{get, Access, RouteSpec};
 use crate::web::auth::SessionAdmin;
 use crate::web::error::{PageError, PageResult};
 use crate::web::extract::QueryPairs;
 use crate::web::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/accounts", get(route_get_accounts))
-        .route("/accounts/{account}", get(route_get_account))
+pub fn routes() -> Vec<RouteSpec> {
+    const READ: Access = Access::Page(AdminRole::Viewer);
+    vec![
+        get("/accounts", READ, route_get_accounts),
+        get("/accounts/{account}", READ, route_get_account),
+    ]
 }
 
 /// Days summed for the accounts overview.

@@ -21,6 +21,13 @@ impl Flash {
         }
     }
 
+    pub fn error(text: impl Into<String>) -> Flash {
+        Flash {
+            kind: "error".into(),
+            text: text.into(),
+        }
+    }
+
     /// Keeps the message for the next page this session shows.
     pub async fn store(self, session: &Session) -> Result<(), PageError> {
         let mut waiting: Vec<Flash> = SessionKey::Flashes.get(session).await?.unwrap_or_default();

@@ -6,8 +6,6 @@ use askama_web::WebTemplate;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
-use axum::Router;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
@@ -17,20 +15,22 @@ use super::forms::{form_errors, FormErrors, KeyFormValues};
 use super::key_view::{load_key, KeyView, ACCOUNT_LABELS};
 use crate::domain::ids::KeyId;
 use crate::domain::key_fields::ACCOUNT_FIELDS;
+use crate::domain::role::AdminRole;
 use crate::service::ServiceError;
+use crate::web::access::{get, post, Access, RouteSpec};
 use crate::web::auth::{AdminForm, SessionAdmin, SessionKey};
 use crate::web::error::{PageError, PageResult};
 use crate::web::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/keys", axum::routing::post(route_post_key))
-        .route("/keys/new", get(route_get_new_key))
-        .route("/keys/{id}/created", get(route_get_created_key))
-        .route(
-            "/keys/{id}/edit",
-            get(route_get_edit_key).post(route_post_edit_key),
-        )
+pub fn routes() -> Vec<RouteSpec> {
+    const WRITE: Access = Access::Page(AdminRole::Operator);
+    vec![
+        post("/keys", WRITE, route_post_key),
+        get("/keys/new", WRITE, route_get_new_key),
+        get("/keys/{id}/created", WRITE, route_get_created_key),
+        get("/keys/{id}/edit", WRITE, route_get_edit_key),
+        post("/keys/{id}/edit", WRITE, route_post_edit_key),
+    ]
 }
 
 #[derive(Template, WebTemplate)]

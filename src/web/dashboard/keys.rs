@@ -7,8 +7,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::Utc;
 
 use super::charts::{parse_days, UsageCharts};
@@ -17,23 +16,26 @@ use super::format::{count, plural};
 use super::key_view::{load_key, KeyView, LiveKey, LiveKeys, PageLink};
 use crate::domain::ids::KeyId;
 use crate::domain::key_fields::KeyChanges;
+use crate::domain::role::AdminRole;
+use crate::web::access::{get, post, Access, RouteSpec};
 use crate::web::auth::{AdminForm, SessionAdmin};
 use crate::web::error::{PageError, PageResult};
 use crate::web::extract::{FormPairs, QueryPairs};
 use crate::web::list_params::{ListParams, PageSizes};
 use crate::web::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/keys", get(route_get_keys))
-        .route("/keys/live", get(route_get_live))
-        .route("/keys/disable-expired", post(route_post_disable_expired))
-        .route("/keys/{id}", get(route_get_key))
-        .route("/keys/{id}/active", post(route_post_active))
-        .route(
-            "/keys/{id}/delete",
-            get(route_get_delete_key).post(route_post_delete_key),
-        )
+pub fn routes() -> Vec<RouteSpec> {
+    const READ: Access = Access::Page(AdminRole::Viewer);
+    const WRITE: Access = Access::Page(AdminRole::Operator);
+    vec![
+        get("/keys", READ, route_get_keys),
+        get("/keys/live", READ, route_get_live),
+        post("/keys/disable-expired", WRITE, route_post_disable_expired),
+        get("/keys/{id}", READ, route_get_key),
+        post("/keys/{id}/active", WRITE, route_post_active),
+        get("/keys/{id}/delete", WRITE, route_get_delete_key),
+        post("/keys/{id}/delete", WRITE, route_post_delete_key),
+    ]
 }
 
 const PAGE_SIZE_CHOICES: [u64; 3] = [20, 50, 100];
@@ -48,6 +50,9 @@ const MAX_LIVE_KEYS: usize = 100;
 #[template(path = "pages/keys.html")]
 struct KeysPage {
     csrf: String,
+    /// Whether the admin's role may change keys (the buttons are hidden otherwise; the routes
+    /// refuse anyway).
+    can_change_keys: bool,
     flashes: Vec<Flash>,
     keys: Vec<KeyView>,
     total: u64,
@@ -120,6 +125,7 @@ async fn route_get_keys(
     );
     Ok(KeysPage {
         showing,
+        can_change_keys: admin.role.allows(AdminRole::Operator),
         csrf: admin.csrf,
         flashes: Flash::take_all(&admin.session).await?,
         keys: snapshots.iter().map(|s| KeyView::new(s, zone)).collect(),
@@ -163,6 +169,7 @@ async fn route_get_live(
 #[template(path = "pages/key_detail.html")]
 struct KeyDetailPage {
     csrf: String,
+    can_change_keys: bool,
     flashes: Vec<Flash>,
     key: KeyView,
     charts: UsageCharts,
@@ -178,6 +185,7 @@ async fn route_get_key(
     let days = parse_days(&query)?;
     let usage = state.keys.key_usage_by_day(snapshot.key.id, days).await?;
     Ok(KeyDetailPage {
+        can_change_keys: admin.role.allows(AdminRole::Operator),
         csrf: admin.csrf,
         flashes: Flash::take_all(&admin.session).await?,
         key: KeyView::new(&snapshot, state.keys.zone()),

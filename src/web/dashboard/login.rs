@@ -7,13 +7,13 @@ use askama_web::WebTemplate;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
-use axum::Router;
 use tower_sessions::Session;
 
 use super::flash::Flash;
+use crate::domain::role::AdminRole;
 use crate::domain::username::{loggable, AdminUsername};
 use crate::service::SignIn;
+use crate::web::access::{get, post, Access, RouteSpec};
 use crate::web::auth::{
     login_form_cookie, login_form_nonce, new_login_form_nonce, sign_in, sign_out, AdminForm,
     SessionAdmin,
@@ -25,11 +25,20 @@ use crate::web::AppState;
 /// What a busy sign-in page tells the browser to wait before retrying.
 const BUSY_RETRY_SECS: u64 = 5;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(|| async { Redirect::to("/keys") }))
-        .route("/login", get(route_get_login).post(route_post_login))
-        .route("/logout", get(route_get_logout).post(route_post_logout))
+pub fn routes() -> Vec<RouteSpec> {
+    // Any signed-in admin may sign out.
+    const SIGNED_IN: Access = Access::Page(AdminRole::Viewer);
+    vec![
+        get("/", Access::Public, route_get_root),
+        get("/login", Access::Public, route_get_login),
+        post("/login", Access::Public, route_post_login),
+        get("/logout", SIGNED_IN, route_get_logout),
+        post("/logout", SIGNED_IN, route_post_logout),
+    ]
+}
+
+async fn route_get_root() -> Redirect {
+    Redirect::to("/keys")
 }
 
 #[derive(Template, WebTemplate)]

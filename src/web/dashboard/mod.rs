@@ -1,31 +1,35 @@
 //! The admin dashboard: server-rendered pages behind a session sign-in.
 
 mod accounts;
+mod admins;
 mod charts;
 mod flash;
 mod format;
 mod forms;
+mod holder;
 mod key_form;
 mod key_view;
 mod keys;
 mod login;
 
 use axum::http::{header, HeaderValue};
-use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::AppState;
+use super::access::RouteSpec;
+
+/// Every dashboard route with its declared access (see `web::access`).
+pub fn routes() -> Vec<RouteSpec> {
+    let mut routes = login::routes();
+    routes.extend(keys::routes());
+    routes.extend(key_form::routes());
+    routes.extend(accounts::routes());
+    routes.extend(admins::routes());
+    routes.extend(holder::routes());
+    routes
+}
 
 /// Every dashboard answer is `no-store`: pages show secrets once, and live values that a cached
 /// copy (the back button) would show stale.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .merge(login::router())
-        .merge(keys::router())
-        .merge(key_form::router())
-        .merge(accounts::router())
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
+pub fn no_store() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
 }
