@@ -65,6 +65,8 @@ struct RawSettings {
     pricing_overrides_file: String,
     pricing_fallback_model: String,
     lease_ttl_secs: u64,
+    /// Tests only: seconds added to the clock budgets and Retry-After are computed with.
+    test_clock_offset_secs: i64,
     expiry_sweep_secs: u64,
     session_idle_minutes: u64,
     redis_timeout_ms: u64,
@@ -107,6 +109,9 @@ pub struct Config {
     /// The model whose prices unknown models pay (flagged as fallback-priced).
     pub pricing_fallback_model: String,
     pub lease_ttl: Duration,
+    /// Tests only (debug builds): seconds the key service's clock runs ahead (or behind), so
+    /// tests can cross week and month boundaries. A release build refuses a non-zero value.
+    pub test_clock_offset_secs: i64,
     pub expiry_sweep_interval: Option<Duration>,
     pub session_idle: Duration,
     pub redis_timeout: Duration,
@@ -287,6 +292,15 @@ impl RawSettings {
         if self.lease_ttl_secs == 0 || self.lease_ttl_secs > 86_400 {
             return Err(invalid("lease_ttl_secs", "must be between 1 and 86400"));
         }
+        if self.test_clock_offset_secs != 0 && !cfg!(debug_assertions) {
+            return Err(invalid(
+                "test_clock_offset_secs",
+                "is for tests only: a release build refuses it (leave it 0)",
+            ));
+        }
+        if self.test_clock_offset_secs.unsigned_abs() > 10 * 365 * 86_400 {
+            return Err(invalid("test_clock_offset_secs", "must be within 10 years"));
+        }
         if self.session_idle_minutes == 0 {
             return Err(invalid("session_idle_minutes", "must be at least 1"));
         }
@@ -348,6 +362,7 @@ impl RawSettings {
             pricing_overrides_file,
             pricing_fallback_model,
             lease_ttl: Duration::from_secs(self.lease_ttl_secs),
+            test_clock_offset_secs: self.test_clock_offset_secs,
             expiry_sweep_interval: (self.expiry_sweep_secs > 0)
                 .then(|| Duration::from_secs(self.expiry_sweep_secs)),
             session_idle: Duration::from_secs(self.session_idle_minutes * 60),

@@ -110,6 +110,7 @@ pub async fn services(config: &Config) -> Result<Services, StartError> {
             pricing: pricing.clone(),
             zone: config.timezone,
             lease_ttl: config.lease_ttl,
+            clock_offset: chrono::Duration::seconds(config.test_clock_offset_secs),
         },
     );
     Ok(Services {

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::budgets::KeyBudgets;
 use super::ids::KeyId;
 use super::key_fields::Permissions;
 use super::money::NanoUsd;
@@ -25,6 +26,8 @@ pub struct ApiKey {
     pub enable_client_restriction: bool,
     pub allowed_clients: Vec<String>,
     pub daily_cost_limit: NanoUsd,
+    /// Total, weekly, monthly and per-window cost budgets and the address allow-list.
+    pub budgets: KeyBudgets,
     pub tags: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -128,4 +131,7 @@ pub struct KeySnapshot {
     pub total: UsageTotals,
     pub daily: UsageTotals,
     pub monthly: UsageTotals,
+    /// Cost of the current week (from the key's weekly reset) and of the running rate window.
+    pub weekly_cost: NanoUsd,
+    pub window_cost: NanoUsd,
 }

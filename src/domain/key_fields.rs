@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::budgets::{parse_allowed_ips, parse_usd_limit};
 use super::clients::ClientMatcher;
 use super::ids::is_account_id;
 use super::key::ApiKey;
@@ -116,6 +117,20 @@ pub struct KeyFieldsInput {
     #[serde(default)]
     pub daily_cost_limit: Patch<f64>,
     #[serde(default)]
+    pub total_cost_limit: Patch<f64>,
+    #[serde(default)]
+    pub weekly_cost_limit: Patch<f64>,
+    #[serde(default)]
+    pub weekly_reset_day: Patch<u8>,
+    #[serde(default)]
+    pub weekly_reset_hour: Patch<u8>,
+    #[serde(default)]
+    pub monthly_cost_limit: Patch<f64>,
+    #[serde(default)]
+    pub rate_limit_cost: Patch<f64>,
+    #[serde(default)]
+    pub allowed_ips: Patch<Vec<String>>,
+    #[serde(default)]
     pub tags: Patch<Vec<String>>,
 }
 
@@ -139,6 +154,13 @@ pub struct KeyChanges {
     pub enable_client_restriction: Option<bool>,
     pub allowed_clients: Option<Vec<String>>,
     pub daily_cost_limit: Option<NanoUsd>,
+    pub total_cost_limit: Option<NanoUsd>,
+    pub weekly_cost_limit: Option<NanoUsd>,
+    pub weekly_reset_day: Option<u8>,
+    pub weekly_reset_hour: Option<u8>,
+    pub monthly_cost_limit: Option<NanoUsd>,
+    pub window_cost_limit: Option<NanoUsd>,
+    pub allowed_ips: Option<Vec<String>>,
     pub tags: Option<Vec<String>>,
 }
 
@@ -219,6 +241,32 @@ impl KeyFieldsInput {
                     .required("dailyCostLimit")
                     .and_then(|usd| usd.map(parse_daily_cost).transpose()),
             ),
+            total_cost_limit: errors.keep(usd_limit(self.total_cost_limit, "totalCostLimit")),
+            weekly_cost_limit: errors.keep(usd_limit(self.weekly_cost_limit, "weeklyCostLimit")),
+            weekly_reset_day: errors.keep(
+                self.weekly_reset_day
+                    .required("weeklyResetDay")
+                    .and_then(|day| match day {
+                        Some(d) if !(1..=7).contains(&d) => Err(FieldError::new(
+                            "weeklyResetDay",
+                            "must be 1 (Monday) to 7 (Sunday)",
+                        )),
+                        other => Ok(other),
+                    }),
+            ),
+            weekly_reset_hour: errors.keep(
+                self.weekly_reset_hour
+                    .required("weeklyResetHour")
+                    .and_then(|hour| match hour {
+                        Some(h) if h > 23 => {
+                            Err(FieldError::new("weeklyResetHour", "must be 0 to 23"))
+                        }
+                        other => Ok(other),
+                    }),
+            ),
+            monthly_cost_limit: errors.keep(usd_limit(self.monthly_cost_limit, "monthlyCostLimit")),
+            window_cost_limit: errors.keep(usd_limit(self.rate_limit_cost, "rateLimitCost")),
+            allowed_ips: errors.keep(list(self.allowed_ips).map(parse_allowed_ips).transpose()),
             tags: errors.keep(list(self.tags).map(parse_tags).transpose()),
         };
         FieldErrors::check(changes, errors.0)
@@ -244,6 +292,7 @@ struct Effective {
     window_minutes: u64,
     window_requests: u64,
     token_limit: u64,
+    window_cost: NanoUsd,
     enable_model_restriction: bool,
     model_count: usize,
     enable_client_restriction: bool,
@@ -268,6 +317,11 @@ impl KeyChanges {
                 value.window_requests,
             ),
             ("tokenLimit", self.token_limit, value.token_limit),
+            (
+                "rateLimitCost",
+                self.window_cost_limit.map(|c| c.nanos().max(0) as u64),
+                value.window_cost.nanos().max(0) as u64,
+            ),
         ];
         for (field, changed, limit) in needs_window {
             if (changed.is_some() || window_touched) && limit > 0 && value.window_minutes == 0 {
@@ -315,6 +369,7 @@ impl KeyChanges {
                 self.rate_limit_window_minutes.is_some(),
                 self.rate_limit_requests.is_some(),
                 self.token_limit.is_some(),
+                self.window_cost_limit.is_some(),
             ],
             &[
                 self.enable_model_restriction.is_some(),
@@ -344,6 +399,10 @@ impl KeyChanges {
                 .token_limit
                 .or(current.map(|k| k.token_limit))
                 .unwrap_or(0),
+            window_cost: self
+                .window_cost_limit
+                .or(current.map(|k| k.budgets.window_cost_limit))
+                .unwrap_or(NanoUsd::ZERO),
             enable_model_restriction: self
                 .enable_model_restriction
                 .or(current.map(|k| k.enable_model_restriction))
@@ -388,6 +447,13 @@ impl KeyChanges {
             enable_client_restriction: Some(self.enable_client_restriction.unwrap_or(false)),
             allowed_clients: Some(self.allowed_clients.unwrap_or_default()),
             daily_cost_limit: Some(self.daily_cost_limit.unwrap_or(NanoUsd::ZERO)),
+            total_cost_limit: Some(self.total_cost_limit.unwrap_or(NanoUsd::ZERO)),
+            weekly_cost_limit: Some(self.weekly_cost_limit.unwrap_or(NanoUsd::ZERO)),
+            weekly_reset_day: Some(self.weekly_reset_day.unwrap_or(1)),
+            weekly_reset_hour: Some(self.weekly_reset_hour.unwrap_or(0)),
+            monthly_cost_limit: Some(self.monthly_cost_limit.unwrap_or(NanoUsd::ZERO)),
+            window_cost_limit: Some(self.window_cost_limit.unwrap_or(NanoUsd::ZERO)),
+            allowed_ips: Some(self.allowed_ips.unwrap_or_default()),
             tags: Some(self.tags.unwrap_or_default()),
         })
     }
@@ -523,6 +589,13 @@ fn parse_clients(ids: Vec<String>, clients: &ClientMatcher) -> Result<Vec<String
         }
     }
     Ok(parsed)
+}
+
+fn usd_limit(value: Patch<f64>, field: &'static str) -> Result<Option<NanoUsd>, FieldError> {
+    value
+        .required(field)?
+        .map(|usd| parse_usd_limit(usd, field))
+        .transpose()
 }
 
 fn parse_daily_cost(usd: f64) -> Result<NanoUsd, FieldError> {
@@ -700,6 +773,7 @@ mod tests {
             enable_client_restriction: false,
             allowed_clients: Vec::new(),
             daily_cost_limit: NanoUsd::ZERO,
+            budgets: Default::default(),
             tags: Vec::new(),
             created_at: now,
             updated_at: now,

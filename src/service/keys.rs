@@ -6,6 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use quick_cache::sync::Cache;
 
+use crate::domain::budgets::{address_hex, local_offset_ms};
 use crate::domain::clients::ClientMatcher;
 use crate::domain::ids::{KeyId, LeaseId};
 use crate::domain::key::DailyModelUsage;
@@ -33,6 +34,8 @@ pub struct VerifyInput<'a> {
     pub service: Option<&'a str>,
     pub model: Option<&'a str>,
     pub client: Option<&'a str>,
+    /// The caller's client address (`clientIp`), checked against `allowedIps`.
+    pub client_ip: Option<std::net::IpAddr>,
     pub acquire: bool,
 }
 
@@ -67,6 +70,8 @@ struct Inner {
     pricing: Arc<LivePricing>,
     zone: Zone,
     lease_ttl: Duration,
+    /// Added to the system clock (tests only; see `Config::test_clock_offset_secs`).
+    clock_offset: chrono::Duration,
     secret_ids: Cache<String, KeyId>,
     known_ids: Cache<KeyId, ()>,
     /// Key records by revision, so a verify does not fetch an unchanged record again.
@@ -80,6 +85,7 @@ pub struct KeyServiceSettings {
     pub pricing: Arc<LivePricing>,
     pub zone: Zone,
     pub lease_ttl: Duration,
+    pub clock_offset: chrono::Duration,
 }
 
 impl KeyService {
@@ -93,6 +99,7 @@ impl KeyService {
                 pricing: settings.pricing,
                 zone: settings.zone,
                 lease_ttl: settings.lease_ttl,
+                clock_offset: settings.clock_offset,
                 secret_ids: Cache::new(SECRET_CACHE_ENTRIES),
                 known_ids: Cache::new(SECRET_CACHE_ENTRIES),
                 records: Cache::new(SECRET_CACHE_ENTRIES),
@@ -110,6 +117,15 @@ impl KeyService {
 
     pub fn today(&self, now: DateTime<Utc>) -> NaiveDate {
         self.inner.zone.date_of(now)
+    }
+
+    /// The time budgets are counted at: the system clock, moved by the test clock offset.
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.inner.clock_offset
+    }
+
+    fn local_offset_ms(&self, now: DateTime<Utc>) -> i64 {
+        local_offset_ms(self.inner.zone, now)
     }
 
     /// Whether storage answers (for the health check).
@@ -143,11 +159,11 @@ impl KeyService {
     }
 
     pub async fn get(&self, id: KeyId) -> ServiceResult<Option<KeySnapshot>> {
-        let now = Utc::now();
+        let now = self.now();
         let mut found = self
             .inner
             .store
-            .snapshots(&[id], now, self.today(now))
+            .snapshots(&[id], now, self.today(now), self.local_offset_ms(now))
             .await?;
         Ok(found.pop())
     }
@@ -195,10 +211,14 @@ impl KeyService {
     }
 
     pub async fn list(&self, query: &ListQuery) -> ServiceResult<(u64, Vec<KeySnapshot>)> {
-        let now = Utc::now();
+        let now = self.now();
         let today = self.today(now);
         let (total, ids) = self.inner.store.list_key_ids(query, now, today).await?;
-        let keys = self.inner.store.snapshots(&ids, now, today).await?;
+        let keys = self
+            .inner
+            .store
+            .snapshots(&ids, now, today, self.local_offset_ms(now))
+            .await?;
         Ok((total, keys))
     }
 
@@ -230,11 +250,12 @@ impl KeyService {
         &self,
         input: &VerifyInput<'_>,
     ) -> ServiceResult<Result<Verified, Refused>> {
-        let now = Utc::now();
-        let refused = |refusal: Refusal, wait_ms: i64| Refused {
+        let now = self.now();
+        let refused_at = |refusal: Refusal, wait_ms: i64, week_reset: (u8, u8)| Refused {
             refusal,
-            retry_after_secs: refusal.retry_after_secs(wait_ms, self.inner.zone, now),
+            retry_after_secs: refusal.retry_after_secs(wait_ms, week_reset, self.inner.zone, now),
         };
+        let refused = |refusal: Refusal, wait_ms: i64| refused_at(refusal, wait_ms, (1, 0));
         if !has_key_format(&self.inner.key_prefix, input.key) {
             return Ok(Err(refused(Refusal::InvalidFormat, 0)));
         }
@@ -266,16 +287,22 @@ impl KeyService {
                 lease_ttl: self.inner.lease_ttl,
                 now,
                 today: self.today(now),
+                local_offset_ms: self.local_offset_ms(now),
+                client_ip_hex: input.client_ip.map(address_hex),
                 cached_revision: cached.as_ref().map(|(revision, _)| *revision),
             })
             .await?;
         let admission = match result {
-            Err(ScriptRefusal { refusal, wait_ms }) => {
+            Err(ScriptRefusal {
+                refusal,
+                wait_ms,
+                week_reset,
+            }) => {
                 if refusal == Refusal::NotFound {
                     self.inner.secret_ids.remove(&secret_hash);
                     self.inner.records.remove(&id);
                 }
-                return Ok(Err(refused(refusal, wait_ms)));
+                return Ok(Err(refused_at(refusal, wait_ms, week_reset)));
             }
             Ok(admission) => admission,
         };
@@ -340,7 +367,7 @@ impl KeyService {
         if quote.fallback {
             tracing::warn!(model = %report.model, "model not in the pricing table; priced with the fallback price");
         }
-        let now = Utc::now();
+        let now = self.now();
         let outcome = self
             .inner
             .store
@@ -356,6 +383,7 @@ impl KeyService {
                 price_fallback: quote.fallback,
                 now,
                 today: self.today(now),
+                local_offset_ms: self.local_offset_ms(now),
             })
             .await?;
         match outcome {
@@ -399,7 +427,7 @@ impl KeyService {
         Ok(self
             .inner
             .store
-            .renew_lease(lease, self.inner.lease_ttl, Utc::now())
+            .renew_lease(lease, self.inner.lease_ttl, self.now())
             .await?)
     }
 
@@ -437,11 +465,11 @@ impl KeyService {
 
     /// Keys with their live values, for ids the caller already has (the list's live refresh).
     pub async fn snapshots(&self, ids: &[KeyId]) -> ServiceResult<Vec<KeySnapshot>> {
-        let now = Utc::now();
+        let now = self.now();
         Ok(self
             .inner
             .store
-            .snapshots(ids, now, self.today(now))
+            .snapshots(ids, now, self.today(now), self.local_offset_ms(now))
             .await?)
     }
 
@@ -455,11 +483,11 @@ impl KeyService {
 
     pub async fn keys_bound_to(&self, account: &str) -> ServiceResult<Vec<KeySnapshot>> {
         let ids = self.inner.store.keys_bound_to(account).await?;
-        let now = Utc::now();
+        let now = self.now();
         Ok(self
             .inner
             .store
-            .snapshots(&ids, now, self.today(now))
+            .snapshots(&ids, now, self.today(now), self.local_offset_ms(now))
             .await?)
     }
 }

@@ -25,6 +25,10 @@ pub struct VerifyRequest<'a> {
     pub lease_ttl: Duration,
     pub now: DateTime<Utc>,
     pub today: NaiveDate,
+    /// ms to add to `now` for the wall clock in the configured zone (weekly budgets).
+    pub local_offset_ms: i64,
+    /// The client address as `budgets::address_hex` writes it; `None` when not sent.
+    pub client_ip_hex: Option<String>,
     /// The record revision the caller has cached; the record is then not sent again.
     pub cached_revision: Option<u64>,
 }
@@ -34,6 +38,8 @@ pub struct VerifyRequest<'a> {
 pub struct ScriptRefusal {
     pub refusal: Refusal,
     pub wait_ms: i64,
+    /// The key's weekly reset (day 1 = Monday, hour) with a weekly budget refusal; else (1, 0).
+    pub week_reset: (u8, u8),
 }
 
 #[derive(Debug, Clone)]
@@ -48,7 +54,11 @@ pub struct Admission {
 
 /// `verify.lua`'s reply, decoded by name from the positions its header promises.
 enum VerifyReply {
-    Refused { code: String, wait_ms: i64 },
+    Refused {
+        code: String,
+        wait_ms: i64,
+        week_reset: (u8, u8),
+    },
     Admitted(AdmittedReply),
 }
 
@@ -76,6 +86,12 @@ impl VerifyReply {
             [code, wait_ms] => Ok(VerifyReply::Refused {
                 code: decode(from, code)?,
                 wait_ms: decode(from, wait_ms)?,
+                week_reset: (1, 0),
+            }),
+            [code, wait_ms, day, hour] => Ok(VerifyReply::Refused {
+                code: decode(from, code)?,
+                wait_ms: decode(from, wait_ms)?,
+                week_reset: (decode(from, day)?, decode(from, hour)?),
             }),
             [_ok, _no_wait, lease_expires_ms, window_start_ms, window_end_ms, window_requests, window_tokens, record, revision, last_used_ms] => {
                 Ok(VerifyReply::Admitted(AdmittedReply {
@@ -94,7 +110,7 @@ impl VerifyReply {
             }
             other => Err(StoreError::unexpected(
                 from,
-                format!("{} values, not 2 or 10", other.len()),
+                format!("{} values, not 2, 4 or 10", other.len()),
             )),
         }
     }
@@ -130,6 +146,9 @@ impl Store {
             .key(key.leases())
             .key(key.window())
             .key(key.usage_day(request.today))
+            .key(key.usage_month(request.today))
+            .key(key.usage_total())
+            .key(key.usage_week())
             .arg(request.secret_hash)
             .arg(request.now.timestamp_millis())
             .arg(request.service.unwrap_or(""))
@@ -143,17 +162,27 @@ impl Store {
                     .cached_revision
                     .map(|r| r.to_string())
                     .unwrap_or_default(),
-            );
+            )
+            .arg(request.client_ip_hex.as_deref().unwrap_or(""))
+            .arg(request.local_offset_ms);
         let mut conn = self.conn();
         let reply: Vec<Value> = self
             .bounded(async move { invocation.invoke_async(&mut conn).await })
             .await?;
         let admitted = match VerifyReply::decode(&reply)? {
-            VerifyReply::Refused { code, wait_ms } => {
+            VerifyReply::Refused {
+                code,
+                wait_ms,
+                week_reset,
+            } => {
                 let refusal = Refusal::from_code(&code).ok_or_else(|| {
                     StoreError::unexpected(VerifyReply::FROM, format!("the code `{code}`"))
                 })?;
-                return Ok(Err(ScriptRefusal { refusal, wait_ms }));
+                return Ok(Err(ScriptRefusal {
+                    refusal,
+                    wait_ms,
+                    week_reset,
+                }));
             }
             VerifyReply::Admitted(admitted) => admitted,
         };
@@ -164,6 +193,7 @@ impl Store {
                     return Ok(Err(ScriptRefusal {
                         refusal: Refusal::NotFound,
                         wait_ms: 0,
+                        week_reset: (1, 0),
                     }))
                 }
             },
@@ -248,7 +278,7 @@ mod tests {
         }
         assert!(matches!(
             VerifyReply::decode(&[text("rate_limit"), Value::Int(1500)]),
-            Ok(VerifyReply::Refused { code, wait_ms: 1500 }) if code == "rate_limit"
+            Ok(VerifyReply::Refused { code, wait_ms: 1500, .. }) if code == "rate_limit"
         ));
         assert!(VerifyReply::decode(&[text("ok")]).is_err());
     }

@@ -67,6 +67,11 @@ impl KeyNames {
     pub fn usage_month(&self, date: NaiveDate) -> String {
         format!("{}:u:m:{}", self.tag, date.format("%Y-%m"))
     }
+    /// This week's cost: `{week, cost}`, where `week` is the week's start on the local wall
+    /// clock (ms) by the key's reset day and hour; a new week overwrites it.
+    pub fn usage_week(&self) -> String {
+        format!("{}:u:week", self.tag)
+    }
     pub fn usage_day_by_model(&self, date: NaiveDate) -> String {
         format!("{}:u:dm:{}", self.tag, date.format("%Y-%m-%d"))
     }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::budgets::{allowed_ip_match_forms, KeyBudgets};
 use crate::domain::ids::KeyId;
 use crate::domain::key::{ApiKey, UsageTotals};
 use crate::domain::key_fields::{KeyChanges, Permissions, ACCOUNT_FIELDS};
@@ -76,6 +77,29 @@ pub fn encode_changes(changes: &KeyChanges) -> (Vec<(&'static str, String)>, Vec
         "dailyCostLimit",
         changes.daily_cost_limit.map(|v| v.nanos().to_string()),
     );
+    let nanos = |limit: Option<NanoUsd>| limit.map(|v| v.nanos().to_string());
+    put("totalCostLimit", nanos(changes.total_cost_limit));
+    put("weeklyCostLimit", nanos(changes.weekly_cost_limit));
+    put(
+        "weeklyResetDay",
+        changes.weekly_reset_day.map(|v| v.to_string()),
+    );
+    put(
+        "weeklyResetHour",
+        changes.weekly_reset_hour.map(|v| v.to_string()),
+    );
+    put("monthlyCostLimit", nanos(changes.monthly_cost_limit));
+    put("rateLimitCost", nanos(changes.window_cost_limit));
+    put("allowedIps", changes.allowed_ips.as_deref().map(json_list));
+    // Hidden beside the entries: `<32 hex digits>/<bits>`, the form the verify script matches
+    // (it cannot parse addresses itself).
+    put(
+        "allowedIpsMatch",
+        changes
+            .allowed_ips
+            .as_deref()
+            .map(|ips| json_list(&allowed_ip_match_forms(ips))),
+    );
     put("tags", changes.tags.as_deref().map(json_list));
     match changes.expires_at {
         Some(Some(at)) => set.push(("expiresAt", at.timestamp_millis().to_string())),
@@ -114,6 +138,9 @@ pub fn decode_key(id: KeyId, fields: &HashMap<String, String>) -> Option<ApiKey>
     };
     let on = |name: &str| fields.get(name).is_some_and(|v| v == "1");
     let time = |name: &str| fields.get(name).and_then(|v| time_from_ms(v));
+    let amount = |name: &str| {
+        NanoUsd::from_nanos(fields.get(name).and_then(|v| v.parse().ok()).unwrap_or(0))
+    };
     Some(ApiKey {
         id,
         name: fields.get("name")?.clone(),
@@ -136,6 +163,23 @@ pub fn decode_key(id: KeyId, fields: &HashMap<String, String>) -> Option<ApiKey>
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0),
         ),
+        budgets: KeyBudgets {
+            total_cost_limit: amount("totalCostLimit"),
+            weekly_cost_limit: amount("weeklyCostLimit"),
+            weekly_reset_day: fields
+                .get("weeklyResetDay")
+                .and_then(|v| v.parse().ok())
+                .filter(|d| (1..=7).contains(d))
+                .unwrap_or(1),
+            weekly_reset_hour: fields
+                .get("weeklyResetHour")
+                .and_then(|v| v.parse().ok())
+                .filter(|h| *h <= 23)
+                .unwrap_or(0),
+            monthly_cost_limit: amount("monthlyCostLimit"),
+            window_cost_limit: amount("rateLimitCost"),
+            allowed_ips: list_from_json(fields.get("allowedIps")),
+        },
         tags: list_from_json(fields.get("tags")),
         created_at: time("createdAt")?,
         updated_at: time("updatedAt")?,

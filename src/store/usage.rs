@@ -32,6 +32,8 @@ pub struct UsageWrite<'a> {
     pub price_fallback: bool,
     pub now: DateTime<Utc>,
     pub today: NaiveDate,
+    /// ms to add to `now` for the wall clock in the configured zone (weekly budgets).
+    pub local_offset_ms: i64,
 }
 
 /// What recording one usage did.
@@ -243,7 +245,8 @@ impl Store {
             .key(key.usage_day_by_model(usage.today))
             .key(key.window())
             .key(key.leases())
-            .key(key.periods());
+            .key(key.periods())
+            .key(key.usage_week());
         if let Some(request_id) = usage.request_id {
             key_side.key(key.request_marker(request_id.as_str()));
         }
@@ -258,7 +261,8 @@ impl Store {
             .arg(marker_expiry)
             .arg(usage.cost.nanos())
             .arg(usage.priced_as)
-            .arg(if usage.price_fallback { "1" } else { "0" });
+            .arg(if usage.price_fallback { "1" } else { "0" })
+            .arg(usage.local_offset_ms);
         for (counter, amount) in &counters {
             key_side.arg(*counter).arg(amount);
         }

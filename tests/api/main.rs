@@ -4,6 +4,7 @@ mod a11y;
 mod admin_hardening;
 mod admin_keys;
 mod browser;
+mod budgets;
 mod cli;
 mod crs_source;
 mod dashboard;

@@ -1,20 +1,25 @@
 -- Verify one key, atomically: every check first, then (when acquiring) the concurrency lease
 -- and the rate window's request count. Every key here carries the key's hash tag.
 -- KEYS[1] key hash   KEYS[2] lease zset (lease id -> expiry ms)   KEYS[3] rate window hash
--- KEYS[4] today's usage hash
+-- KEYS[4] today's usage hash   KEYS[5] this month's usage hash   KEYS[6] all-time usage hash
+-- KEYS[7] this week's cost hash ({week = the week's reset on the local wall clock, ms; cost})
 -- ARGV[1] secret hash   ARGV[2] now ms   ARGV[3] service or ''
 -- ARGV[4] '' without a model, else a JSON list of the names a restriction compares: the model as
 -- sent (trimmed, lowercased), its normalised form and its pricing row's id and aliases
 -- ARGV[5] client ids the User-Agent matched, each wrapped in commas (',a,b,'), or ''
 -- ARGV[6] '1' to acquire   ARGV[7] new lease id   ARGV[8] lease ttl ms
 -- ARGV[9] the record revision the caller already holds, or ''
--- Returns {code, retry_after_ms} on refusal, or {'ok', 0, lease_expires_ms, window_start_ms,
+-- ARGV[10] the client address as 32 hex digits of its IPv6 form (IPv4 mapped), or ''
+-- ARGV[11] ms to add to now for the wall clock in the configured zone (its offset at now)
+-- Returns {code, retry_after_ms} on refusal ({'weekly_cost_limit', 0, reset day, reset hour}
+-- for the weekly budget, whose wait the caller computes in the zone), or {'ok', 0, lease_expires_ms, window_start_ms,
 -- window_end_ms, window_requests, window_tokens, fields, revision, last_used_ms}, where fields
 -- is the whole record, or 0 when the caller's revision is current (it has them already).
 local f = redis.call('HMGET', KEYS[1], 'hash', 'isActive', 'expiresAt', 'permissions',
   'enableModelRestriction', 'restrictedModels', 'enableClientRestriction', 'allowedClients',
   'concurrencyLimit', 'rateLimitWindow', 'rateLimitRequests', 'tokenLimit', 'dailyCostLimit',
-  'rev', 'lastUsedAt', 'restrictedModelsNormalised')
+  'rev', 'lastUsedAt', 'restrictedModelsNormalised', 'totalCostLimit', 'weeklyCostLimit',
+  'weeklyResetDay', 'weeklyResetHour', 'monthlyCostLimit', 'rateLimitCost', 'allowedIpsMatch')
 if f[1] ~= ARGV[1] then return {'not_found', 0} end
 if f[2] ~= '1' then return {'disabled', 0} end
 local now = tonumber(ARGV[2])
@@ -38,23 +43,76 @@ if f[7] == '1' then
   end
   if not allowed then return {'client_not_allowed', 0} end
 end
+-- Fail closed: a key with an allow-list refuses a verify without an address.
+local ip_forms = cjson.decode(f[23] or '[]')
+if #ip_forms > 0 then
+  local ip, allowed = ARGV[10], false
+  if ip ~= '' then
+    for _, form in ipairs(ip_forms) do
+      local net, bits = string.match(form, '^(%x+)/(%d+)$')
+      bits = tonumber(bits or '129')
+      local whole = math.floor(bits / 4)
+      if bits <= 128 and string.sub(ip, 1, whole) == string.sub(net, 1, whole) then
+        local rest = bits % 4
+        if rest == 0 then allowed = true break end
+        local scale = 2 ^ (4 - rest)
+        local a = tonumber(string.sub(ip, whole + 1, whole + 1), 16)
+        local b = tonumber(string.sub(net, whole + 1, whole + 1), 16)
+        if math.floor(a / scale) == math.floor(b / scale) then allowed = true break end
+      end
+    end
+  end
+  if not allowed then return {'ip_not_allowed', 0} end
+end
+-- Budgets: each compares the cost recorded so far with its limit (integer nano-USD; exact
+-- in Lua's doubles below 2^53). A request admitted under a budget may finish over it.
 local cost_limit = tonumber(f[13] or '0')
 if cost_limit > 0 then
   local cost = tonumber(redis.call('HGET', KEYS[4], 'cost') or '0')
   if cost >= cost_limit then return {'daily_cost_limit', 0} end
+end
+local weekly_limit = tonumber(f[18] or '0')
+if weekly_limit > 0 then
+  -- The week runs from the key's reset (day 1 = Monday, hour) on the local wall clock; its
+  -- bucket counts only while it names this week's reset. Same rule as record_usage.lua.
+  local day_ms = 86400000
+  local local_now = tonumber(ARGV[2]) + tonumber(ARGV[11])
+  local days = math.floor(local_now / day_ms)
+  local weekday = (days + 3) % 7 + 1
+  local reset_day, reset_hour = tonumber(f[19] or '1'), tonumber(f[20] or '0')
+  local reset = (days - (weekday - reset_day) % 7) * day_ms + reset_hour * 3600000
+  if reset > local_now then reset = reset - 7 * day_ms end
+  local week = redis.call('HMGET', KEYS[7], 'week', 'cost')
+  if week[1] == string.format('%.0f', reset) and tonumber(week[2] or '0') >= weekly_limit then
+    return {'weekly_cost_limit', 0, reset_day, reset_hour}
+  end
+end
+local monthly_limit = tonumber(f[21] or '0')
+if monthly_limit > 0 then
+  local cost = tonumber(redis.call('HGET', KEYS[5], 'cost') or '0')
+  if cost >= monthly_limit then return {'monthly_cost_limit', 0} end
+end
+local total_limit = tonumber(f[17] or '0')
+if total_limit > 0 then
+  local cost = tonumber(redis.call('HGET', KEYS[6], 'cost') or '0')
+  if cost >= total_limit then return {'total_cost_limit', 0} end
 end
 
 local acquire = ARGV[6] == '1'
 local window_ms = tonumber(f[10] or '0') * 60000
 local w_start, w_end, w_requests, w_tokens = 0, 0, 0, 0
 if window_ms > 0 then
-  local w = redis.call('HMGET', KEYS[3], 'start', 'end', 'requests', 'tokens')
+  local w = redis.call('HMGET', KEYS[3], 'start', 'end', 'requests', 'tokens', 'cost')
   if w[2] and tonumber(w[2]) > now then
     w_start, w_end = tonumber(w[1]), tonumber(w[2])
     w_requests, w_tokens = tonumber(w[3] or '0'), tonumber(w[4] or '0')
     local request_limit, token_limit = tonumber(f[11] or '0'), tonumber(f[12] or '0')
     if request_limit > 0 and w_requests >= request_limit then return {'rate_limit', w_end - now} end
     if token_limit > 0 and w_tokens >= token_limit then return {'token_limit', w_end - now} end
+    local window_cost_limit = tonumber(f[22] or '0')
+    if window_cost_limit > 0 and tonumber(w[5] or '0') >= window_cost_limit then
+      return {'window_cost_limit', w_end - now}
+    end
   end
 end
 
@@ -85,7 +143,7 @@ if acquire then
     else
       w_start, w_end, w_requests, w_tokens = now, now + window_ms, 1, 0
       redis.call('DEL', KEYS[3])
-      redis.call('HSET', KEYS[3], 'start', w_start, 'end', w_end, 'requests', 1, 'tokens', 0)
+      redis.call('HSET', KEYS[3], 'start', w_start, 'end', w_end, 'requests', 1, 'tokens', 0, 'cost', 0)
       redis.call('PEXPIREAT', KEYS[3], w_end)
     end
   end

@@ -173,6 +173,15 @@ impl KeyFormValues {
                 },
             },
             tags: Patch::Value(split_list(&self.tags, ',')),
+            // The form has no fields for the budgets and the address allow-list yet: a save
+            // leaves them as the API set them.
+            total_cost_limit: Patch::Absent,
+            weekly_cost_limit: Patch::Absent,
+            weekly_reset_day: Patch::Absent,
+            weekly_reset_hour: Patch::Absent,
+            monthly_cost_limit: Patch::Absent,
+            rate_limit_cost: Patch::Absent,
+            allowed_ips: Patch::Absent,
         };
         let expires_at = self.expiry(zone, now).unwrap_or_else(|error| {
             errors.push(error);
