@@ -24,7 +24,83 @@ pub struct KeyBudgets {
     pub window_cost_limit: NanoUsd,
     /// Addresses and CIDR ranges in canonical form; empty = any address.
     pub allowed_ips: Vec<String>,
+    /// `restrictedModels` lists the models denied (default) or the only ones allowed.
+    pub model_mode: ModelRestrictionMode,
+    pub expiration: ExpirationMode,
+    /// Set by the first admission in activation mode.
+    pub activated_at: Option<DateTime<Utc>>,
 }
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelRestrictionMode {
+    #[default]
+    Deny,
+    Allow,
+}
+
+impl ModelRestrictionMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelRestrictionMode::Deny => "deny",
+            ModelRestrictionMode::Allow => "allow",
+        }
+    }
+    pub fn parse(value: &str) -> Option<ModelRestrictionMode> {
+        [Self::Deny, Self::Allow]
+            .into_iter()
+            .find(|m| m.as_str() == value)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActivationUnit {
+    #[default]
+    Days,
+    Hours,
+}
+
+impl ActivationUnit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActivationUnit::Days => "days",
+            ActivationUnit::Hours => "hours",
+        }
+    }
+    pub fn parse(value: &str) -> Option<ActivationUnit> {
+        [Self::Days, Self::Hours]
+            .into_iter()
+            .find(|u| u.as_str() == value)
+    }
+    pub fn millis(self) -> i64 {
+        match self {
+            ActivationUnit::Days => 86_400_000,
+            ActivationUnit::Hours => 3_600_000,
+        }
+    }
+}
+
+/// When a key's validity starts: at a fixed `expiresAt`, or on its first admission.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ExpirationMode {
+    #[default]
+    Fixed,
+    /// `expiresAt` = the first admission + `count` units.
+    Activation { count: u32, unit: ActivationUnit },
+}
+
+impl ExpirationMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExpirationMode::Fixed => "fixed",
+            ExpirationMode::Activation { .. } => "activation",
+        }
+    }
+}
+
+/// Longest activation period: ten years of days (or hours).
+pub const MAX_ACTIVATION_COUNT: u32 = 3650;
 
 pub const MAX_ALLOWED_IPS: usize = 100;
 

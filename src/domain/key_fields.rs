@@ -3,7 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::budgets::{parse_allowed_ips, parse_usd_limit};
+use super::budgets::{
+    parse_allowed_ips, parse_usd_limit, ActivationUnit, ExpirationMode, ModelRestrictionMode,
+    MAX_ACTIVATION_COUNT,
+};
 use super::clients::ClientMatcher;
 use super::ids::is_account_id;
 use super::key::ApiKey;
@@ -131,6 +134,14 @@ pub struct KeyFieldsInput {
     #[serde(default)]
     pub allowed_ips: Patch<Vec<String>>,
     #[serde(default)]
+    pub model_restriction_mode: Patch<ModelRestrictionMode>,
+    #[serde(default)]
+    pub expiration_mode: Patch<String>,
+    #[serde(default)]
+    pub activation_days: Patch<u32>,
+    #[serde(default)]
+    pub activation_unit: Patch<ActivationUnit>,
+    #[serde(default)]
     pub tags: Patch<Vec<String>>,
 }
 
@@ -161,6 +172,12 @@ pub struct KeyChanges {
     pub monthly_cost_limit: Option<NanoUsd>,
     pub window_cost_limit: Option<NanoUsd>,
     pub allowed_ips: Option<Vec<String>>,
+    pub model_restriction_mode: Option<ModelRestrictionMode>,
+    /// `Some(true)` for `expirationMode: activation`, `Some(false)` for `fixed`.
+    pub activation_mode: Option<bool>,
+    /// 0 = none (fixed mode).
+    pub activation_days: Option<u32>,
+    pub activation_unit: Option<ActivationUnit>,
     pub tags: Option<Vec<String>>,
 }
 
@@ -267,6 +284,29 @@ impl KeyFieldsInput {
             monthly_cost_limit: errors.keep(usd_limit(self.monthly_cost_limit, "monthlyCostLimit")),
             window_cost_limit: errors.keep(usd_limit(self.rate_limit_cost, "rateLimitCost")),
             allowed_ips: errors.keep(list(self.allowed_ips).map(parse_allowed_ips).transpose()),
+            model_restriction_mode: errors
+                .keep(self.model_restriction_mode.required("modelRestrictionMode")),
+            activation_mode: errors.keep(self.expiration_mode.required("expirationMode").and_then(
+                |mode| match mode.as_deref().map(str::trim) {
+                    None => Ok(None),
+                    Some("fixed") => Ok(Some(false)),
+                    Some("activation") => Ok(Some(true)),
+                    Some(_) => Err(FieldError::new(
+                        "expirationMode",
+                        "must be fixed or activation",
+                    )),
+                },
+            )),
+            activation_days: errors.keep(match self.activation_days {
+                Patch::Absent => Ok(None),
+                Patch::Null => Ok(Some(0)),
+                Patch::Value(days) if (1..=MAX_ACTIVATION_COUNT).contains(&days) => Ok(Some(days)),
+                Patch::Value(_) => Err(FieldError::new(
+                    "activationDays",
+                    format!("must be a whole number from 1 to {MAX_ACTIVATION_COUNT}"),
+                )),
+            }),
+            activation_unit: errors.keep(self.activation_unit.required("activationUnit")),
             tags: errors.keep(list(self.tags).map(parse_tags).transpose()),
         };
         FieldErrors::check(changes, errors.0)
@@ -349,6 +389,53 @@ impl KeyChanges {
                 "choose at least one client, or turn the client restriction off (with none, every request would be refused)",
             ));
         }
+        let activation_touched = self.activation_mode.is_some()
+            || self.activation_days.is_some()
+            || self.activation_unit.is_some()
+            || self.expires_at.is_some();
+        if activation_touched {
+            let activation = self
+                .activation_mode
+                .or(current.map(|k| k.budgets.expiration != ExpirationMode::Fixed))
+                .unwrap_or(false);
+            let days = self
+                .activation_days
+                .or(current.map(|k| match k.budgets.expiration {
+                    ExpirationMode::Activation { count, .. } => count,
+                    ExpirationMode::Fixed => 0,
+                }));
+            let activated = current.is_some_and(|k| k.budgets.activated_at.is_some());
+            if activation {
+                if days.unwrap_or(0) == 0 {
+                    errors.push(FieldError::new(
+                        "activationDays",
+                        format!("is required with expirationMode activation: how long the key lasts from its first use (1 to {MAX_ACTIVATION_COUNT})"),
+                    ));
+                }
+                let expires_at = self
+                    .expires_at
+                    .unwrap_or(current.and_then(|k| k.expires_at));
+                if expires_at.is_some() && !activated {
+                    errors.push(FieldError::new(
+                        "expiresAt",
+                        "is set by the first use in activation mode: leave it empty (null), or choose expirationMode fixed",
+                    ));
+                }
+            } else {
+                if self.activation_days.is_some_and(|d| d > 0) {
+                    errors.push(FieldError::new(
+                        "activationDays",
+                        "only applies with expirationMode activation: set that mode, or leave this out",
+                    ));
+                }
+                if self.activation_unit == Some(ActivationUnit::Hours) {
+                    errors.push(FieldError::new(
+                        "activationUnit",
+                        "only applies with expirationMode activation: set that mode, or leave this out",
+                    ));
+                }
+            }
+        }
         if let Some(Some(expires_at)) = self.expires_at {
             if expires_at <= now {
                 errors.push(FieldError::new(
@@ -364,7 +451,13 @@ impl KeyChanges {
     /// all set, so the rest come from the key. A change that sets every field of each rule it
     /// touches (the edit form sends them all) is judged on its own.
     pub fn rules_need_current(&self) -> bool {
-        let rule_fields: [&[bool]; 3] = [
+        let rule_fields: [&[bool]; 4] = [
+            &[
+                self.activation_mode.is_some(),
+                self.activation_days.is_some(),
+                self.activation_unit.is_some(),
+                self.expires_at.is_some(),
+            ],
             &[
                 self.rate_limit_window_minutes.is_some(),
                 self.rate_limit_requests.is_some(),
@@ -454,6 +547,10 @@ impl KeyChanges {
             monthly_cost_limit: Some(self.monthly_cost_limit.unwrap_or(NanoUsd::ZERO)),
             window_cost_limit: Some(self.window_cost_limit.unwrap_or(NanoUsd::ZERO)),
             allowed_ips: Some(self.allowed_ips.unwrap_or_default()),
+            model_restriction_mode: Some(self.model_restriction_mode.unwrap_or_default()),
+            activation_mode: Some(self.activation_mode.unwrap_or(false)),
+            activation_days: Some(self.activation_days.unwrap_or(0)),
+            activation_unit: Some(self.activation_unit.unwrap_or_default()),
             tags: Some(self.tags.unwrap_or_default()),
         })
     }
@@ -559,6 +656,15 @@ fn parse_models(models: Vec<String>) -> Result<Vec<String>, FieldError> {
             return Err(FieldError::new(
                 "restrictedModels",
                 format!("each model name must be at most {MAX_MODEL_CHARS} printable characters"),
+            ));
+        }
+        // `*` ends a prefix pattern (`claude-opus-4-1*`); anywhere else it is a typo.
+        if model.trim_end_matches('*').contains('*') || model.ends_with("**") {
+            return Err(FieldError::new(
+                "restrictedModels",
+                format!(
+                    "`{model}`: `*` may only end a name, as a prefix pattern like claude-opus-4*"
+                ),
             ));
         }
         if !parsed.contains(&model) {

@@ -308,6 +308,14 @@ impl KeyService {
         };
         self.inner.secret_ids.insert(secret_hash, id);
         self.inner.known_ids.insert(id, ());
+        if admission.activated {
+            tracing::info!(key_id = %id, "activation-mode key activated by its first admission");
+            // The expiry index (listing by status, the expiry sweep) lives in another slot: it
+            // follows here. Verify itself reads the record, so a failure only delays the sweep.
+            if let Err(error) = self.inner.store.reindex_key(id).await {
+                tracing::warn!(key_id = %id, %error, "could not index the activated key's expiry");
+            }
+        }
         let key = match (admission.key, cached) {
             (Some(fresh), _) => {
                 let fresh = Arc::new(fresh);

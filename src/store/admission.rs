@@ -50,6 +50,8 @@ pub struct Admission {
     pub last_used_at: Option<DateTime<Utc>>,
     pub lease: Option<(LeaseId, DateTime<Utc>)>,
     pub window: Option<RateWindow>,
+    /// This admission started an activation-mode key's clock (its expiry changed).
+    pub activated: bool,
 }
 
 /// `verify.lua`'s reply, decoded by name from the positions its header promises.
@@ -75,6 +77,7 @@ struct AdmittedReply {
     revision: u64,
     /// 0 when never used.
     last_used_ms: i64,
+    activated: bool,
 }
 
 impl VerifyReply {
@@ -93,7 +96,7 @@ impl VerifyReply {
                 wait_ms: decode(from, wait_ms)?,
                 week_reset: (decode(from, day)?, decode(from, hour)?),
             }),
-            [_ok, _no_wait, lease_expires_ms, window_start_ms, window_end_ms, window_requests, window_tokens, record, revision, last_used_ms] => {
+            [_ok, _no_wait, lease_expires_ms, window_start_ms, window_end_ms, window_requests, window_tokens, record, revision, last_used_ms, activated] => {
                 Ok(VerifyReply::Admitted(AdmittedReply {
                     lease_expires_ms: decode(from, lease_expires_ms)?,
                     window_start_ms: decode(from, window_start_ms)?,
@@ -106,11 +109,12 @@ impl VerifyReply {
                     },
                     revision: decode(from, revision)?,
                     last_used_ms: decode(from, last_used_ms)?,
+                    activated: decode::<i64>(from, activated)? == 1,
                 }))
             }
             other => Err(StoreError::unexpected(
                 from,
-                format!("{} values, not 2, 4 or 10", other.len()),
+                format!("{} values, not 2, 4 or 11", other.len()),
             )),
         }
     }
@@ -204,6 +208,7 @@ impl Store {
             revision: admitted.revision,
             last_used_at: instant(admitted.last_used_ms),
             lease: instant(admitted.lease_expires_ms).map(|expires_at| (lease, expires_at)),
+            activated: admitted.activated,
             window: (admitted.window_end_ms > 0).then(|| RateWindow {
                 start_ms: admitted.window_start_ms,
                 end_ms: admitted.window_end_ms,
@@ -264,6 +269,7 @@ mod tests {
             Value::Int(0),
             text("7"),
             text("0"),
+            Value::Int(0),
         ];
         match VerifyReply::decode(&admitted) {
             Ok(VerifyReply::Admitted(reply)) => {

@@ -143,6 +143,39 @@ impl Store {
     }
 
     /// Writes the index entries of one key from the fields its record returned.
+    /// Brings the indexes up to the key's record (after a verify changed its expiry).
+    pub async fn reindex_key(&self, id: KeyId) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let record = KeyNames::new(id).record();
+        let row: IndexRow = self
+            .bounded(async move {
+                redis::cmd("HMGET")
+                    .arg(record)
+                    .arg(&[
+                        "rev",
+                        "name",
+                        "tags",
+                        "isActive",
+                        "expiresAt",
+                        "createdAt",
+                        "lastUsedAt",
+                        "claudeAccountId",
+                        "claudeConsoleAccountId",
+                        "geminiAccountId",
+                        "openaiAccountId",
+                        "bedrockAccountId",
+                    ])
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        if row.name.is_empty() {
+            // Deleted meanwhile: nothing to index.
+            return Ok(());
+        }
+        self.sync_index(id, row).await
+    }
+
     async fn sync_index(&self, id: KeyId, row: IndexRow) -> StoreResult<()> {
         let accounts: Vec<&String> = row.accounts.iter().filter(|a| !a.is_empty()).collect();
         let accounts = serde_json::to_string(&accounts).unwrap_or_else(|_| "[]".into());

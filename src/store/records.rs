@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::budgets::{allowed_ip_match_forms, KeyBudgets};
+use crate::domain::budgets::{
+    allowed_ip_match_forms, ActivationUnit, ExpirationMode, KeyBudgets, ModelRestrictionMode,
+};
 use crate::domain::ids::KeyId;
 use crate::domain::key::{ApiKey, UsageTotals};
 use crate::domain::key_fields::{KeyChanges, Permissions, ACCOUNT_FIELDS};
@@ -61,7 +63,17 @@ pub fn encode_changes(changes: &KeyChanges) -> (Vec<(&'static str, String)>, Vec
     put(
         "restrictedModelsNormalised",
         changes.restricted_models.as_deref().map(|models| {
-            let normalised: Vec<String> = models.iter().map(|m| normalise_model(m)).collect();
+            // A prefix pattern is compared as typed: normalising would cut it elsewhere.
+            let normalised: Vec<String> = models
+                .iter()
+                .map(|m| {
+                    if m.ends_with('*') {
+                        m.clone()
+                    } else {
+                        normalise_model(m)
+                    }
+                })
+                .collect();
             json_list(&normalised)
         }),
     );
@@ -99,6 +111,26 @@ pub fn encode_changes(changes: &KeyChanges) -> (Vec<(&'static str, String)>, Vec
             .allowed_ips
             .as_deref()
             .map(|ips| json_list(&allowed_ip_match_forms(ips))),
+    );
+    put(
+        "modelRestrictionMode",
+        changes
+            .model_restriction_mode
+            .map(|m| m.as_str().to_string()),
+    );
+    put(
+        "expirationMode",
+        changes
+            .activation_mode
+            .map(|on| if on { "activation" } else { "fixed" }.to_string()),
+    );
+    put(
+        "activationDays",
+        changes.activation_days.map(|d| d.to_string()),
+    );
+    put(
+        "activationUnit",
+        changes.activation_unit.map(|u| u.as_str().to_string()),
     );
     put("tags", changes.tags.as_deref().map(json_list));
     match changes.expires_at {
@@ -179,6 +211,16 @@ pub fn decode_key(id: KeyId, fields: &HashMap<String, String>) -> Option<ApiKey>
             monthly_cost_limit: amount("monthlyCostLimit"),
             window_cost_limit: amount("rateLimitCost"),
             allowed_ips: list_from_json(fields.get("allowedIps")),
+            model_mode: ModelRestrictionMode::parse(&text("modelRestrictionMode"))
+                .unwrap_or_default(),
+            expiration: match (text("expirationMode").as_str(), number("activationDays")) {
+                ("activation", count) if count > 0 => ExpirationMode::Activation {
+                    count: u32::try_from(count).unwrap_or(u32::MAX),
+                    unit: ActivationUnit::parse(&text("activationUnit")).unwrap_or_default(),
+                },
+                _ => ExpirationMode::Fixed,
+            },
+            activated_at: time("activatedAt"),
         },
         tags: list_from_json(fields.get("tags")),
         created_at: time("createdAt")?,

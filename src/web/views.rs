@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
+use crate::domain::budgets::ExpirationMode;
 use crate::domain::key::DailyModelUsage;
 use crate::domain::key::{ApiKey, KeySnapshot, UsageTotals};
 use crate::domain::window::remaining_secs;
@@ -46,6 +47,12 @@ pub struct KeyFields<'a> {
     monthly_cost_limit: f64,
     rate_limit_cost: f64,
     allowed_ips: &'a [String],
+    model_restriction_mode: &'static str,
+    expiration_mode: &'static str,
+    activation_days: Option<u32>,
+    activation_unit: Option<&'static str>,
+    is_activated: bool,
+    activated_at: Option<String>,
     tags: &'a [String],
     created_at: String,
     updated_at: String,
@@ -84,6 +91,18 @@ pub fn key_fields(key: &ApiKey, now: DateTime<Utc>) -> KeyFields<'_> {
         monthly_cost_limit: key.budgets.monthly_cost_limit.as_usd_f64(),
         rate_limit_cost: key.budgets.window_cost_limit.as_usd_f64(),
         allowed_ips: &key.budgets.allowed_ips,
+        model_restriction_mode: key.budgets.model_mode.as_str(),
+        expiration_mode: key.budgets.expiration.as_str(),
+        activation_days: match key.budgets.expiration {
+            ExpirationMode::Activation { count, .. } => Some(count),
+            ExpirationMode::Fixed => None,
+        },
+        activation_unit: match key.budgets.expiration {
+            ExpirationMode::Activation { unit, .. } => Some(unit.as_str()),
+            ExpirationMode::Fixed => None,
+        },
+        is_activated: key.budgets.activated_at.is_some(),
+        activated_at: key.budgets.activated_at.map(time),
         tags: &key.tags,
         created_at: time(key.created_at),
         updated_at: time(key.updated_at),

@@ -3,6 +3,7 @@
 mod a11y;
 mod admin_hardening;
 mod admin_keys;
+mod admission_rules;
 mod browser;
 mod budgets;
 mod cli;

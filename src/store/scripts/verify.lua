@@ -13,27 +13,44 @@
 -- ARGV[11] ms to add to now for the wall clock in the configured zone (its offset at now)
 -- Returns {code, retry_after_ms} on refusal ({'weekly_cost_limit', 0, reset day, reset hour}
 -- for the weekly budget, whose wait the caller computes in the zone), or {'ok', 0, lease_expires_ms, window_start_ms,
--- window_end_ms, window_requests, window_tokens, fields, revision, last_used_ms}, where fields
--- is the whole record, or 0 when the caller's revision is current (it has them already).
+-- window_end_ms, window_requests, window_tokens, fields, revision, last_used_ms, activated},
+-- where fields is the whole record, or 0 when the caller's revision is current (it has them
+-- already), and activated is 1 when this admission started an activation-mode key's clock.
 local f = redis.call('HMGET', KEYS[1], 'hash', 'isActive', 'expiresAt', 'permissions',
   'enableModelRestriction', 'restrictedModels', 'enableClientRestriction', 'allowedClients',
   'concurrencyLimit', 'rateLimitWindow', 'rateLimitRequests', 'tokenLimit', 'dailyCostLimit',
   'rev', 'lastUsedAt', 'restrictedModelsNormalised', 'totalCostLimit', 'weeklyCostLimit',
-  'weeklyResetDay', 'weeklyResetHour', 'monthlyCostLimit', 'rateLimitCost', 'allowedIpsMatch')
+  'weeklyResetDay', 'weeklyResetHour', 'monthlyCostLimit', 'rateLimitCost', 'allowedIpsMatch',
+  'expirationMode', 'activationDays', 'activationUnit', 'activatedAt', 'modelRestrictionMode')
 if f[1] ~= ARGV[1] then return {'not_found', 0} end
 if f[2] ~= '1' then return {'disabled', 0} end
 local now = tonumber(ARGV[2])
 if f[3] and f[3] ~= '' and tonumber(f[3]) <= now then return {'expired', 0} end
 if ARGV[3] ~= '' and f[4] ~= 'all' and f[4] ~= ARGV[3] then return {'permission_denied', 0} end
-if f[5] == '1' and ARGV[4] ~= '' then
+if f[5] == '1' then
   -- Each entry is kept as typed (lowercased) and normalised (written beside it when the key is
-  -- saved), so any spelling of a restricted model meets one of the request's names.
-  local names = {}
-  for _, name in ipairs(cjson.decode(ARGV[4])) do names[name] = true end
-  for _, entries in ipairs({f[6], f[16]}) do
-    for _, entry in ipairs(cjson.decode(entries or '[]')) do
-      if names[entry] then return {'model_not_allowed', 0} end
+  -- saved), so any spelling of a restricted model meets one of the request's names. An entry
+  -- ending in '*' matches every name it starts.
+  local allow_mode = f[28] == 'allow'
+  if ARGV[4] == '' then
+    -- In allow mode a request must name its model.
+    if allow_mode then return {'model_not_allowed', 0} end
+  else
+    local names = cjson.decode(ARGV[4])
+    local listed = false
+    for _, entries in ipairs({f[6], f[16]}) do
+      for _, entry in ipairs(cjson.decode(entries or '[]')) do
+        local prefix = string.match(entry, '^(.*)%*$')
+        for _, name in ipairs(names) do
+          if (prefix and string.sub(name, 1, #prefix) == prefix) or name == entry then
+            listed = true break
+          end
+        end
+        if listed then break end
+      end
+      if listed then break end
     end
+    if listed ~= allow_mode then return {'model_not_allowed', 0} end
   end
 end
 if f[7] == '1' then
@@ -148,6 +165,21 @@ if acquire then
     end
   end
 end
+-- Activation mode: the first admission starts the key's clock, here, in the same step as the
+-- checks, so of many parallel first admissions exactly one sets it.
+local activated, revision = 0, f[14] or '0'
+if acquire and f[24] == 'activation' and (not f[27] or f[27] == '') then
+  local count = tonumber(f[25] or '0')
+  if count > 0 then
+    local unit_ms = 86400000
+    if f[26] == 'hours' then unit_ms = 3600000 end
+    redis.call('HSET', KEYS[1], 'activatedAt', ARGV[2],
+      'expiresAt', string.format('%.0f', now + count * unit_ms))
+    revision = tostring(redis.call('HINCRBY', KEYS[1], 'rev', 1))
+    activated = 1
+  end
+end
 local fields = 0
-if f[14] ~= ARGV[9] then fields = redis.call('HGETALL', KEYS[1]) end
-return {'ok', 0, lease_expires, w_start, w_end, w_requests, w_tokens, fields, f[14] or '0', f[15] or '0'}
+if revision ~= ARGV[9] then fields = redis.call('HGETALL', KEYS[1]) end
+return {'ok', 0, lease_expires, w_start, w_end, w_requests, w_tokens, fields, revision, f[15] or '0',
+  activated}

@@ -182,6 +182,10 @@ impl KeyFormValues {
             monthly_cost_limit: Patch::Absent,
             rate_limit_cost: Patch::Absent,
             allowed_ips: Patch::Absent,
+            model_restriction_mode: Patch::Absent,
+            expiration_mode: Patch::Absent,
+            activation_days: Patch::Absent,
+            activation_unit: Patch::Absent,
         };
         let expires_at = self.expiry(zone, now).unwrap_or_else(|error| {
             errors.push(error);
