@@ -20,7 +20,9 @@ use crate::domain::secret::{generate_key, has_key_format, key_hash};
 use crate::domain::timezone::Zone;
 use crate::domain::usage::{UsageRefusal, UsageReport, MAX_COUNTER};
 use crate::domain::FieldErrors;
-use crate::store::{RecordOutcome, ScriptRefusal, Store, UsageWrite, VerifyRequest};
+use crate::store::{
+    ExtendOutcome, Extension, RecordOutcome, ScriptRefusal, Store, UsageWrite, VerifyRequest,
+};
 
 use super::{ServiceError, ServiceResult};
 
@@ -437,6 +439,52 @@ impl KeyService {
             .store
             .renew_lease(lease, self.inner.lease_ttl, self.now())
             .await?)
+    }
+
+    /// A key's live leases, soonest expiry first; `None` for an unknown key.
+    pub async fn leases(&self, id: KeyId) -> ServiceResult<Option<Vec<(String, DateTime<Utc>)>>> {
+        if !self.inner.store.key_exists(id).await? {
+            return Ok(None);
+        }
+        Ok(Some(self.inner.store.leases(id, self.now()).await?))
+    }
+
+    /// Drops every lease of a key; `None` for an unknown key, else how many were live.
+    pub async fn release_all_leases(&self, id: KeyId) -> ServiceResult<Option<u64>> {
+        if !self.inner.store.key_exists(id).await? {
+            return Ok(None);
+        }
+        let released = self.inner.store.release_all_leases(id, self.now()).await?;
+        tracing::info!(key_id = %id, released, "released every lease of a key");
+        Ok(Some(released))
+    }
+
+    /// Extends a key's expiry (see `Store::extend_key`).
+    pub async fn extend(
+        &self,
+        id: KeyId,
+        extension: Extension,
+        enable: bool,
+    ) -> ServiceResult<ExtendOutcome> {
+        let now = self.now();
+        if let Extension::Until(at) = extension {
+            if at <= now {
+                return Err(FieldErrors::from(crate::domain::FieldError::new(
+                    "expiresAt",
+                    "is in the past; choose a later time",
+                ))
+                .into());
+            }
+        }
+        let outcome = self
+            .inner
+            .store
+            .extend_key(id, extension, enable, now)
+            .await?;
+        if outcome == ExtendOutcome::Extended {
+            tracing::info!(key_id = %id, enable, "key extended");
+        }
+        Ok(outcome)
     }
 
     pub async fn release_lease(&self, lease: &LeaseId) -> ServiceResult<()> {

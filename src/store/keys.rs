@@ -56,6 +56,23 @@ impl redis::FromRedisValue for IndexRow {
     }
 }
 
+/// How an extend moves a key's expiry.
+#[derive(Debug, Clone, Copy)]
+pub enum Extension {
+    /// By this long from the later of now and the current expiry.
+    By(chrono::Duration),
+    /// To this instant.
+    Until(DateTime<Utc>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtendOutcome {
+    Extended,
+    NotFound,
+    /// An activation-mode key whose clock has not started: nothing to extend yet.
+    NotActivated,
+}
+
 impl Store {
     pub async fn lookup_secret(&self, secret_hash: &str) -> StoreResult<Option<KeyId>> {
         let mut conn = self.conn();
@@ -143,6 +160,82 @@ impl Store {
     }
 
     /// Writes the index entries of one key from the fields its record returned.
+    /// Extends a key's expiry by `add` from the later of now and its current expiry, or sets it
+    /// to `until`; with `enable` also re-enables it.
+    pub async fn extend_key(
+        &self,
+        id: KeyId,
+        extension: Extension,
+        enable: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ExtendOutcome> {
+        let mut invocation = SCRIPTS.extend_key.key(KeyNames::new(id).record());
+        let (add, until) = match extension {
+            Extension::By(add) => (add.num_milliseconds().to_string(), String::new()),
+            Extension::Until(at) => (String::new(), at.timestamp_millis().to_string()),
+        };
+        invocation
+            .arg(now.timestamp_millis())
+            .arg(add)
+            .arg(until)
+            .arg(if enable { "1" } else { "0" });
+        let mut conn = self.conn();
+        let reply: Value = self
+            .bounded(async move { invocation.invoke_async(&mut conn).await })
+            .await?;
+        match reply {
+            Value::Nil | Value::Boolean(false) => Ok(ExtendOutcome::NotFound),
+            Value::SimpleString(ref text) if text == "not_activated" => {
+                Ok(ExtendOutcome::NotActivated)
+            }
+            Value::BulkString(ref bytes) if bytes.as_slice() == b"not_activated" => {
+                Ok(ExtendOutcome::NotActivated)
+            }
+            other => {
+                let row: IndexRow = decode("extend_key.lua", &other)?;
+                self.sync_index(id, row).await?;
+                Ok(ExtendOutcome::Extended)
+            }
+        }
+    }
+
+    /// The key's live leases: (lease id, expiry), soonest expiry first.
+    pub async fn leases(
+        &self,
+        id: KeyId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<(String, DateTime<Utc>)>> {
+        let mut conn = self.conn();
+        let set = KeyNames::new(id).leases();
+        let floor = format!("({}", now.timestamp_millis());
+        let live: Vec<(String, i64)> = self
+            .bounded(async move { conn.zrangebyscore_withscores(set, floor, "+inf").await })
+            .await?;
+        Ok(live
+            .into_iter()
+            .filter_map(|(lease, ms)| DateTime::from_timestamp_millis(ms).map(|at| (lease, at)))
+            .collect())
+    }
+
+    /// Drops every lease of a key (the slots a crashed relay left behind); returns how many
+    /// were live. One MULTI on the key's one lease set, so a lease taken meanwhile is either
+    /// counted and dropped, or kept.
+    pub async fn release_all_leases(&self, id: KeyId, now: DateTime<Utc>) -> StoreResult<u64> {
+        let mut conn = self.conn();
+        let set = KeyNames::new(id).leases();
+        let (live, _): (u64, i64) = self
+            .bounded(async move {
+                redis::pipe()
+                    .atomic()
+                    .zcount(&set, format!("({}", now.timestamp_millis()), "+inf")
+                    .del(&set)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(live)
+    }
+
     /// Brings the indexes up to the key's record (after a verify changed its expiry).
     pub async fn reindex_key(&self, id: KeyId) -> StoreResult<()> {
         let mut conn = self.conn();

@@ -20,6 +20,7 @@ use redis::Script;
 pub use admins::AdminRecord;
 pub use admission::{Admission, ScriptRefusal, VerifyRequest};
 pub use conn::RedisConn;
+pub use keys::{ExtendOutcome, Extension};
 pub use meta::EncryptionKeyCheck;
 pub use sessions::RedisSessionStore;
 pub use throttle::{AttemptVerdict, SignInLimits, SignInSettlement};
@@ -97,6 +98,7 @@ pub(crate) struct Scripts {
     pub index_remove: Script,
     pub list_keys: Script,
     pub expired_active: Script,
+    pub extend_key: Script,
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -112,6 +114,7 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     index_remove: Script::new(include_str!("scripts/index_remove.lua")),
     list_keys: Script::new(include_str!("scripts/list_keys.lua")),
     expired_active: Script::new(include_str!("scripts/expired_active.lua")),
+    extend_key: Script::new(include_str!("scripts/extend_key.lua")),
 });
 
 #[derive(Clone)]

@@ -1,6 +1,7 @@
 //! HTTP: the relay API, the admin API, the dashboard, and operations endpoints.
 
 mod admin_api;
+mod admin_budgets;
 mod auth;
 mod dashboard;
 mod error;
@@ -108,6 +109,7 @@ pub fn app<S: SessionStore + Clone>(state: AppState, sessions: S) -> Router {
     let sessions = auth::session_layer(sessions, &state.config);
     let admin_side = Router::new()
         .merge(admin_api::router(state.clone()))
+        .merge(admin_budgets::router(state.clone()))
         .merge(dashboard::router())
         .layer(sessions);
     let mut router = Router::new()

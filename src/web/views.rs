@@ -168,6 +168,8 @@ pub struct KeyJson<'a> {
     monthly_cost: f64,
     total_cost: f64,
     current_window_cost: f64,
+    /// The refusal code a check-only verify would give now (request-independent checks), or null.
+    limited_by: Option<&'static str>,
     usage: UsagePeriods,
 }
 
@@ -191,6 +193,7 @@ pub fn key_json(snapshot: &KeySnapshot, now: DateTime<Utc>) -> KeyJson<'_> {
         monthly_cost: snapshot.monthly.cost.as_usd_f64(),
         total_cost: snapshot.total.cost.as_usd_f64(),
         current_window_cost: snapshot.window_cost.as_usd_f64(),
+        limited_by: snapshot.limited_by(now).map(|r| r.code()),
         usage: UsagePeriods {
             total: (&snapshot.total).into(),
             daily: (&snapshot.daily).into(),

@@ -4,6 +4,7 @@ mod a11y;
 mod admin_hardening;
 mod admin_keys;
 mod admission_rules;
+mod admission_tools;
 mod browser;
 mod budgets;
 mod cli;

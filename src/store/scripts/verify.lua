@@ -1,4 +1,4 @@
--- Verify one key, atomically: every check first, then (when acquiring) the concurrency lease
+-- Verify one key, atomically: every check first, then (when acquiring) a lease (always)
 -- and the rate window's request count. Every key here carries the key's hash tag.
 -- KEYS[1] key hash   KEYS[2] lease zset (lease id -> expiry ms)   KEYS[3] rate window hash
 -- KEYS[4] today's usage hash   KEYS[5] this month's usage hash   KEYS[6] all-time usage hash
@@ -147,13 +147,13 @@ end
 
 local lease_expires = 0
 if acquire then
-  if concurrency_limit > 0 then
-    lease_expires = now + tonumber(ARGV[8])
-    redis.call('ZADD', KEYS[2], lease_expires, ARGV[7])
-    -- The set lives as long as its newest lease, so a relay that crashed leaves nothing behind.
-    local newest = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-    redis.call('PEXPIREAT', KEYS[2], tonumber(newest[2]) + 1000)
-  end
+  -- Every admission takes a lease, limited or not, so the live concurrency counts every key.
+  if concurrency_limit == 0 then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now) end
+  lease_expires = now + tonumber(ARGV[8])
+  redis.call('ZADD', KEYS[2], lease_expires, ARGV[7])
+  -- The set lives as long as its newest lease, so a relay that crashed leaves nothing behind.
+  local newest = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+  redis.call('PEXPIREAT', KEYS[2], tonumber(newest[2]) + 1000)
   if window_ms > 0 then
     if w_end > 0 then
       w_requests = redis.call('HINCRBY', KEYS[3], 'requests', 1)
