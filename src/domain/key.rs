@@ -16,7 +16,7 @@ pub struct ApiKey {
     pub token_limit: u64,
     pub expires_at: Option<DateTime<Utc>>,
     /// In the order of [`super::key_fields::ACCOUNT_FIELDS`].
-    pub accounts: [Option<String>; 5],
+    pub accounts: [Option<String>; super::key_fields::ACCOUNT_COUNT],
     pub permissions: Permissions,
     pub is_active: bool,
     pub concurrency_limit: u64,

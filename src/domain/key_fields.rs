@@ -42,40 +42,115 @@ impl<T> Patch<T> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Permissions {
-    All,
-    Claude,
-    Gemini,
-    Openai,
-}
+/// The services a key may use, as a set. `all` (or an empty list) is every service. Sent and
+/// shown as `"all"`, one service name, or a list of them (claude-relay-service's newer form);
+/// stored as `all` or the names joined by commas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Permissions(u8);
+
+/// Every service a key can be limited to, in the order they are shown.
+pub const SERVICES: [&str; 4] = ["claude", "gemini", "openai", "droid"];
 
 impl Permissions {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Permissions::All => "all",
-            Permissions::Claude => "claude",
-            Permissions::Gemini => "gemini",
-            Permissions::Openai => "openai",
+    pub const ALL: Permissions = Permissions((1 << SERVICES.len()) - 1);
+
+    /// Exactly these services; `None` for an unknown name. No names means every service.
+    pub fn of<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<Permissions> {
+        let mut mask = 0u8;
+        for name in names {
+            let name = name.trim();
+            if name.is_empty() {
+                continue;
+            }
+            if name == "all" {
+                return Some(Permissions::ALL);
+            }
+            let index = SERVICES.iter().position(|s| *s == name)?;
+            mask |= 1 << index;
         }
+        Some(if mask == 0 {
+            Permissions::ALL
+        } else {
+            Permissions(mask)
+        })
     }
 
+    /// The stored or form form: `all`, or names joined by commas.
     pub fn parse(value: &str) -> Option<Permissions> {
-        [Self::All, Self::Claude, Self::Gemini, Self::Openai]
-            .into_iter()
-            .find(|p| p.as_str() == value)
+        Permissions::of(value.split(','))
+    }
+
+    pub fn is_all(self) -> bool {
+        self == Permissions::ALL
+    }
+
+    pub fn services(self) -> Vec<&'static str> {
+        SERVICES
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, s)| *s)
+            .collect()
+    }
+
+    /// `all`, or the services joined by commas (as stored, and as the dashboard shows it).
+    pub fn as_text(self) -> String {
+        if self.is_all() {
+            "all".to_string()
+        } else {
+            self.services().join(",")
+        }
+    }
+}
+
+impl Serialize for Permissions {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let services = self.services();
+        match services.as_slice() {
+            _ if self.is_all() => serializer.serialize_str("all"),
+            [one] => serializer.serialize_str(one),
+            several => several.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Permissions {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Sent {
+            One(String),
+            Several(Vec<String>),
+        }
+        let unknown = || {
+            serde::de::Error::custom(format!(
+                "permissions must be all, or services from {}",
+                SERVICES.join(", ")
+            ))
+        };
+        match Sent::deserialize(deserializer)? {
+            Sent::One(name) if name.contains(',') => Err(unknown()),
+            Sent::One(name) => Permissions::of([name.as_str()]).ok_or_else(unknown),
+            Sent::Several(names) => {
+                Permissions::of(names.iter().map(String::as_str)).ok_or_else(unknown)
+            }
+        }
     }
 }
 
 /// The upstream account fields, in the order they are stored and shown.
-pub const ACCOUNT_FIELDS: [&str; 5] = [
+pub const ACCOUNT_FIELDS: [&str; ACCOUNT_COUNT] = [
     "claudeAccountId",
     "claudeConsoleAccountId",
     "geminiAccountId",
     "openaiAccountId",
     "bedrockAccountId",
+    "azureOpenaiAccountId",
+    "droidAccountId",
 ];
+
+/// How many upstream account bindings a key has.
+pub const ACCOUNT_COUNT: usize = 7;
 
 /// Key fields as sent in a create or update request (JSON or form, camelCase).
 #[derive(Debug, Default, Deserialize)]
@@ -99,6 +174,10 @@ pub struct KeyFieldsInput {
     pub openai_account_id: Patch<String>,
     #[serde(default)]
     pub bedrock_account_id: Patch<String>,
+    #[serde(default)]
+    pub azure_openai_account_id: Patch<String>,
+    #[serde(default)]
+    pub droid_account_id: Patch<String>,
     #[serde(default)]
     pub permissions: Patch<Permissions>,
     #[serde(default)]
@@ -154,7 +233,7 @@ pub struct KeyChanges {
     pub token_limit: Option<u64>,
     pub expires_at: Option<Option<DateTime<Utc>>>,
     /// In the order of [`ACCOUNT_FIELDS`].
-    pub accounts: [Option<Option<String>>; 5],
+    pub accounts: [Option<Option<String>>; ACCOUNT_COUNT],
     pub permissions: Option<Permissions>,
     pub is_active: Option<bool>,
     pub concurrency_limit: Option<u64>,
@@ -220,6 +299,8 @@ impl KeyFieldsInput {
                 errors.keep(account(self.gemini_account_id, ACCOUNT_FIELDS[2])),
                 errors.keep(account(self.openai_account_id, ACCOUNT_FIELDS[3])),
                 errors.keep(account(self.bedrock_account_id, ACCOUNT_FIELDS[4])),
+                errors.keep(account(self.azure_openai_account_id, ACCOUNT_FIELDS[5])),
+                errors.keep(account(self.droid_account_id, ACCOUNT_FIELDS[6])),
             ],
             permissions: errors.keep(self.permissions.required("permissions")),
             is_active: errors.keep(self.is_active.required("isActive")),
@@ -530,7 +611,7 @@ impl KeyChanges {
             token_limit: Some(self.token_limit.unwrap_or(0)),
             expires_at: Some(self.expires_at.flatten()),
             accounts: self.accounts.map(|a| Some(a.flatten())),
-            permissions: Some(self.permissions.unwrap_or(Permissions::All)),
+            permissions: Some(self.permissions.unwrap_or(Permissions::ALL)),
             is_active: Some(self.is_active.unwrap_or(true)),
             concurrency_limit: Some(self.concurrency_limit.unwrap_or(0)),
             rate_limit_window_minutes: Some(self.rate_limit_window_minutes.unwrap_or(0)),
@@ -869,7 +950,7 @@ mod tests {
             token_limit: 0,
             expires_at: None,
             accounts: Default::default(),
-            permissions: Permissions::All,
+            permissions: Permissions::ALL,
             is_active: true,
             concurrency_limit: 0,
             rate_limit_window_minutes: 0,
@@ -897,7 +978,7 @@ mod tests {
             .with_defaults()
             .expect("valid");
         assert_eq!(changes.name.as_deref(), Some("team a"));
-        assert_eq!(changes.permissions, Some(Permissions::All));
+        assert_eq!(changes.permissions, Some(Permissions::ALL));
         assert_eq!(changes.is_active, Some(true));
         assert_eq!(changes.expires_at, Some(None));
     }

@@ -11,7 +11,7 @@ use super::{decode, Store, StoreError, StoreResult, SCRIPTS};
 use crate::domain::budgets::week_start_local_ms;
 use crate::domain::ids::KeyId;
 use crate::domain::key::{ApiKey, KeySnapshot, KeyStatus, RateWindow};
-use crate::domain::key_fields::KeyChanges;
+use crate::domain::key_fields::{KeyChanges, ACCOUNT_COUNT};
 use crate::domain::listing::ListQuery;
 use crate::domain::money::NanoUsd;
 
@@ -29,14 +29,14 @@ struct IndexRow {
     created_at: String,
     last_used_at: String,
     /// The bound upstream accounts, in the order of `ACCOUNT_FIELDS`.
-    accounts: [String; 5],
+    accounts: [String; ACCOUNT_COUNT],
 }
 
 impl redis::FromRedisValue for IndexRow {
     fn from_redis_value_ref(value: &Value) -> Result<IndexRow, redis::ParsingError> {
         // The scripts' HMGET: rev, name, tags, isActive, expiresAt, createdAt, lastUsedAt, then
-        // the five account fields.
-        let [revision, name, tags, is_active, expires_at, created_at, last_used_at, a0, a1, a2, a3, a4]: [Option<String>; 12] =
+        // the seven account fields.
+        let [revision, name, tags, is_active, expires_at, created_at, last_used_at, a0, a1, a2, a3, a4, a5, a6]: [Option<String>; 14] =
             redis::from_redis_value_ref(value)?;
         let text = Option::unwrap_or_default;
         Ok(IndexRow {
@@ -47,7 +47,7 @@ impl redis::FromRedisValue for IndexRow {
             expires_at: text(expires_at),
             created_at: text(created_at),
             last_used_at: text(last_used_at),
-            accounts: [a0, a1, a2, a3, a4].map(text),
+            accounts: [a0, a1, a2, a3, a4, a5, a6].map(text),
         })
     }
 
@@ -257,6 +257,8 @@ impl Store {
                         "geminiAccountId",
                         "openaiAccountId",
                         "bedrockAccountId",
+                        "azureOpenaiAccountId",
+                        "droidAccountId",
                     ])
                     .query_async(&mut conn)
                     .await

@@ -33,10 +33,7 @@ pub fn encode_changes(changes: &KeyChanges) -> (Vec<(&'static str, String)>, Vec
     put("name", changes.name.clone());
     put("description", changes.description.clone());
     put("tokenLimit", changes.token_limit.map(|v| v.to_string()));
-    put(
-        "permissions",
-        changes.permissions.map(|p| p.as_str().to_string()),
-    );
+    put("permissions", changes.permissions.map(Permissions::as_text));
     put("isActive", changes.is_active.map(flag));
     put(
         "concurrencyLimit",
@@ -180,7 +177,7 @@ pub fn decode_key(id: KeyId, fields: &HashMap<String, String>) -> Option<ApiKey>
         token_limit: number("tokenLimit"),
         expires_at: time("expiresAt"),
         accounts: ACCOUNT_FIELDS.map(|f| fields.get(f).filter(|v| !v.is_empty()).cloned()),
-        permissions: Permissions::parse(&text("permissions")).unwrap_or(Permissions::All),
+        permissions: Permissions::parse(&text("permissions")).unwrap_or(Permissions::ALL),
         is_active: on("isActive"),
         concurrency_limit: number("concurrencyLimit"),
         rate_limit_window_minutes: number("rateLimitWindow"),
@@ -299,7 +296,7 @@ mod tests {
         let key = decode_key(KeyId::new(), &fields).expect("decodes");
         assert_eq!(key.name, "n");
         assert!(key.is_active);
-        assert_eq!(key.permissions, Permissions::All);
+        assert_eq!(key.permissions, Permissions::ALL);
     }
 
     #[test]

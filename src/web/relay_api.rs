@@ -31,7 +31,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route_layer(middleware::from_fn_with_state(state, require_service_token))
 }
 
-const SERVICES: [&str; 3] = ["claude", "gemini", "openai"];
+use crate::domain::key_fields::SERVICES;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

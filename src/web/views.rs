@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::domain::budgets::ExpirationMode;
 use crate::domain::key::DailyModelUsage;
 use crate::domain::key::{ApiKey, KeySnapshot, UsageTotals};
+use crate::domain::key_fields::Permissions;
 use crate::domain::window::remaining_secs;
 
 pub fn time(t: DateTime<Utc>) -> String {
@@ -29,7 +30,9 @@ pub struct KeyFields<'a> {
     gemini_account_id: Option<&'a str>,
     openai_account_id: Option<&'a str>,
     bedrock_account_id: Option<&'a str>,
-    permissions: &'static str,
+    azure_openai_account_id: Option<&'a str>,
+    droid_account_id: Option<&'a str>,
+    permissions: Permissions,
     is_active: bool,
     status: &'static str,
     concurrency_limit: u64,
@@ -61,7 +64,7 @@ pub struct KeyFields<'a> {
 }
 
 pub fn key_fields(key: &ApiKey, now: DateTime<Utc>) -> KeyFields<'_> {
-    let [claude, claude_console, gemini, openai, bedrock] = &key.accounts;
+    let [claude, claude_console, gemini, openai, bedrock, azure_openai, droid] = &key.accounts;
     KeyFields {
         id: key.id.to_string(),
         name: &key.name,
@@ -73,7 +76,9 @@ pub fn key_fields(key: &ApiKey, now: DateTime<Utc>) -> KeyFields<'_> {
         gemini_account_id: gemini.as_deref(),
         openai_account_id: openai.as_deref(),
         bedrock_account_id: bedrock.as_deref(),
-        permissions: key.permissions.as_str(),
+        azure_openai_account_id: azure_openai.as_deref(),
+        droid_account_id: droid.as_deref(),
+        permissions: key.permissions,
         is_active: key.is_active,
         status: key.status(now).as_str(),
         concurrency_limit: key.concurrency_limit,

@@ -178,3 +178,72 @@ async fn deny_and_allow_lists_match_prefix_patterns_on_every_spelling() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
     }
 }
+
+#[tokio::test]
+async fn permissions_take_a_list_of_services_and_keys_bind_azure_and_droid_accounts() {
+    let app = TestApp::spawn().await;
+    let (id, secret) = app
+        .create_key(json!({"name": "p", "permissions": ["claude", "droid"],
+                           "azureOpenaiAccountId": "az-1", "droidAccountId": "droid-1"}))
+        .await;
+    let key = app.get_key(&id).await;
+    assert_eq!(key["permissions"], json!(["claude", "droid"]));
+    assert_eq!(key["azureOpenaiAccountId"], "az-1");
+    assert_eq!(key["droidAccountId"], "droid-1");
+    let service = |service: &'static str| {
+        let app = &app;
+        let secret = secret.clone();
+        async move {
+            app.verify(json!({"key": secret, "service": service}))
+                .await
+                .0
+        }
+    };
+    assert_eq!(service("claude").await, StatusCode::OK);
+    assert_eq!(service("droid").await, StatusCode::OK);
+    assert_eq!(service("openai").await, StatusCode::FORBIDDEN);
+    assert_eq!(service("gemini").await, StatusCode::FORBIDDEN);
+
+    // The single-string form and "all"/[] still work, and read back as before.
+    for (sent, shown) in [
+        (json!("gemini"), json!("gemini")),
+        (json!("all"), json!("all")),
+        (json!([]), json!("all")),
+        (json!(["openai"]), json!("openai")),
+    ] {
+        let (status, body) = app
+            .admin(
+                Method::PATCH,
+                &format!("/api/v1/admin/keys/{id}"),
+                Some(json!({"permissions": sent})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["key"]["permissions"], shown, "{sent}");
+    }
+    for bad in [
+        json!("root"),
+        json!(["claude", "root"]),
+        json!("claude,openai"),
+        json!(5),
+    ] {
+        let (status, _) = app
+            .admin(
+                Method::POST,
+                "/api/v1/admin/keys",
+                Some(json!({"name": "bad", "permissions": bad})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    // Unbinding works like the other bindings.
+    let (_, body) = app
+        .admin(
+            Method::PATCH,
+            &format!("/api/v1/admin/keys/{id}"),
+            Some(json!({"droidAccountId": null})),
+        )
+        .await;
+    assert_eq!(body["key"]["droidAccountId"], serde_json::Value::Null);
+    assert_eq!(body["key"]["azureOpenaiAccountId"], "az-1");
+}

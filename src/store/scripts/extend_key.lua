@@ -20,4 +20,4 @@ if ARGV[4] == '1' then redis.call('HSET', KEYS[1], 'isActive', '1') end
 redis.call('HINCRBY', KEYS[1], 'rev', 1)
 return redis.call('HMGET', KEYS[1], 'rev', 'name', 'tags', 'isActive', 'expiresAt', 'createdAt',
   'lastUsedAt', 'claudeAccountId', 'claudeConsoleAccountId', 'geminiAccountId', 'openaiAccountId',
-  'bedrockAccountId')
+  'bedrockAccountId', 'azureOpenaiAccountId', 'droidAccountId')

@@ -26,7 +26,11 @@ if f[1] ~= ARGV[1] then return {'not_found', 0} end
 if f[2] ~= '1' then return {'disabled', 0} end
 local now = tonumber(ARGV[2])
 if f[3] and f[3] ~= '' and tonumber(f[3]) <= now then return {'expired', 0} end
-if ARGV[3] ~= '' and f[4] ~= 'all' and f[4] ~= ARGV[3] then return {'permission_denied', 0} end
+-- permissions: 'all', or the allowed services joined by commas.
+if ARGV[3] ~= '' and f[4] ~= 'all'
+  and not string.find(',' .. (f[4] or '') .. ',', ',' .. ARGV[3] .. ',', 1, true) then
+  return {'permission_denied', 0}
+end
 if f[5] == '1' then
   -- Each entry is kept as typed (lowercased) and normalised (written beside it when the key is
   -- saved), so any spelling of a restricted model meets one of the request's names. An entry

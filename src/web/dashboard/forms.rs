@@ -7,7 +7,9 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 
 use crate::domain::clients::ClientMatcher;
 use crate::domain::key::ApiKey;
-use crate::domain::key_fields::{KeyChanges, KeyFieldsInput, Patch, Permissions, ACCOUNT_FIELDS};
+use crate::domain::key_fields::{
+    KeyChanges, KeyFieldsInput, Patch, Permissions, ACCOUNT_COUNT, ACCOUNT_FIELDS,
+};
 use crate::domain::timezone::Zone;
 use crate::domain::FieldError;
 use crate::web::extract::FormPairs;
@@ -33,7 +35,7 @@ pub struct KeyFormValues {
     pub enable_client_restriction: bool,
     pub allowed_clients: Vec<String>,
     /// In the order of `ACCOUNT_FIELDS`.
-    pub accounts: [String; 5],
+    pub accounts: [String; ACCOUNT_COUNT],
     pub expiry_preset: String,
     pub expires_on: String,
 }
@@ -43,7 +45,7 @@ impl KeyFormValues {
     pub fn for_new_key() -> KeyFormValues {
         KeyFormValues {
             is_active: true,
-            permissions: Permissions::All.as_str().into(),
+            permissions: Permissions::ALL.as_text(),
             expiry_preset: "never".into(),
             ..KeyFormValues::default()
         }
@@ -57,7 +59,7 @@ impl KeyFormValues {
             description: key.description.clone(),
             tags: key.tags.join(", "),
             is_active: key.is_active,
-            permissions: key.permissions.as_str().into(),
+            permissions: key.permissions.as_text(),
             concurrency_limit: number(key.concurrency_limit),
             rate_limit_window: number(key.rate_limit_window_minutes),
             rate_limit_requests: number(key.rate_limit_requests),
@@ -111,13 +113,14 @@ impl KeyFormValues {
         now: DateTime<Utc>,
     ) -> Result<KeyChanges, FormErrors> {
         let mut errors = Vec::new();
-        let [claude, claude_console, gemini, openai, bedrock] = self.accounts.clone().map(|id| {
-            if id.is_empty() {
-                Patch::Null
-            } else {
-                Patch::Value(id)
-            }
-        });
+        let [claude, claude_console, gemini, openai, bedrock, azure_openai, droid] =
+            self.accounts.clone().map(|id| {
+                if id.is_empty() {
+                    Patch::Null
+                } else {
+                    Patch::Value(id)
+                }
+            });
         let input = KeyFieldsInput {
             name: Patch::Value(self.name.clone()),
             description: Patch::Value(self.description.clone()),
@@ -129,12 +132,18 @@ impl KeyFormValues {
             gemini_account_id: gemini,
             openai_account_id: openai,
             bedrock_account_id: bedrock,
-            permissions: match Permissions::parse(&self.permissions) {
+            azure_openai_account_id: azure_openai,
+            droid_account_id: droid,
+            // The form always sends a choice: an empty one is a broken form, not "all".
+            permissions: match Some(self.permissions.trim())
+                .filter(|p| !p.is_empty())
+                .and_then(Permissions::parse)
+            {
                 Some(permissions) => Patch::Value(permissions),
                 None => {
                     errors.push(FieldError::new(
                         "permissions",
-                        "must be all, claude, gemini or openai",
+                        "must be all, claude, gemini, openai or droid",
                     ));
                     Patch::Absent
                 }

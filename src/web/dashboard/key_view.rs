@@ -16,7 +16,15 @@ use crate::web::error::{PageError, PageResult};
 use crate::web::extract::QueryPairs;
 use crate::web::AppState;
 
-pub const ACCOUNT_LABELS: [&str; 5] = ["Claude", "Claude Console", "Gemini", "OpenAI", "Bedrock"];
+pub const ACCOUNT_LABELS: [&str; 7] = [
+    "Claude",
+    "Claude Console",
+    "Gemini",
+    "OpenAI",
+    "Bedrock",
+    "Azure OpenAI",
+    "Droid",
+];
 
 /// One key as the list and detail pages show it, formatted.
 pub struct KeyView {
@@ -26,7 +34,7 @@ pub struct KeyView {
     pub tags: Vec<String>,
     pub status: &'static str,
     pub is_active: bool,
-    pub permissions: &'static str,
+    pub permissions: String,
     pub accounts: Vec<(&'static str, String)>,
     pub concurrency: u64,
     pub concurrency_limit: String,
@@ -82,7 +90,7 @@ impl KeyView {
             tags: key.tags.clone(),
             status: key.status(now).as_str(),
             is_active: key.is_active,
-            permissions: key.permissions.as_str(),
+            permissions: key.permissions.as_text(),
             accounts: ACCOUNT_LABELS
                 .iter()
                 .zip(&key.accounts)
