@@ -3,8 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use quick_cache::sync::Cache;
+use tokio::sync::Notify;
 
 use crate::domain::budgets::{address_hex, local_offset_ms};
 use crate::domain::clients::ClientMatcher;
@@ -39,6 +42,8 @@ pub struct VerifyInput<'a> {
     /// The caller's client address (`clientIp`), checked against `allowedIps`.
     pub client_ip: Option<std::net::IpAddr>,
     pub acquire: bool,
+    /// How long an admission may wait for a concurrency slot (`waitMs`); zero = not at all.
+    pub wait: Duration,
 }
 
 /// An admitted (or checked) key with what the admission took.
@@ -74,6 +79,9 @@ struct Inner {
     lease_ttl: Duration,
     /// Added to the system clock (tests only; see `Config::test_clock_offset_secs`).
     clock_offset: chrono::Duration,
+    max_waiters: u64,
+    /// This instance's requests waiting for a slot, by their place in their key's queue.
+    waiters: std::sync::Mutex<HashMap<String, Arc<Notify>>>,
     secret_ids: Cache<String, KeyId>,
     known_ids: Cache<KeyId, ()>,
     /// Key records by revision, so a verify does not fetch an unchanged record again.
@@ -88,6 +96,8 @@ pub struct KeyServiceSettings {
     pub zone: Zone,
     pub lease_ttl: Duration,
     pub clock_offset: chrono::Duration,
+    /// Most requests that may wait for a slot of one key (`max_waiters_per_key`).
+    pub max_waiters: u64,
 }
 
 impl KeyService {
@@ -102,6 +112,8 @@ impl KeyService {
                 zone: settings.zone,
                 lease_ttl: settings.lease_ttl,
                 clock_offset: settings.clock_offset,
+                max_waiters: settings.max_waiters,
+                waiters: std::sync::Mutex::new(HashMap::new()),
                 secret_ids: Cache::new(SECRET_CACHE_ENTRIES),
                 known_ids: Cache::new(SECRET_CACHE_ENTRIES),
                 records: Cache::new(SECRET_CACHE_ENTRIES),
@@ -246,12 +258,98 @@ impl KeyService {
         Ok(disabled)
     }
 
+    /// Wakes this instance's waiter `member`, if it is here (a slot of its key was freed). A
+    /// wake-up for a waiter not waiting at this moment is kept until it waits.
+    pub fn wake(&self, member: &str) {
+        let waiter = self.lock_waiters().get(member).cloned();
+        if let Some(notify) = waiter {
+            notify.notify_one();
+        }
+    }
+
+    fn lock_waiters(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Notify>>> {
+        // A panic while holding the lock leaves the map whole (single inserts and removes).
+        self.inner
+            .waiters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Checks a key and, with `acquire`, admits one request against its limits. A refusal
-    /// carries its `Retry-After`, by the refusal's rule.
+    /// carries its `Retry-After`, by the refusal's rule. With a `wait`, an admission whose only
+    /// refusal is the concurrency limit joins the key's queue and tries again when woken (a
+    /// slot was freed: one wake-up per release), or when the earliest lease expires, until
+    /// admitted or the wait runs out.
     pub async fn verify(
         &self,
         input: &VerifyInput<'_>,
     ) -> ServiceResult<Result<Verified, Refused>> {
+        if !input.acquire || input.wait.is_zero() {
+            return self.verify_once(input, None).await;
+        }
+        let started = tokio::time::Instant::now();
+        let give_up = started + input.wait;
+        let deadline_ms = (self.now() + chrono::Duration::from_std(input.wait).unwrap_or_default())
+            .timestamp_millis();
+        let member = format!("{deadline_ms}:{}", LeaseId::new(KeyId::new()).as_str());
+        let notify = Arc::new(Notify::new());
+        self.lock_waiters().insert(member.clone(), notify.clone());
+        let outcome = self.wait_for_slot(input, &member, &notify, give_up).await;
+        self.lock_waiters().remove(&member);
+        outcome
+    }
+
+    async fn wait_for_slot(
+        &self,
+        input: &VerifyInput<'_>,
+        member: &str,
+        notify: &Notify,
+        give_up: tokio::time::Instant,
+    ) -> ServiceResult<Result<Verified, Refused>> {
+        loop {
+            let (refused, key_id, wait_ms) = match self.verify_step(input, Some(member)).await? {
+                Ok(verified) => return Ok(Ok(verified)),
+                Err((refused, None)) => return Ok(Err(refused)),
+                Err((refused, Some((key_id, wait_ms)))) => (refused, key_id, wait_ms),
+            };
+            // Woken by a release, or at the earliest lease expiry (a crashed holder's slot
+            // frees itself then), whichever comes first, within the wait.
+            let lease_expiry = tokio::time::Instant::now()
+                + std::time::Duration::from_millis(wait_ms.max(1) as u64);
+            let wake_at = lease_expiry.min(give_up);
+            let woken = tokio::time::timeout_at(wake_at, notify.notified())
+                .await
+                .is_ok();
+            if !woken && tokio::time::Instant::now() >= give_up {
+                // One last try: a slot freed at the very end is still taken.
+                if let Ok(verified) = self.verify_once(input, Some(member)).await? {
+                    return Ok(Ok(verified));
+                }
+                self.inner.store.leave_queue(key_id, member).await?;
+                return Ok(Err(refused));
+            }
+        }
+    }
+
+    async fn verify_once(
+        &self,
+        input: &VerifyInput<'_>,
+        waiter: Option<&str>,
+    ) -> ServiceResult<Result<Verified, Refused>> {
+        Ok(self
+            .verify_step(input, waiter)
+            .await?
+            .map_err(|(refused, _)| refused))
+    }
+
+    /// One verify script call. A refusal that queued the request names its key and the ms to
+    /// the earliest lease expiry.
+    #[allow(clippy::type_complexity)]
+    async fn verify_step(
+        &self,
+        input: &VerifyInput<'_>,
+        waiter: Option<&str>,
+    ) -> ServiceResult<Result<Verified, (Refused, Option<(KeyId, i64)>)>> {
         let now = self.now();
         let refused_at = |refusal: Refusal, wait_ms: i64, week_reset: (u8, u8)| Refused {
             refusal,
@@ -259,14 +357,14 @@ impl KeyService {
         };
         let refused = |refusal: Refusal, wait_ms: i64| refused_at(refusal, wait_ms, (1, 0));
         if !has_key_format(&self.inner.key_prefix, input.key) {
-            return Ok(Err(refused(Refusal::InvalidFormat, 0)));
+            return Ok(Err((refused(Refusal::InvalidFormat, 0), None)));
         }
         let secret_hash = key_hash(input.key, &self.inner.encryption_key);
         let id = match self.inner.secret_ids.get(&secret_hash) {
             Some(id) => id,
             None => match self.inner.store.lookup_secret(&secret_hash).await? {
                 Some(id) => id,
-                None => return Ok(Err(refused(Refusal::NotFound, 0))),
+                None => return Ok(Err((refused(Refusal::NotFound, 0), None))),
             },
         };
         let cached = self.inner.records.get(&id);
@@ -292,6 +390,8 @@ impl KeyService {
                 local_offset_ms: self.local_offset_ms(now),
                 client_ip_hex: input.client_ip.map(address_hex),
                 cached_revision: cached.as_ref().map(|(revision, _)| *revision),
+                waiter,
+                max_waiters: self.inner.max_waiters,
             })
             .await?;
         let admission = match result {
@@ -299,12 +399,14 @@ impl KeyService {
                 refusal,
                 wait_ms,
                 week_reset,
+                queued,
             }) => {
                 if refusal == Refusal::NotFound {
                     self.inner.secret_ids.remove(&secret_hash);
                     self.inner.records.remove(&id);
                 }
-                return Ok(Err(refused_at(refusal, wait_ms, week_reset)));
+                let in_queue = queued.then_some((id, wait_ms));
+                return Ok(Err((refused_at(refusal, wait_ms, week_reset), in_queue)));
             }
             Ok(admission) => admission,
         };
@@ -327,7 +429,7 @@ impl KeyService {
                 fresh
             }
             (None, Some((_, cached))) => cached,
-            (None, None) => return Ok(Err(refused(Refusal::NotFound, 0))),
+            (None, None) => return Ok(Err((refused(Refusal::NotFound, 0), None))),
         };
         // lastUsedAt changes with every usage record without a new revision.
         let key = if key.last_used_at == admission.last_used_at {

@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use redis::{AsyncCommands, Value};
+use redis::Value;
 
-use super::names::KeyNames;
+use super::names::{KeyNames, WAKE_CHANNEL};
 use super::records::decode_key;
 use super::{decode, Store, StoreError, StoreResult, SCRIPTS};
 use crate::domain::ids::{KeyId, LeaseId};
@@ -31,6 +31,10 @@ pub struct VerifyRequest<'a> {
     pub client_ip_hex: Option<String>,
     /// The record revision the caller has cached; the record is then not sent again.
     pub cached_revision: Option<u64>,
+    /// When the request may wait for a slot: its place in the key's queue
+    /// (`<deadline ms>:<waiter id>`), and the most waiters a key may have.
+    pub waiter: Option<&'a str>,
+    pub max_waiters: u64,
 }
 
 /// A refusal as the verify script sent it, with the wait it named in ms (0 when none).
@@ -40,6 +44,9 @@ pub struct ScriptRefusal {
     pub wait_ms: i64,
     /// The key's weekly reset (day 1 = Monday, hour) with a weekly budget refusal; else (1, 0).
     pub week_reset: (u8, u8),
+    /// A concurrency refusal of a waiting request that is now in the key's queue (wait for a
+    /// wake-up or `wait_ms`, then try again); `false` when the refusal is final.
+    pub queued: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -60,6 +67,7 @@ enum VerifyReply {
         code: String,
         wait_ms: i64,
         week_reset: (u8, u8),
+        queued: bool,
     },
     Admitted(AdmittedReply),
 }
@@ -90,11 +98,19 @@ impl VerifyReply {
                 code: decode(from, code)?,
                 wait_ms: decode(from, wait_ms)?,
                 week_reset: (1, 0),
+                queued: false,
+            }),
+            [code, wait_ms, queued] => Ok(VerifyReply::Refused {
+                code: decode(from, code)?,
+                wait_ms: decode(from, wait_ms)?,
+                week_reset: (1, 0),
+                queued: decode::<i64>(from, queued)? == 1,
             }),
             [code, wait_ms, day, hour] => Ok(VerifyReply::Refused {
                 code: decode(from, code)?,
                 wait_ms: decode(from, wait_ms)?,
                 week_reset: (decode(from, day)?, decode(from, hour)?),
+                queued: false,
             }),
             [_ok, _no_wait, lease_expires_ms, window_start_ms, window_end_ms, window_requests, window_tokens, record, revision, last_used_ms, activated] => {
                 Ok(VerifyReply::Admitted(AdmittedReply {
@@ -114,7 +130,7 @@ impl VerifyReply {
             }
             other => Err(StoreError::unexpected(
                 from,
-                format!("{} values, not 2, 4 or 11", other.len()),
+                format!("{} values, not 2, 3, 4 or 11", other.len()),
             )),
         }
     }
@@ -153,6 +169,8 @@ impl Store {
             .key(key.usage_month(request.today))
             .key(key.usage_total())
             .key(key.usage_week())
+            .key(key.waiters())
+            .key(key.waiter_seq())
             .arg(request.secret_hash)
             .arg(request.now.timestamp_millis())
             .arg(request.service.unwrap_or(""))
@@ -168,7 +186,10 @@ impl Store {
                     .unwrap_or_default(),
             )
             .arg(request.client_ip_hex.as_deref().unwrap_or(""))
-            .arg(request.local_offset_ms);
+            .arg(request.local_offset_ms)
+            .arg(request.waiter.unwrap_or(""))
+            .arg(request.max_waiters)
+            .arg(WAKE_CHANNEL);
         let mut conn = self.conn();
         let reply: Vec<Value> = self
             .bounded(async move { invocation.invoke_async(&mut conn).await })
@@ -178,6 +199,7 @@ impl Store {
                 code,
                 wait_ms,
                 week_reset,
+                queued,
             } => {
                 let refusal = Refusal::from_code(&code).ok_or_else(|| {
                     StoreError::unexpected(VerifyReply::FROM, format!("the code `{code}`"))
@@ -186,6 +208,7 @@ impl Store {
                     refusal,
                     wait_ms,
                     week_reset,
+                    queued,
                 }));
             }
             VerifyReply::Admitted(admitted) => admitted,
@@ -198,6 +221,7 @@ impl Store {
                         refusal: Refusal::NotFound,
                         wait_ms: 0,
                         week_reset: (1, 0),
+                        queued: false,
                     }))
                 }
             },
@@ -237,12 +261,43 @@ impl Store {
         Ok(instant(expires_ms))
     }
 
-    /// Releases a lease; releasing an unknown one is not an error.
+    /// Releases a lease (telling the key's first waiter); releasing an unknown one is not an
+    /// error.
     pub async fn release_lease(&self, lease: &LeaseId) -> StoreResult<()> {
+        let key = KeyNames::new(lease.key());
+        let mut invocation = SCRIPTS.release_lease.key(key.leases());
+        invocation
+            .key(key.waiters())
+            .arg(lease.as_str())
+            .arg(0)
+            .arg(WAKE_CHANNEL);
         let mut conn = self.conn();
-        let set = KeyNames::new(lease.key()).leases();
-        let member = lease.as_str().to_string();
-        self.bounded(async move { conn.zrem::<_, _, i64>(set, member).await })
+        self.bounded(async move { invocation.invoke_async::<i64>(&mut conn).await })
+            .await?;
+        Ok(())
+    }
+
+    /// Drops every lease of a key (the slots a crashed relay left behind), telling its first
+    /// waiter; returns how many were live.
+    pub async fn release_all_leases(&self, id: KeyId, now: DateTime<Utc>) -> StoreResult<u64> {
+        let key = KeyNames::new(id);
+        let mut invocation = SCRIPTS.release_lease.key(key.leases());
+        invocation
+            .key(key.waiters())
+            .arg("")
+            .arg(now.timestamp_millis())
+            .arg(WAKE_CHANNEL);
+        let mut conn = self.conn();
+        self.bounded(async move { invocation.invoke_async(&mut conn).await })
+            .await
+    }
+
+    /// Takes a waiter whose wait ran out out of its key's queue.
+    pub async fn leave_queue(&self, id: KeyId, waiter: &str) -> StoreResult<()> {
+        let mut invocation = SCRIPTS.leave_queue.key(KeyNames::new(id).waiters());
+        invocation.arg(waiter).arg(WAKE_CHANNEL);
+        let mut conn = self.conn();
+        self.bounded(async move { invocation.invoke_async::<i64>(&mut conn).await })
             .await?;
         Ok(())
     }

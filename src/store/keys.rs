@@ -217,25 +217,6 @@ impl Store {
             .collect())
     }
 
-    /// Drops every lease of a key (the slots a crashed relay left behind); returns how many
-    /// were live. One MULTI on the key's one lease set, so a lease taken meanwhile is either
-    /// counted and dropped, or kept.
-    pub async fn release_all_leases(&self, id: KeyId, now: DateTime<Utc>) -> StoreResult<u64> {
-        let mut conn = self.conn();
-        let set = KeyNames::new(id).leases();
-        let (live, _): (u64, i64) = self
-            .bounded(async move {
-                redis::pipe()
-                    .atomic()
-                    .zcount(&set, format!("({}", now.timestamp_millis()), "+inf")
-                    .del(&set)
-                    .query_async(&mut conn)
-                    .await
-            })
-            .await?;
-        Ok(live)
-    }
-
     /// Brings the indexes up to the key's record (after a verify changed its expiry).
     pub async fn reindex_key(&self, id: KeyId) -> StoreResult<()> {
         let mut conn = self.conn();

@@ -35,6 +35,10 @@ pub fn login_attempts_by_user(scope: &str, username: &str) -> String {
     format!("kw:login:{{{scope}}}:user:{username}")
 }
 
+/// The channel a released slot is announced on, with the waiter at the head of the key's queue
+/// as the message (PUBLISH reaches every node of a cluster, and every instance subscribes).
+pub const WAKE_CHANNEL: &str = "kw:wake";
+
 /// Names of one key's data.
 pub struct KeyNames {
     tag: String,
@@ -71,6 +75,15 @@ impl KeyNames {
     /// clock (ms) by the key's reset day and hour; a new week overwrites it.
     pub fn usage_week(&self) -> String {
         format!("{}:u:week", self.tag)
+    }
+    /// Requests waiting for a concurrency slot, first come first served (sorted set: member
+    /// `<deadline ms>:<waiter id>` -> arrival number).
+    pub fn waiters(&self) -> String {
+        format!("{}:waiters", self.tag)
+    }
+    /// The arrival counter of the waiters.
+    pub fn waiter_seq(&self) -> String {
+        format!("{}:waiter-seq", self.tag)
     }
     pub fn usage_day_by_model(&self, date: NaiveDate) -> String {
         format!("{}:u:dm:{}", self.tag, date.format("%Y-%m-%d"))

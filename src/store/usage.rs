@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use redis::{AsyncCommands, Value};
 
-use super::names::{index, KeyNames};
+use super::names::{index, KeyNames, WAKE_CHANNEL};
 use super::records::decode_usage_by_model;
 use super::{decode, Store, StoreError, StoreResult, SCRIPTS};
 use crate::domain::ids::{KeyId, LeaseId};
@@ -246,7 +246,8 @@ impl Store {
             .key(key.window())
             .key(key.leases())
             .key(key.periods())
-            .key(key.usage_week());
+            .key(key.usage_week())
+            .key(key.waiters());
         if let Some(request_id) = usage.request_id {
             key_side.key(key.request_marker(request_id.as_str()));
         }
@@ -262,7 +263,8 @@ impl Store {
             .arg(usage.cost.nanos())
             .arg(usage.priced_as)
             .arg(if usage.price_fallback { "1" } else { "0" })
-            .arg(usage.local_offset_ms);
+            .arg(usage.local_offset_ms)
+            .arg(WAKE_CHANNEL);
         for (counter, amount) in &counters {
             key_side.arg(*counter).arg(amount);
         }

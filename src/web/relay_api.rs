@@ -115,6 +115,7 @@ async fn route_post_verify(
         client: body.client.as_deref(),
         client_ip,
         acquire: body.acquire,
+        wait: std::time::Duration::from_millis(body.wait_ms.unwrap_or(0)),
     };
     let now = Utc::now();
     match state.keys.verify(&input).await? {

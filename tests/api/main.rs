@@ -24,3 +24,4 @@ mod support;
 mod usage;
 mod usage_safety;
 mod verify;
+mod waiting;

@@ -3,6 +3,8 @@
 -- KEYS[1] key hash   KEYS[2] lease zset (lease id -> expiry ms)   KEYS[3] rate window hash
 -- KEYS[4] today's usage hash   KEYS[5] this month's usage hash   KEYS[6] all-time usage hash
 -- KEYS[7] this week's cost hash ({week = the week's reset on the local wall clock, ms; cost})
+-- KEYS[8] waiters zset (member '<deadline ms>:<waiter id>' -> arrival number)
+-- KEYS[9] waiters' arrival counter
 -- ARGV[1] secret hash   ARGV[2] now ms   ARGV[3] service or ''
 -- ARGV[4] '' without a model, else a JSON list of the names a restriction compares: the model as
 -- sent (trimmed, lowercased), its normalised form and its pricing row's id and aliases
@@ -11,8 +13,12 @@
 -- ARGV[9] the record revision the caller already holds, or ''
 -- ARGV[10] the client address as 32 hex digits of its IPv6 form (IPv4 mapped), or ''
 -- ARGV[11] ms to add to now for the wall clock in the configured zone (its offset at now)
+-- ARGV[12] this request's waiter member when it may wait for a slot, else ''
+-- ARGV[13] most waiters a key may have   ARGV[14] the wake channel
 -- Returns {code, retry_after_ms} on refusal ({'weekly_cost_limit', 0, reset day, reset hour}
--- for the weekly budget, whose wait the caller computes in the zone), or {'ok', 0, lease_expires_ms, window_start_ms,
+-- for the weekly budget, whose wait the caller computes in the zone;
+-- {'concurrency_limit', ms to the earliest lease expiry, 1} when the request waits in the queue),
+-- or {'ok', 0, lease_expires_ms, window_start_ms,
 -- window_end_ms, window_requests, window_tokens, fields, revision, last_used_ms, activated},
 -- where fields is the whole record, or 0 when the caller's revision is current (it has them
 -- already), and activated is 1 when this admission started an activation-mode key's clock.
@@ -138,16 +144,49 @@ if window_ms > 0 then
 end
 
 local concurrency_limit = tonumber(f[9] or '0')
+local me, next_waiter = ARGV[12], nil
 if concurrency_limit > 0 then
   local held
   if acquire then
     redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
     held = redis.call('ZCARD', KEYS[2])
+    -- Waiters whose deadline passed (their request has given up) leave the head of the queue.
+    local head = redis.call('ZRANGE', KEYS[8], 0, 0)[1]
+    while head and tonumber(string.match(head, '^(%d+):') or '0') < now do
+      redis.call('ZREM', KEYS[8], head)
+      head = redis.call('ZRANGE', KEYS[8], 0, 0)[1]
+    end
+    -- First come first served: while requests wait, only the head may take a free slot.
+    if held >= concurrency_limit or (head and head ~= me) then
+      if me == '' then return {'concurrency_limit', 1000} end
+      local earliest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+      local wait = 1000
+      if earliest[2] then wait = math.max(1, tonumber(earliest[2]) - now) end
+      if not redis.call('ZSCORE', KEYS[8], me) then
+        if redis.call('ZCARD', KEYS[8]) >= tonumber(ARGV[13]) then
+          return {'concurrency_limit', 1000}
+        end
+        redis.call('ZADD', KEYS[8], redis.call('INCR', KEYS[9]), me)
+        -- Waits last at most a minute: the queue and its counter go when idle.
+        redis.call('PEXPIRE', KEYS[8], 120000)
+        redis.call('PEXPIRE', KEYS[9], 120000)
+      end
+      -- A free slot the head has not taken yet (it may be this request's own first try):
+      -- tell the head.
+      if held < concurrency_limit and head then redis.call('PUBLISH', ARGV[14], head) end
+      return {'concurrency_limit', wait, 1}
+    end
+    if head and head == me then
+      redis.call('ZREM', KEYS[8], me)
+      -- More free slots: the next waiter may go too.
+      if held + 1 < concurrency_limit then next_waiter = redis.call('ZRANGE', KEYS[8], 0, 0)[1] end
+    end
   else
     held = redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf')
+    if held >= concurrency_limit then return {'concurrency_limit', 1000} end
   end
-  if held >= concurrency_limit then return {'concurrency_limit', 1000} end
 end
+if next_waiter then redis.call('PUBLISH', ARGV[14], next_waiter) end
 
 local lease_expires = 0
 if acquire then
