@@ -10,6 +10,7 @@ mod budgets;
 mod cli;
 mod crs_source;
 mod dashboard;
+mod dashboard_budgets;
 mod dashboard_ux;
 mod errors;
 mod http_hardening;
