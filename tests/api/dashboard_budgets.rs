@@ -71,3 +71,62 @@ async fn rows_and_the_key_page_show_budget_bars_and_what_limits_the_key() {
     assert_eq!(row["limitedBy"], "limited: daily cost", "{live}");
     assert_eq!(row["totalCost"], row["dailyCost"], "one day of use: {live}");
 }
+
+#[tokio::test]
+async fn the_key_page_extends_and_releases_stuck_leases() {
+    let app = spawn().await;
+    let client = browser_like();
+    sign_in(&app, &client).await;
+    let in_ten_days = chrono::Utc::now() + chrono::Duration::days(10);
+    let (id, secret) = app
+        .create_key(
+            json!({"name": "t", "expiresAt": in_ten_days.to_rfc3339(), "isActive": false,
+                           "concurrencyLimit": 2}),
+        )
+        .await;
+    let detail = page(&app, &client, &format!("/keys/{id}")).await;
+    assert!(detail.contains("Release stuck leases"), "{detail}");
+    assert!(detail.contains(r#"<option value="30" selected>30 days</option>"#));
+    let csrf = crate::dashboard::csrf_of(&detail);
+    let response = client
+        .post(app.url(&format!("/keys/{id}/extend")))
+        .form(&[("_csrf", csrf.as_str()), ("days", "30"), ("enable", "true")])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let html = page(&app, &client, &format!("/keys/{id}")).await;
+    assert!(html.contains("Extended by 30 days and enabled."), "{html}");
+    let key = app.get_key(&id).await;
+    assert_eq!(key["isActive"], true);
+    let expires = chrono::DateTime::parse_from_rfc3339(key["expiresAt"].as_str().expect("set"))
+        .expect("time");
+    let expected = in_ten_days + chrono::Duration::days(30);
+    assert!(
+        (expires.timestamp() - expected.timestamp()).abs() < 2,
+        "{key}"
+    );
+
+    for _ in 0..2 {
+        assert_eq!(app.admit(&secret).await.0, StatusCode::OK);
+    }
+    let response = client
+        .post(app.url(&format!("/keys/{id}/leases/release")))
+        .form(&[("_csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let html = page(&app, &client, &format!("/keys/{id}")).await;
+    assert!(html.contains("Released 2 leases."), "{html}");
+    assert_eq!(app.get_key(&id).await["currentConcurrency"], 0);
+    // Without the CSRF token nothing happens.
+    let response = client
+        .post(app.url(&format!("/keys/{id}/extend")))
+        .form(&[("days", "30")])
+        .send()
+        .await
+        .expect("sent");
+    assert_ne!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.get_key(&id).await["expiresAt"], key["expiresAt"]);
+}

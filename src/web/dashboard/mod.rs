@@ -6,6 +6,7 @@ mod flash;
 mod format;
 mod forms;
 mod key_form;
+mod key_tools;
 mod key_view;
 mod keys;
 mod login;
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(login::router())
         .merge(keys::router())
+        .merge(key_tools::router())
         .merge(key_form::router())
         .merge(accounts::router())
         .layer(SetResponseHeaderLayer::overriding(
