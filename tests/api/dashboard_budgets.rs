@@ -130,3 +130,90 @@ async fn the_key_page_extends_and_releases_stuck_leases() {
     assert_ne!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.get_key(&id).await["expiresAt"], key["expiresAt"]);
 }
+
+#[tokio::test]
+async fn the_key_form_sets_budgets_addresses_and_the_model_list_mode_with_api_validation() {
+    let app = spawn().await;
+    let client = browser_like();
+    let csrf = sign_in(&app, &client).await;
+    let post = |fields: Vec<(&'static str, &'static str)>| {
+        let client = client.clone();
+        let url = app.url("/keys");
+        let csrf = csrf.clone();
+        async move {
+            let mut form = vec![
+                ("_csrf", csrf),
+                ("name", "formed".to_string()),
+                ("permissions", "all".to_string()),
+                ("isActive", "true".to_string()),
+                ("expiryPreset", "never".to_string()),
+            ];
+            form.extend(fields.into_iter().map(|(k, v)| (k, v.to_string())));
+            client.post(url).form(&form).send().await.expect("sent")
+        }
+    };
+    // Bad values are refused on their fields, all at once, like the API.
+    let refused = post(vec![
+        ("allowedIps", "10.0.0.0/33"),
+        ("weeklyCostLimit", "lots"),
+        ("weeklyResetHour", "25"),
+    ])
+    .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let html = refused.text().await.expect("html");
+    for field in ["allowedIps", "weeklyCostLimit", "weeklyResetHour"] {
+        assert!(
+            html.contains(&format!(r#"id="{field}-error""#)),
+            "{field}: {html}"
+        );
+    }
+    // A budget that can never apply (no window) is refused on its field.
+    let refused = post(vec![("rateLimitCost", "2")]).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let html = refused.text().await.expect("html");
+    assert!(html.contains(r#"id="rateLimitCost-error""#), "{html}");
+    let created = post(vec![
+        ("allowedIps", "10.0.0.0/8\n2001:db8::/32"),
+        ("weeklyCostLimit", "25"),
+        ("weeklyResetDay", "7"),
+        ("weeklyResetHour", "9"),
+        ("monthlyCostLimit", "80"),
+        ("totalCostLimit", "500"),
+        ("rateLimitWindow", "60"),
+        ("rateLimitCost", "2.5"),
+        ("enableModelRestriction", "true"),
+        ("modelRestrictionMode", "allow"),
+        ("restrictedModels", "claude-sonnet-4*"),
+    ])
+    .await;
+    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    let (_, list) = app
+        .admin(reqwest::Method::GET, "/api/v1/admin/keys", None)
+        .await;
+    let key = &list["keys"][0];
+    assert_eq!(key["allowedIps"], json!(["10.0.0.0/8", "2001:db8::/32"]));
+    assert_eq!(key["weeklyCostLimit"], 25.0);
+    assert_eq!(
+        (
+            key["weeklyResetDay"].clone(),
+            key["weeklyResetHour"].clone()
+        ),
+        (json!(7), json!(9))
+    );
+    assert_eq!(key["monthlyCostLimit"], 80.0);
+    assert_eq!(key["totalCostLimit"], 500.0);
+    assert_eq!(key["rateLimitCost"], 2.5);
+    assert_eq!(key["modelRestrictionMode"], "allow");
+    // The edit form shows them back.
+    let id = key["id"].as_str().expect("id");
+    let edit = page(&app, &client, &format!("/keys/{id}/edit")).await;
+    assert!(edit.contains("10.0.0.0/8\n2001:db8::/32"), "{edit}");
+    assert!(
+        edit.contains(r#"<option value="7" selected>Sunday</option>"#),
+        "{edit}"
+    );
+    assert!(
+        edit.contains(r#"<option value="allow" selected>"#),
+        "{edit}"
+    );
+}
