@@ -326,7 +326,12 @@ impl KeyService {
                     return Ok(Ok(verified));
                 }
                 self.inner.store.leave_queue(key_id, member).await?;
-                return Ok(Err(refused));
+                // The queued refusal named the earliest lease expiry; a slot usually frees
+                // sooner, so the retry hint stays the concurrency refusal's usual second.
+                return Ok(Err(Refused {
+                    retry_after_secs: Some(1),
+                    ..refused
+                }));
             }
         }
     }
