@@ -65,6 +65,9 @@ struct RawSettings {
     pricing_overrides_file: String,
     pricing_fallback_model: String,
     lease_ttl_secs: u64,
+    /// Tests only: seconds added to the clock budgets and Retry-After are computed with.
+    test_clock_offset_secs: i64,
+    max_waiters_per_key: u64,
     expiry_sweep_secs: u64,
     session_idle_minutes: u64,
     redis_timeout_ms: u64,
@@ -108,6 +111,12 @@ pub struct Config {
     /// The model whose prices unknown models pay (flagged as fallback-priced).
     pub pricing_fallback_model: String,
     pub lease_ttl: Duration,
+    /// Tests only (debug builds): seconds the key service's clock runs ahead (or behind), so
+    /// tests can cross week and month boundaries. A release build refuses a non-zero value.
+    pub test_clock_offset_secs: i64,
+    /// Most verifies that may wait (`waitMs`) for a concurrency slot of one key at once; past
+    /// it a full key refuses at once.
+    pub max_waiters_per_key: u64,
     pub expiry_sweep_interval: Option<Duration>,
     pub session_idle: Duration,
     pub redis_timeout: Duration,
@@ -291,6 +300,21 @@ impl RawSettings {
         if self.lease_ttl_secs == 0 || self.lease_ttl_secs > 86_400 {
             return Err(invalid("lease_ttl_secs", "must be between 1 and 86400"));
         }
+        if self.test_clock_offset_secs != 0 && !cfg!(debug_assertions) {
+            return Err(invalid(
+                "test_clock_offset_secs",
+                "is for tests only: a release build refuses it (leave it 0)",
+            ));
+        }
+        if self.test_clock_offset_secs.unsigned_abs() > 10 * 365 * 86_400 {
+            return Err(invalid("test_clock_offset_secs", "must be within 10 years"));
+        }
+        if self.max_waiters_per_key > 100_000 {
+            return Err(invalid(
+                "max_waiters_per_key",
+                "must be between 0 and 100000",
+            ));
+        }
         if self.session_idle_minutes == 0 {
             return Err(invalid("session_idle_minutes", "must be at least 1"));
         }
@@ -358,6 +382,8 @@ impl RawSettings {
             pricing_overrides_file,
             pricing_fallback_model,
             lease_ttl: Duration::from_secs(self.lease_ttl_secs),
+            test_clock_offset_secs: self.test_clock_offset_secs,
+            max_waiters_per_key: self.max_waiters_per_key,
             expiry_sweep_interval: (self.expiry_sweep_secs > 0)
                 .then(|| Duration::from_secs(self.expiry_sweep_secs)),
             session_idle: Duration::from_secs(self.session_idle_minutes * 60),
@@ -452,6 +478,26 @@ mod tests {
         assert_eq!(config.bind.port(), 3000);
         assert_eq!(config.key_prefix, "cr_");
         assert!(matches!(config.redis, RedisTarget::Single(_)));
+    }
+
+    #[test]
+    fn waiters_and_the_test_clock_are_bounded() {
+        let config = load(&[]).expect("valid");
+        assert_eq!(config.max_waiters_per_key, 100);
+        assert_eq!(config.test_clock_offset_secs, 0);
+        let message = |env: &[(&str, &str)]| load(env).err().map(|e| e.to_string());
+        assert!(message(&[("KEYWARD_MAX_WAITERS_PER_KEY", "100001")])
+            .is_some_and(|m| m.contains("max_waiters_per_key")));
+        assert!(
+            message(&[("KEYWARD_TEST_CLOCK_OFFSET_SECS", "999999999999")])
+                .is_some_and(|m| m.contains("test_clock_offset_secs"))
+        );
+        // Tests run debug builds, which honour the test clock; release builds refuse it.
+        let offset = load(&[("KEYWARD_TEST_CLOCK_OFFSET_SECS", "-3600")]);
+        assert_eq!(
+            offset.map(|c| c.test_clock_offset_secs).ok(),
+            cfg!(debug_assertions).then_some(-3600)
+        );
     }
 
     #[test]

@@ -110,6 +110,8 @@ pub async fn services(config: &Config) -> Result<Services, StartError> {
             pricing: pricing.clone(),
             zone: config.timezone,
             lease_ttl: config.lease_ttl,
+            clock_offset: chrono::Duration::seconds(config.test_clock_offset_secs),
+            max_waiters: config.max_waiters_per_key,
         },
     );
     Ok(Services {
@@ -273,6 +275,12 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     if let Some(interval) = config.expiry_sweep_interval {
         tokio::spawn(sweep_expired_keys(keys.clone(), interval));
     }
+    // Wake-ups for verifies waiting for a slot (waitMs), from every instance's releases.
+    let waking = keys.clone();
+    tokio::spawn(store::listen_for_wakes(
+        config.redis.clone(),
+        move |waiter| waking.wake(waiter),
+    ));
     let state = web::AppState {
         config: Arc::new(config),
         keys,

@@ -229,6 +229,11 @@
       setText(row, 'currentWindowTokens', data.currentWindowTokens);
       setText(row, 'dailyCost', data.dailyCost);
       setText(row, 'dailyCostPercent', data.dailyCostPercent);
+      setText(row, 'totalCost', data.totalCost);
+      const limited = row.querySelector('[data-field="limitedBy"]');
+      if (limited && data.limitedBy !== undefined && limited.textContent !== data.limitedBy) {
+        limited.textContent = data.limitedBy;
+      }
 
       const bar = row.querySelector('progress[data-field="dailyCostRatio"]');
       if (bar && data.dailyCostRatio !== undefined) {

@@ -2,9 +2,11 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::budgets::KeyBudgets;
 use super::ids::KeyId;
 use super::key_fields::Permissions;
 use super::money::NanoUsd;
+use super::refusal::Refusal;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiKey {
@@ -14,7 +16,7 @@ pub struct ApiKey {
     pub token_limit: u64,
     pub expires_at: Option<DateTime<Utc>>,
     /// In the order of [`super::key_fields::ACCOUNT_FIELDS`].
-    pub accounts: [Option<String>; 5],
+    pub accounts: [Option<String>; super::key_fields::ACCOUNT_COUNT],
     pub permissions: Permissions,
     pub is_active: bool,
     pub concurrency_limit: u64,
@@ -25,6 +27,8 @@ pub struct ApiKey {
     pub enable_client_restriction: bool,
     pub allowed_clients: Vec<String>,
     pub daily_cost_limit: NanoUsd,
+    /// Total, weekly, monthly and per-window cost budgets and the address allow-list.
+    pub budgets: KeyBudgets,
     pub tags: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -128,4 +132,68 @@ pub struct KeySnapshot {
     pub total: UsageTotals,
     pub daily: UsageTotals,
     pub monthly: UsageTotals,
+    /// Cost of the current week (from the key's weekly reset) and of the running rate window.
+    pub weekly_cost: NanoUsd,
+    pub window_cost: NanoUsd,
+}
+
+impl KeySnapshot {
+    /// The refusal a check-only verify would give now, by the key's own state alone: the
+    /// checks that depend on the request (service, model, client, address) are left out, as
+    /// no request is at hand. In the verify script's order.
+    pub fn limited_by(&self, now: DateTime<Utc>) -> Option<Refusal> {
+        let key = &self.key;
+        let budgets = &key.budgets;
+        match key.status(now) {
+            KeyStatus::Disabled => return Some(Refusal::Disabled),
+            KeyStatus::Expired => return Some(Refusal::Expired),
+            KeyStatus::Active => {}
+        }
+        let reached = |limit: NanoUsd, spent: NanoUsd| limit > NanoUsd::ZERO && spent >= limit;
+        let cost_checks = [
+            (
+                key.daily_cost_limit,
+                self.daily.cost,
+                Refusal::DailyCostLimit,
+            ),
+            (
+                budgets.weekly_cost_limit,
+                self.weekly_cost,
+                Refusal::WeeklyCostLimit,
+            ),
+            (
+                budgets.monthly_cost_limit,
+                self.monthly.cost,
+                Refusal::MonthlyCostLimit,
+            ),
+            (
+                budgets.total_cost_limit,
+                self.total.cost,
+                Refusal::TotalCostLimit,
+            ),
+        ];
+        if let Some((_, _, refusal)) = cost_checks
+            .into_iter()
+            .find(|(limit, spent, _)| reached(*limit, *spent))
+        {
+            return Some(refusal);
+        }
+        if key.rate_limit_window_minutes > 0 {
+            if let Some(window) = &self.window {
+                if key.rate_limit_requests > 0 && window.requests >= key.rate_limit_requests {
+                    return Some(Refusal::RateLimit);
+                }
+                if key.token_limit > 0 && window.tokens >= key.token_limit {
+                    return Some(Refusal::TokenLimit);
+                }
+                if reached(budgets.window_cost_limit, self.window_cost) {
+                    return Some(Refusal::WindowCostLimit);
+                }
+            }
+        }
+        if key.concurrency_limit > 0 && self.current_concurrency >= key.concurrency_limit {
+            return Some(Refusal::ConcurrencyLimit);
+        }
+        None
+    }
 }

@@ -3,6 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::budgets::{
+    parse_allowed_ips, parse_usd_limit, ActivationUnit, ExpirationMode, ModelRestrictionMode,
+    MAX_ACTIVATION_COUNT,
+};
 use super::clients::ClientMatcher;
 use super::ids::is_account_id;
 use super::key::ApiKey;
@@ -38,40 +42,115 @@ impl<T> Patch<T> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Permissions {
-    All,
-    Claude,
-    Gemini,
-    Openai,
-}
+/// The services a key may use, as a set. `all` (or an empty list) is every service. Sent and
+/// shown as `"all"`, one service name, or a list of them (claude-relay-service's newer form);
+/// stored as `all` or the names joined by commas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Permissions(u8);
+
+/// Every service a key can be limited to, in the order they are shown.
+pub const SERVICES: [&str; 4] = ["claude", "gemini", "openai", "droid"];
 
 impl Permissions {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Permissions::All => "all",
-            Permissions::Claude => "claude",
-            Permissions::Gemini => "gemini",
-            Permissions::Openai => "openai",
+    pub const ALL: Permissions = Permissions((1 << SERVICES.len()) - 1);
+
+    /// Exactly these services; `None` for an unknown name. No names means every service.
+    pub fn of<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<Permissions> {
+        let mut mask = 0u8;
+        for name in names {
+            let name = name.trim();
+            if name.is_empty() {
+                continue;
+            }
+            if name == "all" {
+                return Some(Permissions::ALL);
+            }
+            let index = SERVICES.iter().position(|s| *s == name)?;
+            mask |= 1 << index;
         }
+        Some(if mask == 0 {
+            Permissions::ALL
+        } else {
+            Permissions(mask)
+        })
     }
 
+    /// The stored or form form: `all`, or names joined by commas.
     pub fn parse(value: &str) -> Option<Permissions> {
-        [Self::All, Self::Claude, Self::Gemini, Self::Openai]
-            .into_iter()
-            .find(|p| p.as_str() == value)
+        Permissions::of(value.split(','))
+    }
+
+    pub fn is_all(self) -> bool {
+        self == Permissions::ALL
+    }
+
+    pub fn services(self) -> Vec<&'static str> {
+        SERVICES
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, s)| *s)
+            .collect()
+    }
+
+    /// `all`, or the services joined by commas (as stored, and as the dashboard shows it).
+    pub fn as_text(self) -> String {
+        if self.is_all() {
+            "all".to_string()
+        } else {
+            self.services().join(",")
+        }
+    }
+}
+
+impl Serialize for Permissions {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let services = self.services();
+        match services.as_slice() {
+            _ if self.is_all() => serializer.serialize_str("all"),
+            [one] => serializer.serialize_str(one),
+            several => several.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Permissions {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Sent {
+            One(String),
+            Several(Vec<String>),
+        }
+        let unknown = || {
+            serde::de::Error::custom(format!(
+                "permissions must be all, or services from {}",
+                SERVICES.join(", ")
+            ))
+        };
+        match Sent::deserialize(deserializer)? {
+            Sent::One(name) if name.contains(',') => Err(unknown()),
+            Sent::One(name) => Permissions::of([name.as_str()]).ok_or_else(unknown),
+            Sent::Several(names) => {
+                Permissions::of(names.iter().map(String::as_str)).ok_or_else(unknown)
+            }
+        }
     }
 }
 
 /// The upstream account fields, in the order they are stored and shown.
-pub const ACCOUNT_FIELDS: [&str; 5] = [
+pub const ACCOUNT_FIELDS: [&str; ACCOUNT_COUNT] = [
     "claudeAccountId",
     "claudeConsoleAccountId",
     "geminiAccountId",
     "openaiAccountId",
     "bedrockAccountId",
+    "azureOpenaiAccountId",
+    "droidAccountId",
 ];
+
+/// How many upstream account bindings a key has.
+pub const ACCOUNT_COUNT: usize = 7;
 
 /// Key fields as sent in a create or update request (JSON or form, camelCase).
 #[derive(Debug, Default, Deserialize)]
@@ -96,6 +175,10 @@ pub struct KeyFieldsInput {
     #[serde(default)]
     pub bedrock_account_id: Patch<String>,
     #[serde(default)]
+    pub azure_openai_account_id: Patch<String>,
+    #[serde(default)]
+    pub droid_account_id: Patch<String>,
+    #[serde(default)]
     pub permissions: Patch<Permissions>,
     #[serde(default)]
     pub is_active: Patch<bool>,
@@ -116,6 +199,28 @@ pub struct KeyFieldsInput {
     #[serde(default)]
     pub daily_cost_limit: Patch<f64>,
     #[serde(default)]
+    pub total_cost_limit: Patch<f64>,
+    #[serde(default)]
+    pub weekly_cost_limit: Patch<f64>,
+    #[serde(default)]
+    pub weekly_reset_day: Patch<u8>,
+    #[serde(default)]
+    pub weekly_reset_hour: Patch<u8>,
+    #[serde(default)]
+    pub monthly_cost_limit: Patch<f64>,
+    #[serde(default)]
+    pub rate_limit_cost: Patch<f64>,
+    #[serde(default)]
+    pub allowed_ips: Patch<Vec<String>>,
+    #[serde(default)]
+    pub model_restriction_mode: Patch<ModelRestrictionMode>,
+    #[serde(default)]
+    pub expiration_mode: Patch<String>,
+    #[serde(default)]
+    pub activation_days: Patch<u32>,
+    #[serde(default)]
+    pub activation_unit: Patch<ActivationUnit>,
+    #[serde(default)]
     pub tags: Patch<Vec<String>>,
 }
 
@@ -128,7 +233,7 @@ pub struct KeyChanges {
     pub token_limit: Option<u64>,
     pub expires_at: Option<Option<DateTime<Utc>>>,
     /// In the order of [`ACCOUNT_FIELDS`].
-    pub accounts: [Option<Option<String>>; 5],
+    pub accounts: [Option<Option<String>>; ACCOUNT_COUNT],
     pub permissions: Option<Permissions>,
     pub is_active: Option<bool>,
     pub concurrency_limit: Option<u64>,
@@ -139,6 +244,19 @@ pub struct KeyChanges {
     pub enable_client_restriction: Option<bool>,
     pub allowed_clients: Option<Vec<String>>,
     pub daily_cost_limit: Option<NanoUsd>,
+    pub total_cost_limit: Option<NanoUsd>,
+    pub weekly_cost_limit: Option<NanoUsd>,
+    pub weekly_reset_day: Option<u8>,
+    pub weekly_reset_hour: Option<u8>,
+    pub monthly_cost_limit: Option<NanoUsd>,
+    pub window_cost_limit: Option<NanoUsd>,
+    pub allowed_ips: Option<Vec<String>>,
+    pub model_restriction_mode: Option<ModelRestrictionMode>,
+    /// `Some(true)` for `expirationMode: activation`, `Some(false)` for `fixed`.
+    pub activation_mode: Option<bool>,
+    /// 0 = none (fixed mode).
+    pub activation_days: Option<u32>,
+    pub activation_unit: Option<ActivationUnit>,
     pub tags: Option<Vec<String>>,
 }
 
@@ -181,6 +299,8 @@ impl KeyFieldsInput {
                 errors.keep(account(self.gemini_account_id, ACCOUNT_FIELDS[2])),
                 errors.keep(account(self.openai_account_id, ACCOUNT_FIELDS[3])),
                 errors.keep(account(self.bedrock_account_id, ACCOUNT_FIELDS[4])),
+                errors.keep(account(self.azure_openai_account_id, ACCOUNT_FIELDS[5])),
+                errors.keep(account(self.droid_account_id, ACCOUNT_FIELDS[6])),
             ],
             permissions: errors.keep(self.permissions.required("permissions")),
             is_active: errors.keep(self.is_active.required("isActive")),
@@ -219,6 +339,55 @@ impl KeyFieldsInput {
                     .required("dailyCostLimit")
                     .and_then(|usd| usd.map(parse_daily_cost).transpose()),
             ),
+            total_cost_limit: errors.keep(usd_limit(self.total_cost_limit, "totalCostLimit")),
+            weekly_cost_limit: errors.keep(usd_limit(self.weekly_cost_limit, "weeklyCostLimit")),
+            weekly_reset_day: errors.keep(
+                self.weekly_reset_day
+                    .required("weeklyResetDay")
+                    .and_then(|day| match day {
+                        Some(d) if !(1..=7).contains(&d) => Err(FieldError::new(
+                            "weeklyResetDay",
+                            "must be 1 (Monday) to 7 (Sunday)",
+                        )),
+                        other => Ok(other),
+                    }),
+            ),
+            weekly_reset_hour: errors.keep(
+                self.weekly_reset_hour
+                    .required("weeklyResetHour")
+                    .and_then(|hour| match hour {
+                        Some(h) if h > 23 => {
+                            Err(FieldError::new("weeklyResetHour", "must be 0 to 23"))
+                        }
+                        other => Ok(other),
+                    }),
+            ),
+            monthly_cost_limit: errors.keep(usd_limit(self.monthly_cost_limit, "monthlyCostLimit")),
+            window_cost_limit: errors.keep(usd_limit(self.rate_limit_cost, "rateLimitCost")),
+            allowed_ips: errors.keep(list(self.allowed_ips).map(parse_allowed_ips).transpose()),
+            model_restriction_mode: errors
+                .keep(self.model_restriction_mode.required("modelRestrictionMode")),
+            activation_mode: errors.keep(self.expiration_mode.required("expirationMode").and_then(
+                |mode| match mode.as_deref().map(str::trim) {
+                    None => Ok(None),
+                    Some("fixed") => Ok(Some(false)),
+                    Some("activation") => Ok(Some(true)),
+                    Some(_) => Err(FieldError::new(
+                        "expirationMode",
+                        "must be fixed or activation",
+                    )),
+                },
+            )),
+            activation_days: errors.keep(match self.activation_days {
+                Patch::Absent => Ok(None),
+                Patch::Null => Ok(Some(0)),
+                Patch::Value(days) if (1..=MAX_ACTIVATION_COUNT).contains(&days) => Ok(Some(days)),
+                Patch::Value(_) => Err(FieldError::new(
+                    "activationDays",
+                    format!("must be a whole number from 1 to {MAX_ACTIVATION_COUNT}"),
+                )),
+            }),
+            activation_unit: errors.keep(self.activation_unit.required("activationUnit")),
             tags: errors.keep(list(self.tags).map(parse_tags).transpose()),
         };
         FieldErrors::check(changes, errors.0)
@@ -244,6 +413,7 @@ struct Effective {
     window_minutes: u64,
     window_requests: u64,
     token_limit: u64,
+    window_cost: NanoUsd,
     enable_model_restriction: bool,
     model_count: usize,
     enable_client_restriction: bool,
@@ -268,6 +438,11 @@ impl KeyChanges {
                 value.window_requests,
             ),
             ("tokenLimit", self.token_limit, value.token_limit),
+            (
+                "rateLimitCost",
+                self.window_cost_limit.map(|c| c.nanos().max(0) as u64),
+                value.window_cost.nanos().max(0) as u64,
+            ),
         ];
         for (field, changed, limit) in needs_window {
             if (changed.is_some() || window_touched) && limit > 0 && value.window_minutes == 0 {
@@ -295,6 +470,53 @@ impl KeyChanges {
                 "choose at least one client, or turn the client restriction off (with none, every request would be refused)",
             ));
         }
+        let activation_touched = self.activation_mode.is_some()
+            || self.activation_days.is_some()
+            || self.activation_unit.is_some()
+            || self.expires_at.is_some();
+        if activation_touched {
+            let activation = self
+                .activation_mode
+                .or(current.map(|k| k.budgets.expiration != ExpirationMode::Fixed))
+                .unwrap_or(false);
+            let days = self
+                .activation_days
+                .or(current.map(|k| match k.budgets.expiration {
+                    ExpirationMode::Activation { count, .. } => count,
+                    ExpirationMode::Fixed => 0,
+                }));
+            let activated = current.is_some_and(|k| k.budgets.activated_at.is_some());
+            if activation {
+                if days.unwrap_or(0) == 0 {
+                    errors.push(FieldError::new(
+                        "activationDays",
+                        format!("is required with expirationMode activation: how long the key lasts from its first use (1 to {MAX_ACTIVATION_COUNT})"),
+                    ));
+                }
+                let expires_at = self
+                    .expires_at
+                    .unwrap_or(current.and_then(|k| k.expires_at));
+                if expires_at.is_some() && !activated {
+                    errors.push(FieldError::new(
+                        "expiresAt",
+                        "is set by the first use in activation mode: leave it empty (null), or choose expirationMode fixed",
+                    ));
+                }
+            } else {
+                if self.activation_days.is_some_and(|d| d > 0) {
+                    errors.push(FieldError::new(
+                        "activationDays",
+                        "only applies with expirationMode activation: set that mode, or leave this out",
+                    ));
+                }
+                if self.activation_unit == Some(ActivationUnit::Hours) {
+                    errors.push(FieldError::new(
+                        "activationUnit",
+                        "only applies with expirationMode activation: set that mode, or leave this out",
+                    ));
+                }
+            }
+        }
         if let Some(Some(expires_at)) = self.expires_at {
             if expires_at <= now {
                 errors.push(FieldError::new(
@@ -310,11 +532,18 @@ impl KeyChanges {
     /// all set, so the rest come from the key. A change that sets every field of each rule it
     /// touches (the edit form sends them all) is judged on its own.
     pub fn rules_need_current(&self) -> bool {
-        let rule_fields: [&[bool]; 3] = [
+        let rule_fields: [&[bool]; 4] = [
+            &[
+                self.activation_mode.is_some(),
+                self.activation_days.is_some(),
+                self.activation_unit.is_some(),
+                self.expires_at.is_some(),
+            ],
             &[
                 self.rate_limit_window_minutes.is_some(),
                 self.rate_limit_requests.is_some(),
                 self.token_limit.is_some(),
+                self.window_cost_limit.is_some(),
             ],
             &[
                 self.enable_model_restriction.is_some(),
@@ -344,6 +573,10 @@ impl KeyChanges {
                 .token_limit
                 .or(current.map(|k| k.token_limit))
                 .unwrap_or(0),
+            window_cost: self
+                .window_cost_limit
+                .or(current.map(|k| k.budgets.window_cost_limit))
+                .unwrap_or(NanoUsd::ZERO),
             enable_model_restriction: self
                 .enable_model_restriction
                 .or(current.map(|k| k.enable_model_restriction))
@@ -378,7 +611,7 @@ impl KeyChanges {
             token_limit: Some(self.token_limit.unwrap_or(0)),
             expires_at: Some(self.expires_at.flatten()),
             accounts: self.accounts.map(|a| Some(a.flatten())),
-            permissions: Some(self.permissions.unwrap_or(Permissions::All)),
+            permissions: Some(self.permissions.unwrap_or(Permissions::ALL)),
             is_active: Some(self.is_active.unwrap_or(true)),
             concurrency_limit: Some(self.concurrency_limit.unwrap_or(0)),
             rate_limit_window_minutes: Some(self.rate_limit_window_minutes.unwrap_or(0)),
@@ -388,6 +621,17 @@ impl KeyChanges {
             enable_client_restriction: Some(self.enable_client_restriction.unwrap_or(false)),
             allowed_clients: Some(self.allowed_clients.unwrap_or_default()),
             daily_cost_limit: Some(self.daily_cost_limit.unwrap_or(NanoUsd::ZERO)),
+            total_cost_limit: Some(self.total_cost_limit.unwrap_or(NanoUsd::ZERO)),
+            weekly_cost_limit: Some(self.weekly_cost_limit.unwrap_or(NanoUsd::ZERO)),
+            weekly_reset_day: Some(self.weekly_reset_day.unwrap_or(1)),
+            weekly_reset_hour: Some(self.weekly_reset_hour.unwrap_or(0)),
+            monthly_cost_limit: Some(self.monthly_cost_limit.unwrap_or(NanoUsd::ZERO)),
+            window_cost_limit: Some(self.window_cost_limit.unwrap_or(NanoUsd::ZERO)),
+            allowed_ips: Some(self.allowed_ips.unwrap_or_default()),
+            model_restriction_mode: Some(self.model_restriction_mode.unwrap_or_default()),
+            activation_mode: Some(self.activation_mode.unwrap_or(false)),
+            activation_days: Some(self.activation_days.unwrap_or(0)),
+            activation_unit: Some(self.activation_unit.unwrap_or_default()),
             tags: Some(self.tags.unwrap_or_default()),
         })
     }
@@ -495,6 +739,15 @@ fn parse_models(models: Vec<String>) -> Result<Vec<String>, FieldError> {
                 format!("each model name must be at most {MAX_MODEL_CHARS} printable characters"),
             ));
         }
+        // `*` ends a prefix pattern (`claude-opus-4-1*`); anywhere else it is a typo.
+        if model.trim_end_matches('*').contains('*') || model.ends_with("**") {
+            return Err(FieldError::new(
+                "restrictedModels",
+                format!(
+                    "`{model}`: `*` may only end a name, as a prefix pattern like claude-opus-4*"
+                ),
+            ));
+        }
         if !parsed.contains(&model) {
             parsed.push(model);
         }
@@ -523,6 +776,13 @@ fn parse_clients(ids: Vec<String>, clients: &ClientMatcher) -> Result<Vec<String
         }
     }
     Ok(parsed)
+}
+
+fn usd_limit(value: Patch<f64>, field: &'static str) -> Result<Option<NanoUsd>, FieldError> {
+    value
+        .required(field)?
+        .map(|usd| parse_usd_limit(usd, field))
+        .transpose()
 }
 
 fn parse_daily_cost(usd: f64) -> Result<NanoUsd, FieldError> {
@@ -690,7 +950,7 @@ mod tests {
             token_limit: 0,
             expires_at: None,
             accounts: Default::default(),
-            permissions: Permissions::All,
+            permissions: Permissions::ALL,
             is_active: true,
             concurrency_limit: 0,
             rate_limit_window_minutes: 0,
@@ -700,6 +960,7 @@ mod tests {
             enable_client_restriction: false,
             allowed_clients: Vec::new(),
             daily_cost_limit: NanoUsd::ZERO,
+            budgets: Default::default(),
             tags: Vec::new(),
             created_at: now,
             updated_at: now,
@@ -717,7 +978,7 @@ mod tests {
             .with_defaults()
             .expect("valid");
         assert_eq!(changes.name.as_deref(), Some("team a"));
-        assert_eq!(changes.permissions, Some(Permissions::All));
+        assert_eq!(changes.permissions, Some(Permissions::ALL));
         assert_eq!(changes.is_active, Some(true));
         assert_eq!(changes.expires_at, Some(None));
     }

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::budgets::{next_month_start, next_weekly_reset};
 use super::timezone::Zone;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,7 +16,12 @@ pub enum Refusal {
     PermissionDenied,
     ModelNotAllowed,
     ClientNotAllowed,
+    IpNotAllowed,
     DailyCostLimit,
+    WeeklyCostLimit,
+    MonthlyCostLimit,
+    TotalCostLimit,
+    WindowCostLimit,
     RateLimit,
     TokenLimit,
     ConcurrencyLimit,
@@ -31,6 +37,10 @@ pub enum RetryRule {
     ScriptWait,
     /// At the next midnight in the configured zone, when today's cost starts again from 0.
     NextMidnight,
+    /// At the key's next weekly reset (its day and hour) in the configured zone.
+    NextWeeklyReset,
+    /// At the 1st of next month, 00:00 in the configured zone.
+    NextMonthStart,
 }
 
 /// One row of the table.
@@ -57,7 +67,7 @@ const fn row(
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 11] = [
+    pub const ALL: [Refusal; 16] = [
         Refusal::InvalidFormat,
         Refusal::NotFound,
         Refusal::Disabled,
@@ -65,7 +75,12 @@ impl Refusal {
         Refusal::PermissionDenied,
         Refusal::ModelNotAllowed,
         Refusal::ClientNotAllowed,
+        Refusal::IpNotAllowed,
         Refusal::DailyCostLimit,
+        Refusal::WeeklyCostLimit,
+        Refusal::MonthlyCostLimit,
+        Refusal::TotalCostLimit,
+        Refusal::WindowCostLimit,
         Refusal::RateLimit,
         Refusal::TokenLimit,
         Refusal::ConcurrencyLimit,
@@ -102,11 +117,41 @@ impl Refusal {
                 "the key may not be used from this client",
                 Never,
             ),
+            Refusal::IpNotAllowed => row(
+                "ip_not_allowed",
+                403,
+                "the key may not be used from this address",
+                Never,
+            ),
             Refusal::DailyCostLimit => row(
                 "daily_cost_limit",
                 429,
                 "the key has reached its daily cost limit",
                 NextMidnight,
+            ),
+            Refusal::WeeklyCostLimit => row(
+                "weekly_cost_limit",
+                429,
+                "the key has reached its weekly cost limit",
+                NextWeeklyReset,
+            ),
+            Refusal::MonthlyCostLimit => row(
+                "monthly_cost_limit",
+                429,
+                "the key has reached its monthly cost limit",
+                NextMonthStart,
+            ),
+            Refusal::TotalCostLimit => row(
+                "total_cost_limit",
+                429,
+                "the key has reached its total cost limit",
+                Never,
+            ),
+            Refusal::WindowCostLimit => row(
+                "window_cost_limit",
+                429,
+                "the key has reached its cost limit for this window",
+                ScriptWait,
             ),
             Refusal::RateLimit => row(
                 "rate_limit",
@@ -140,19 +185,24 @@ impl Refusal {
 
     /// Seconds until a retry can pass, by the refusal's rule: `script_wait_ms` is what the
     /// verify script said (rounded up to whole seconds, at least 1); daily limits wait for the
-    /// next midnight in `zone`.
+    /// next midnight in `zone`, weekly ones for the key's `week_reset` (day 1 = Monday, hour),
+    /// monthly ones for the 1st.
     pub fn retry_after_secs(
         self,
         script_wait_ms: i64,
+        week_reset: (u8, u8),
         zone: Zone,
         now: DateTime<Utc>,
     ) -> Option<u64> {
+        let until = |at: DateTime<Utc>| Some((at - now).num_seconds().max(1) as u64);
         match self.row().retry {
             RetryRule::Never => None,
             RetryRule::ScriptWait => Some((script_wait_ms.max(1000) as u64).div_ceil(1000)),
-            RetryRule::NextMidnight => {
-                Some((zone.next_midnight(now) - now).num_seconds().max(1) as u64)
+            RetryRule::NextMidnight => until(zone.next_midnight(now)),
+            RetryRule::NextWeeklyReset => {
+                until(next_weekly_reset(zone, now, week_reset.0, week_reset.1))
             }
+            RetryRule::NextMonthStart => until(next_month_start(zone, now)),
         }
     }
 }
@@ -183,12 +233,21 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2026-11-26T15:00:00Z")
             .expect("time")
             .with_timezone(&Utc);
-        let wait = |refusal: Refusal, ms| refusal.retry_after_secs(ms, zone, now);
+        let wait = |refusal: Refusal, ms| refusal.retry_after_secs(ms, (1, 0), zone, now);
         assert_eq!(wait(Refusal::Disabled, 5000), None);
         assert_eq!(wait(Refusal::RateLimit, 1), Some(1));
         assert_eq!(wait(Refusal::RateLimit, 1001), Some(2));
         assert_eq!(wait(Refusal::ConcurrencyLimit, 1000), Some(1));
         // Midnight in Shanghai is 16:00 UTC.
         assert_eq!(wait(Refusal::DailyCostLimit, 0), Some(3600));
+        assert_eq!(wait(Refusal::TotalCostLimit, 0), None);
+        assert_eq!(wait(Refusal::WindowCostLimit, 2500), Some(3));
+        // Thursday 23:00 in Shanghai; next Monday 00:00 there is 3 days and 1 hour away.
+        assert_eq!(wait(Refusal::WeeklyCostLimit, 0), Some((3 * 24 + 1) * 3600));
+        // 1 December 00:00 in Shanghai is 2026-11-30T16:00Z.
+        assert_eq!(
+            wait(Refusal::MonthlyCostLimit, 0),
+            Some((4 * 24 + 1) * 3600)
+        );
     }
 }

@@ -46,6 +46,14 @@ impl Zone {
         }
     }
 
+    /// The wall-clock time at `now` in this zone.
+    pub fn local_naive(&self, now: DateTime<Utc>) -> chrono::NaiveDateTime {
+        match self {
+            Zone::Named(tz) => now.with_timezone(tz).naive_local(),
+            Zone::Fixed(offset) => now.with_timezone(offset).naive_local(),
+        }
+    }
+
     /// The instant the day after `now`'s local date begins (for `Retry-After` on daily limits).
     pub fn next_midnight(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         let tomorrow = self

@@ -3,9 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use quick_cache::sync::Cache;
+use tokio::sync::Notify;
 
+use crate::domain::budgets::{address_hex, local_offset_ms};
 use crate::domain::clients::ClientMatcher;
 use crate::domain::ids::{KeyId, LeaseId};
 use crate::domain::key::DailyModelUsage;
@@ -20,7 +24,8 @@ use crate::domain::timezone::Zone;
 use crate::domain::usage::{UsageRefusal, UsageReport, MAX_COUNTER};
 use crate::domain::FieldErrors;
 use crate::store::{
-    AttemptVerdict, RecordOutcome, ScriptRefusal, Store, UsageWrite, VerifyRequest,
+    AttemptVerdict, ExtendOutcome, Extension, RecordOutcome, ScriptRefusal, Store, UsageWrite,
+    VerifyRequest,
 };
 
 use super::{ServiceError, ServiceResult};
@@ -47,7 +52,11 @@ pub struct VerifyInput<'a> {
     pub service: Option<&'a str>,
     pub model: Option<&'a str>,
     pub client: Option<&'a str>,
+    /// The caller's client address (`clientIp`), checked against `allowedIps`.
+    pub client_ip: Option<std::net::IpAddr>,
     pub acquire: bool,
+    /// How long an admission may wait for a concurrency slot (`waitMs`); zero = not at all.
+    pub wait: Duration,
 }
 
 /// An admitted (or checked) key with what the admission took.
@@ -81,6 +90,11 @@ struct Inner {
     pricing: Arc<LivePricing>,
     zone: Zone,
     lease_ttl: Duration,
+    /// Added to the system clock (tests only; see `Config::test_clock_offset_secs`).
+    clock_offset: chrono::Duration,
+    max_waiters: u64,
+    /// This instance's requests waiting for a slot, by their place in their key's queue.
+    waiters: std::sync::Mutex<HashMap<String, Arc<Notify>>>,
     secret_ids: Cache<String, KeyId>,
     known_ids: Cache<KeyId, ()>,
     /// Key records by revision, so a verify does not fetch an unchanged record again.
@@ -94,6 +108,9 @@ pub struct KeyServiceSettings {
     pub pricing: Arc<LivePricing>,
     pub zone: Zone,
     pub lease_ttl: Duration,
+    pub clock_offset: chrono::Duration,
+    /// Most requests that may wait for a slot of one key (`max_waiters_per_key`).
+    pub max_waiters: u64,
 }
 
 impl KeyService {
@@ -107,6 +124,9 @@ impl KeyService {
                 pricing: settings.pricing,
                 zone: settings.zone,
                 lease_ttl: settings.lease_ttl,
+                clock_offset: settings.clock_offset,
+                max_waiters: settings.max_waiters,
+                waiters: std::sync::Mutex::new(HashMap::new()),
                 secret_ids: Cache::new(SECRET_CACHE_ENTRIES),
                 known_ids: Cache::new(SECRET_CACHE_ENTRIES),
                 records: Cache::new(SECRET_CACHE_ENTRIES),
@@ -124,6 +144,15 @@ impl KeyService {
 
     pub fn today(&self, now: DateTime<Utc>) -> NaiveDate {
         self.inner.zone.date_of(now)
+    }
+
+    /// The time budgets are counted at: the system clock, moved by the test clock offset.
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.inner.clock_offset
+    }
+
+    fn local_offset_ms(&self, now: DateTime<Utc>) -> i64 {
+        local_offset_ms(self.inner.zone, now)
     }
 
     /// Whether storage answers (for the health check).
@@ -189,11 +218,11 @@ impl KeyService {
     }
 
     pub async fn get(&self, id: KeyId) -> ServiceResult<Option<KeySnapshot>> {
-        let now = Utc::now();
+        let now = self.now();
         let mut found = self
             .inner
             .store
-            .snapshots(&[id], now, self.today(now))
+            .snapshots(&[id], now, self.today(now), self.local_offset_ms(now))
             .await?;
         Ok(found.pop())
     }
@@ -241,10 +270,14 @@ impl KeyService {
     }
 
     pub async fn list(&self, query: &ListQuery) -> ServiceResult<(u64, Vec<KeySnapshot>)> {
-        let now = Utc::now();
+        let now = self.now();
         let today = self.today(now);
         let (total, ids) = self.inner.store.list_key_ids(query, now, today).await?;
-        let keys = self.inner.store.snapshots(&ids, now, today).await?;
+        let keys = self
+            .inner
+            .store
+            .snapshots(&ids, now, today, self.local_offset_ms(now))
+            .await?;
         Ok((total, keys))
     }
 
@@ -270,26 +303,118 @@ impl KeyService {
         Ok(disabled)
     }
 
+    /// Wakes this instance's waiter `member`, if it is here (a slot of its key was freed). A
+    /// wake-up for a waiter not waiting at this moment is kept until it waits.
+    pub fn wake(&self, member: &str) {
+        let waiter = self.lock_waiters().get(member).cloned();
+        if let Some(notify) = waiter {
+            notify.notify_one();
+        }
+    }
+
+    fn lock_waiters(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Notify>>> {
+        // A panic while holding the lock leaves the map whole (single inserts and removes).
+        self.inner
+            .waiters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Checks a key and, with `acquire`, admits one request against its limits. A refusal
-    /// carries its `Retry-After`, by the refusal's rule.
+    /// carries its `Retry-After`, by the refusal's rule. With a `wait`, an admission whose only
+    /// refusal is the concurrency limit joins the key's queue and tries again when woken (a
+    /// slot was freed: one wake-up per release), or when the earliest lease expires, until
+    /// admitted or the wait runs out.
     pub async fn verify(
         &self,
         input: &VerifyInput<'_>,
     ) -> ServiceResult<Result<Verified, Refused>> {
-        let now = Utc::now();
-        let refused = |refusal: Refusal, wait_ms: i64| Refused {
+        if !input.acquire || input.wait.is_zero() {
+            return self.verify_once(input, None).await;
+        }
+        let started = tokio::time::Instant::now();
+        let give_up = started + input.wait;
+        let deadline_ms = (self.now() + chrono::Duration::from_std(input.wait).unwrap_or_default())
+            .timestamp_millis();
+        let member = format!("{deadline_ms}:{}", LeaseId::new(KeyId::new()).as_str());
+        let notify = Arc::new(Notify::new());
+        self.lock_waiters().insert(member.clone(), notify.clone());
+        let outcome = self.wait_for_slot(input, &member, &notify, give_up).await;
+        self.lock_waiters().remove(&member);
+        outcome
+    }
+
+    async fn wait_for_slot(
+        &self,
+        input: &VerifyInput<'_>,
+        member: &str,
+        notify: &Notify,
+        give_up: tokio::time::Instant,
+    ) -> ServiceResult<Result<Verified, Refused>> {
+        loop {
+            let (refused, key_id, wait_ms) = match self.verify_step(input, Some(member)).await? {
+                Ok(verified) => return Ok(Ok(verified)),
+                Err((refused, None)) => return Ok(Err(refused)),
+                Err((refused, Some((key_id, wait_ms)))) => (refused, key_id, wait_ms),
+            };
+            // Woken by a release, or at the earliest lease expiry (a crashed holder's slot
+            // frees itself then), whichever comes first, within the wait.
+            let lease_expiry = tokio::time::Instant::now()
+                + std::time::Duration::from_millis(wait_ms.max(1) as u64);
+            let wake_at = lease_expiry.min(give_up);
+            let woken = tokio::time::timeout_at(wake_at, notify.notified())
+                .await
+                .is_ok();
+            if !woken && tokio::time::Instant::now() >= give_up {
+                // One last try: a slot freed at the very end is still taken.
+                if let Ok(verified) = self.verify_once(input, Some(member)).await? {
+                    return Ok(Ok(verified));
+                }
+                self.inner.store.leave_queue(key_id, member).await?;
+                // The queued refusal named the earliest lease expiry; a slot usually frees
+                // sooner, so the retry hint stays the concurrency refusal's usual second.
+                return Ok(Err(Refused {
+                    retry_after_secs: Some(1),
+                    ..refused
+                }));
+            }
+        }
+    }
+
+    async fn verify_once(
+        &self,
+        input: &VerifyInput<'_>,
+        waiter: Option<&str>,
+    ) -> ServiceResult<Result<Verified, Refused>> {
+        Ok(self
+            .verify_step(input, waiter)
+            .await?
+            .map_err(|(refused, _)| refused))
+    }
+
+    /// One verify script call. A refusal that queued the request names its key and the ms to
+    /// the earliest lease expiry.
+    #[allow(clippy::type_complexity)]
+    async fn verify_step(
+        &self,
+        input: &VerifyInput<'_>,
+        waiter: Option<&str>,
+    ) -> ServiceResult<Result<Verified, (Refused, Option<(KeyId, i64)>)>> {
+        let now = self.now();
+        let refused_at = |refusal: Refusal, wait_ms: i64, week_reset: (u8, u8)| Refused {
             refusal,
-            retry_after_secs: refusal.retry_after_secs(wait_ms, self.inner.zone, now),
+            retry_after_secs: refusal.retry_after_secs(wait_ms, week_reset, self.inner.zone, now),
         };
+        let refused = |refusal: Refusal, wait_ms: i64| refused_at(refusal, wait_ms, (1, 0));
         if !has_key_format(&self.inner.key_prefix, input.key) {
-            return Ok(Err(refused(Refusal::InvalidFormat, 0)));
+            return Ok(Err((refused(Refusal::InvalidFormat, 0), None)));
         }
         let secret_hash = key_hash(input.key, &self.inner.encryption_key);
         let id = match self.inner.secret_ids.get(&secret_hash) {
             Some(id) => id,
             None => match self.inner.store.lookup_secret(&secret_hash).await? {
                 Some(id) => id,
-                None => return Ok(Err(refused(Refusal::NotFound, 0))),
+                None => return Ok(Err((refused(Refusal::NotFound, 0), None))),
             },
         };
         let cached = self.inner.records.get(&id);
@@ -312,21 +437,39 @@ impl KeyService {
                 lease_ttl: self.inner.lease_ttl,
                 now,
                 today: self.today(now),
+                local_offset_ms: self.local_offset_ms(now),
+                client_ip_hex: input.client_ip.map(address_hex),
                 cached_revision: cached.as_ref().map(|(revision, _)| *revision),
+                waiter,
+                max_waiters: self.inner.max_waiters,
             })
             .await?;
         let admission = match result {
-            Err(ScriptRefusal { refusal, wait_ms }) => {
+            Err(ScriptRefusal {
+                refusal,
+                wait_ms,
+                week_reset,
+                queued,
+            }) => {
                 if refusal == Refusal::NotFound {
                     self.inner.secret_ids.remove(&secret_hash);
                     self.inner.records.remove(&id);
                 }
-                return Ok(Err(refused(refusal, wait_ms)));
+                let in_queue = queued.then_some((id, wait_ms));
+                return Ok(Err((refused_at(refusal, wait_ms, week_reset), in_queue)));
             }
             Ok(admission) => admission,
         };
         self.inner.secret_ids.insert(secret_hash, id);
         self.inner.known_ids.insert(id, ());
+        if admission.activated {
+            tracing::info!(key_id = %id, "activation-mode key activated by its first admission");
+            // The expiry index (listing by status, the expiry sweep) lives in another slot: it
+            // follows here. Verify itself reads the record, so a failure only delays the sweep.
+            if let Err(error) = self.inner.store.reindex_key(id).await {
+                tracing::warn!(key_id = %id, %error, "could not index the activated key's expiry");
+            }
+        }
         let key = match (admission.key, cached) {
             (Some(fresh), _) => {
                 let fresh = Arc::new(fresh);
@@ -336,7 +479,7 @@ impl KeyService {
                 fresh
             }
             (None, Some((_, cached))) => cached,
-            (None, None) => return Ok(Err(refused(Refusal::NotFound, 0))),
+            (None, None) => return Ok(Err((refused(Refusal::NotFound, 0), None))),
         };
         // lastUsedAt changes with every usage record without a new revision.
         let key = if key.last_used_at == admission.last_used_at {
@@ -386,7 +529,7 @@ impl KeyService {
         if quote.fallback {
             tracing::warn!(model = %report.model, "model not in the pricing table; priced with the fallback price");
         }
-        let now = Utc::now();
+        let now = self.now();
         let outcome = self
             .inner
             .store
@@ -402,6 +545,7 @@ impl KeyService {
                 price_fallback: quote.fallback,
                 now,
                 today: self.today(now),
+                local_offset_ms: self.local_offset_ms(now),
             })
             .await?;
         match outcome {
@@ -445,8 +589,54 @@ impl KeyService {
         Ok(self
             .inner
             .store
-            .renew_lease(lease, self.inner.lease_ttl, Utc::now())
+            .renew_lease(lease, self.inner.lease_ttl, self.now())
             .await?)
+    }
+
+    /// A key's live leases, soonest expiry first; `None` for an unknown key.
+    pub async fn leases(&self, id: KeyId) -> ServiceResult<Option<Vec<(String, DateTime<Utc>)>>> {
+        if !self.inner.store.key_exists(id).await? {
+            return Ok(None);
+        }
+        Ok(Some(self.inner.store.leases(id, self.now()).await?))
+    }
+
+    /// Drops every lease of a key; `None` for an unknown key, else how many were live.
+    pub async fn release_all_leases(&self, id: KeyId) -> ServiceResult<Option<u64>> {
+        if !self.inner.store.key_exists(id).await? {
+            return Ok(None);
+        }
+        let released = self.inner.store.release_all_leases(id, self.now()).await?;
+        tracing::info!(key_id = %id, released, "released every lease of a key");
+        Ok(Some(released))
+    }
+
+    /// Extends a key's expiry (see `Store::extend_key`).
+    pub async fn extend(
+        &self,
+        id: KeyId,
+        extension: Extension,
+        enable: bool,
+    ) -> ServiceResult<ExtendOutcome> {
+        let now = self.now();
+        if let Extension::Until(at) = extension {
+            if at <= now {
+                return Err(FieldErrors::from(crate::domain::FieldError::new(
+                    "expiresAt",
+                    "is in the past; choose a later time",
+                ))
+                .into());
+            }
+        }
+        let outcome = self
+            .inner
+            .store
+            .extend_key(id, extension, enable, now)
+            .await?;
+        if outcome == ExtendOutcome::Extended {
+            tracing::info!(key_id = %id, enable, "key extended");
+        }
+        Ok(outcome)
     }
 
     pub async fn release_lease(&self, lease: &LeaseId) -> ServiceResult<()> {
@@ -483,11 +673,11 @@ impl KeyService {
 
     /// Keys with their live values, for ids the caller already has (the list's live refresh).
     pub async fn snapshots(&self, ids: &[KeyId]) -> ServiceResult<Vec<KeySnapshot>> {
-        let now = Utc::now();
+        let now = self.now();
         Ok(self
             .inner
             .store
-            .snapshots(ids, now, self.today(now))
+            .snapshots(ids, now, self.today(now), self.local_offset_ms(now))
             .await?)
     }
 
@@ -501,11 +691,11 @@ impl KeyService {
 
     pub async fn keys_bound_to(&self, account: &str) -> ServiceResult<Vec<KeySnapshot>> {
         let ids = self.inner.store.keys_bound_to(account).await?;
-        let now = Utc::now();
+        let now = self.now();
         Ok(self
             .inner
             .store
-            .snapshots(&ids, now, self.today(now))
+            .snapshots(&ids, now, self.today(now), self.local_offset_ms(now))
             .await?)
     }
 

@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use redis::{AsyncCommands, Value};
+use redis::Value;
 
-use super::names::KeyNames;
+use super::names::{KeyNames, WAKE_CHANNEL};
 use super::records::decode_key;
 use super::{decode, Store, StoreError, StoreResult, SCRIPTS};
 use crate::domain::ids::{KeyId, LeaseId};
@@ -25,8 +25,16 @@ pub struct VerifyRequest<'a> {
     pub lease_ttl: Duration,
     pub now: DateTime<Utc>,
     pub today: NaiveDate,
+    /// ms to add to `now` for the wall clock in the configured zone (weekly budgets).
+    pub local_offset_ms: i64,
+    /// The client address as `budgets::address_hex` writes it; `None` when not sent.
+    pub client_ip_hex: Option<String>,
     /// The record revision the caller has cached; the record is then not sent again.
     pub cached_revision: Option<u64>,
+    /// When the request may wait for a slot: its place in the key's queue
+    /// (`<deadline ms>:<waiter id>`), and the most waiters a key may have.
+    pub waiter: Option<&'a str>,
+    pub max_waiters: u64,
 }
 
 /// A refusal as the verify script sent it, with the wait it named in ms (0 when none).
@@ -34,6 +42,11 @@ pub struct VerifyRequest<'a> {
 pub struct ScriptRefusal {
     pub refusal: Refusal,
     pub wait_ms: i64,
+    /// The key's weekly reset (day 1 = Monday, hour) with a weekly budget refusal; else (1, 0).
+    pub week_reset: (u8, u8),
+    /// A concurrency refusal of a waiting request that is now in the key's queue (wait for a
+    /// wake-up or `wait_ms`, then try again); `false` when the refusal is final.
+    pub queued: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -44,11 +57,18 @@ pub struct Admission {
     pub last_used_at: Option<DateTime<Utc>>,
     pub lease: Option<(LeaseId, DateTime<Utc>)>,
     pub window: Option<RateWindow>,
+    /// This admission started an activation-mode key's clock (its expiry changed).
+    pub activated: bool,
 }
 
 /// `verify.lua`'s reply, decoded by name from the positions its header promises.
 enum VerifyReply {
-    Refused { code: String, wait_ms: i64 },
+    Refused {
+        code: String,
+        wait_ms: i64,
+        week_reset: (u8, u8),
+        queued: bool,
+    },
     Admitted(AdmittedReply),
 }
 
@@ -65,6 +85,7 @@ struct AdmittedReply {
     revision: u64,
     /// 0 when never used.
     last_used_ms: i64,
+    activated: bool,
 }
 
 impl VerifyReply {
@@ -76,8 +97,22 @@ impl VerifyReply {
             [code, wait_ms] => Ok(VerifyReply::Refused {
                 code: decode(from, code)?,
                 wait_ms: decode(from, wait_ms)?,
+                week_reset: (1, 0),
+                queued: false,
             }),
-            [_ok, _no_wait, lease_expires_ms, window_start_ms, window_end_ms, window_requests, window_tokens, record, revision, last_used_ms] => {
+            [code, wait_ms, queued] => Ok(VerifyReply::Refused {
+                code: decode(from, code)?,
+                wait_ms: decode(from, wait_ms)?,
+                week_reset: (1, 0),
+                queued: decode::<i64>(from, queued)? == 1,
+            }),
+            [code, wait_ms, day, hour] => Ok(VerifyReply::Refused {
+                code: decode(from, code)?,
+                wait_ms: decode(from, wait_ms)?,
+                week_reset: (decode(from, day)?, decode(from, hour)?),
+                queued: false,
+            }),
+            [_ok, _no_wait, lease_expires_ms, window_start_ms, window_end_ms, window_requests, window_tokens, record, revision, last_used_ms, activated] => {
                 Ok(VerifyReply::Admitted(AdmittedReply {
                     lease_expires_ms: decode(from, lease_expires_ms)?,
                     window_start_ms: decode(from, window_start_ms)?,
@@ -90,11 +125,12 @@ impl VerifyReply {
                     },
                     revision: decode(from, revision)?,
                     last_used_ms: decode(from, last_used_ms)?,
+                    activated: decode::<i64>(from, activated)? == 1,
                 }))
             }
             other => Err(StoreError::unexpected(
                 from,
-                format!("{} values, not 2 or 10", other.len()),
+                format!("{} values, not 2, 3, 4 or 11", other.len()),
             )),
         }
     }
@@ -130,6 +166,11 @@ impl Store {
             .key(key.leases())
             .key(key.window())
             .key(key.usage_day(request.today))
+            .key(key.usage_month(request.today))
+            .key(key.usage_total())
+            .key(key.usage_week())
+            .key(key.waiters())
+            .key(key.waiter_seq())
             .arg(request.secret_hash)
             .arg(request.now.timestamp_millis())
             .arg(request.service.unwrap_or(""))
@@ -143,17 +184,32 @@ impl Store {
                     .cached_revision
                     .map(|r| r.to_string())
                     .unwrap_or_default(),
-            );
+            )
+            .arg(request.client_ip_hex.as_deref().unwrap_or(""))
+            .arg(request.local_offset_ms)
+            .arg(request.waiter.unwrap_or(""))
+            .arg(request.max_waiters)
+            .arg(WAKE_CHANNEL);
         let mut conn = self.conn();
         let reply: Vec<Value> = self
             .bounded(async move { invocation.invoke_async(&mut conn).await })
             .await?;
         let admitted = match VerifyReply::decode(&reply)? {
-            VerifyReply::Refused { code, wait_ms } => {
+            VerifyReply::Refused {
+                code,
+                wait_ms,
+                week_reset,
+                queued,
+            } => {
                 let refusal = Refusal::from_code(&code).ok_or_else(|| {
                     StoreError::unexpected(VerifyReply::FROM, format!("the code `{code}`"))
                 })?;
-                return Ok(Err(ScriptRefusal { refusal, wait_ms }));
+                return Ok(Err(ScriptRefusal {
+                    refusal,
+                    wait_ms,
+                    week_reset,
+                    queued,
+                }));
             }
             VerifyReply::Admitted(admitted) => admitted,
         };
@@ -164,6 +220,8 @@ impl Store {
                     return Ok(Err(ScriptRefusal {
                         refusal: Refusal::NotFound,
                         wait_ms: 0,
+                        week_reset: (1, 0),
+                        queued: false,
                     }))
                 }
             },
@@ -174,6 +232,7 @@ impl Store {
             revision: admitted.revision,
             last_used_at: instant(admitted.last_used_ms),
             lease: instant(admitted.lease_expires_ms).map(|expires_at| (lease, expires_at)),
+            activated: admitted.activated,
             window: (admitted.window_end_ms > 0).then(|| RateWindow {
                 start_ms: admitted.window_start_ms,
                 end_ms: admitted.window_end_ms,
@@ -202,12 +261,43 @@ impl Store {
         Ok(instant(expires_ms))
     }
 
-    /// Releases a lease; releasing an unknown one is not an error.
+    /// Releases a lease (telling the key's first waiter); releasing an unknown one is not an
+    /// error.
     pub async fn release_lease(&self, lease: &LeaseId) -> StoreResult<()> {
+        let key = KeyNames::new(lease.key());
+        let mut invocation = SCRIPTS.release_lease.key(key.leases());
+        invocation
+            .key(key.waiters())
+            .arg(lease.as_str())
+            .arg(0)
+            .arg(WAKE_CHANNEL);
         let mut conn = self.conn();
-        let set = KeyNames::new(lease.key()).leases();
-        let member = lease.as_str().to_string();
-        self.bounded(async move { conn.zrem::<_, _, i64>(set, member).await })
+        self.bounded(async move { invocation.invoke_async::<i64>(&mut conn).await })
+            .await?;
+        Ok(())
+    }
+
+    /// Drops every lease of a key (the slots a crashed relay left behind), telling its first
+    /// waiter; returns how many were live.
+    pub async fn release_all_leases(&self, id: KeyId, now: DateTime<Utc>) -> StoreResult<u64> {
+        let key = KeyNames::new(id);
+        let mut invocation = SCRIPTS.release_lease.key(key.leases());
+        invocation
+            .key(key.waiters())
+            .arg("")
+            .arg(now.timestamp_millis())
+            .arg(WAKE_CHANNEL);
+        let mut conn = self.conn();
+        self.bounded(async move { invocation.invoke_async(&mut conn).await })
+            .await
+    }
+
+    /// Takes a waiter whose wait ran out out of its key's queue.
+    pub async fn leave_queue(&self, id: KeyId, waiter: &str) -> StoreResult<()> {
+        let mut invocation = SCRIPTS.leave_queue.key(KeyNames::new(id).waiters());
+        invocation.arg(waiter).arg(WAKE_CHANNEL);
+        let mut conn = self.conn();
+        self.bounded(async move { invocation.invoke_async::<i64>(&mut conn).await })
             .await?;
         Ok(())
     }
@@ -234,6 +324,7 @@ mod tests {
             Value::Int(0),
             text("7"),
             text("0"),
+            Value::Int(0),
         ];
         match VerifyReply::decode(&admitted) {
             Ok(VerifyReply::Admitted(reply)) => {
@@ -248,7 +339,7 @@ mod tests {
         }
         assert!(matches!(
             VerifyReply::decode(&[text("rate_limit"), Value::Int(1500)]),
-            Ok(VerifyReply::Refused { code, wait_ms: 1500 }) if code == "rate_limit"
+            Ok(VerifyReply::Refused { code, wait_ms: 1500, .. }) if code == "rate_limit"
         ));
         assert!(VerifyReply::decode(&[text("ok")]).is_err());
     }

@@ -8,10 +8,12 @@ use redis::{AsyncCommands, Value};
 use super::names::{self, index, KeyNames};
 use super::records::{decode_key, decode_usage, encode_changes};
 use super::{decode, Store, StoreError, StoreResult, SCRIPTS};
+use crate::domain::budgets::week_start_local_ms;
 use crate::domain::ids::KeyId;
 use crate::domain::key::{ApiKey, KeySnapshot, KeyStatus, RateWindow};
-use crate::domain::key_fields::KeyChanges;
+use crate::domain::key_fields::{KeyChanges, ACCOUNT_COUNT};
 use crate::domain::listing::ListQuery;
+use crate::domain::money::NanoUsd;
 
 /// What `write_key.lua` and `disable_if_expired.lua` return of a key for its index entries
 /// (absent fields are empty).
@@ -27,14 +29,14 @@ struct IndexRow {
     created_at: String,
     last_used_at: String,
     /// The bound upstream accounts, in the order of `ACCOUNT_FIELDS`.
-    accounts: [String; 5],
+    accounts: [String; ACCOUNT_COUNT],
 }
 
 impl redis::FromRedisValue for IndexRow {
     fn from_redis_value_ref(value: &Value) -> Result<IndexRow, redis::ParsingError> {
         // The scripts' HMGET: rev, name, tags, isActive, expiresAt, createdAt, lastUsedAt, then
-        // the five account fields.
-        let [revision, name, tags, is_active, expires_at, created_at, last_used_at, a0, a1, a2, a3, a4]: [Option<String>; 12] =
+        // the seven account fields.
+        let [revision, name, tags, is_active, expires_at, created_at, last_used_at, a0, a1, a2, a3, a4, a5, a6]: [Option<String>; 14] =
             redis::from_redis_value_ref(value)?;
         let text = Option::unwrap_or_default;
         Ok(IndexRow {
@@ -45,13 +47,30 @@ impl redis::FromRedisValue for IndexRow {
             expires_at: text(expires_at),
             created_at: text(created_at),
             last_used_at: text(last_used_at),
-            accounts: [a0, a1, a2, a3, a4].map(text),
+            accounts: [a0, a1, a2, a3, a4, a5, a6].map(text),
         })
     }
 
     fn from_redis_value(value: Value) -> Result<IndexRow, redis::ParsingError> {
         Self::from_redis_value_ref(&value)
     }
+}
+
+/// How an extend moves a key's expiry.
+#[derive(Debug, Clone, Copy)]
+pub enum Extension {
+    /// By this long from the later of now and the current expiry.
+    By(chrono::Duration),
+    /// To this instant.
+    Until(DateTime<Utc>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtendOutcome {
+    Extended,
+    NotFound,
+    /// An activation-mode key whose clock has not started: nothing to extend yet.
+    NotActivated,
 }
 
 impl Store {
@@ -141,6 +160,98 @@ impl Store {
     }
 
     /// Writes the index entries of one key from the fields its record returned.
+    /// Extends a key's expiry by `add` from the later of now and its current expiry, or sets it
+    /// to `until`; with `enable` also re-enables it.
+    pub async fn extend_key(
+        &self,
+        id: KeyId,
+        extension: Extension,
+        enable: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ExtendOutcome> {
+        let mut invocation = SCRIPTS.extend_key.key(KeyNames::new(id).record());
+        let (add, until) = match extension {
+            Extension::By(add) => (add.num_milliseconds().to_string(), String::new()),
+            Extension::Until(at) => (String::new(), at.timestamp_millis().to_string()),
+        };
+        invocation
+            .arg(now.timestamp_millis())
+            .arg(add)
+            .arg(until)
+            .arg(if enable { "1" } else { "0" });
+        let mut conn = self.conn();
+        let reply: Value = self
+            .bounded(async move { invocation.invoke_async(&mut conn).await })
+            .await?;
+        match reply {
+            Value::Nil | Value::Boolean(false) => Ok(ExtendOutcome::NotFound),
+            Value::SimpleString(ref text) if text == "not_activated" => {
+                Ok(ExtendOutcome::NotActivated)
+            }
+            Value::BulkString(ref bytes) if bytes.as_slice() == b"not_activated" => {
+                Ok(ExtendOutcome::NotActivated)
+            }
+            other => {
+                let row: IndexRow = decode("extend_key.lua", &other)?;
+                self.sync_index(id, row).await?;
+                Ok(ExtendOutcome::Extended)
+            }
+        }
+    }
+
+    /// The key's live leases: (lease id, expiry), soonest expiry first.
+    pub async fn leases(
+        &self,
+        id: KeyId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<(String, DateTime<Utc>)>> {
+        let mut conn = self.conn();
+        let set = KeyNames::new(id).leases();
+        let floor = format!("({}", now.timestamp_millis());
+        let live: Vec<(String, i64)> = self
+            .bounded(async move { conn.zrangebyscore_withscores(set, floor, "+inf").await })
+            .await?;
+        Ok(live
+            .into_iter()
+            .filter_map(|(lease, ms)| DateTime::from_timestamp_millis(ms).map(|at| (lease, at)))
+            .collect())
+    }
+
+    /// Brings the indexes up to the key's record (after a verify changed its expiry).
+    pub async fn reindex_key(&self, id: KeyId) -> StoreResult<()> {
+        let mut conn = self.conn();
+        let record = KeyNames::new(id).record();
+        let row: IndexRow = self
+            .bounded(async move {
+                redis::cmd("HMGET")
+                    .arg(record)
+                    .arg(&[
+                        "rev",
+                        "name",
+                        "tags",
+                        "isActive",
+                        "expiresAt",
+                        "createdAt",
+                        "lastUsedAt",
+                        "claudeAccountId",
+                        "claudeConsoleAccountId",
+                        "geminiAccountId",
+                        "openaiAccountId",
+                        "bedrockAccountId",
+                        "azureOpenaiAccountId",
+                        "droidAccountId",
+                    ])
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        if row.name.is_empty() {
+            // Deleted meanwhile: nothing to index.
+            return Ok(());
+        }
+        self.sync_index(id, row).await
+    }
+
     async fn sync_index(&self, id: KeyId, row: IndexRow) -> StoreResult<()> {
         let accounts: Vec<&String> = row.accounts.iter().filter(|a| !a.is_empty()).collect();
         let accounts = serde_json::to_string(&accounts).unwrap_or_else(|_| "[]".into());
@@ -219,12 +330,15 @@ impl Store {
         ids: &[KeyId],
         now: DateTime<Utc>,
         today: NaiveDate,
+        local_offset_ms: i64,
     ) -> StoreResult<Vec<KeySnapshot>> {
         let reads = ids.iter().map(|id| self.snapshot_reads(*id, now, today));
         let replies = self.bounded(futures::future::try_join_all(reads)).await?;
         let mut snapshots = Vec::with_capacity(ids.len());
         for (id, reply) in ids.iter().zip(replies) {
-            if let Some(snapshot) = SnapshotReply::decode(reply)?.into_snapshot(*id, now) {
+            if let Some(snapshot) =
+                SnapshotReply::decode(reply)?.into_snapshot(*id, now, local_offset_ms)
+            {
                 snapshots.push(snapshot);
             }
         }
@@ -242,11 +356,14 @@ impl Store {
         pipe.hgetall(key.record())
             .cmd("HMGET")
             .arg(key.window())
-            .arg(&["start", "end", "requests", "tokens"])
+            .arg(&["start", "end", "requests", "tokens", "cost"])
             .zcount(key.leases(), format!("({}", now.timestamp_millis()), "+inf")
             .hgetall(key.usage_total())
             .hgetall(key.usage_day(today))
-            .hgetall(key.usage_month(today));
+            .hgetall(key.usage_month(today))
+            .cmd("HMGET")
+            .arg(key.usage_week())
+            .arg(&["week", "cost"]);
         let mut conn = self.conn();
         pipe.query_async(&mut conn).await
     }
@@ -361,21 +478,23 @@ impl Store {
 /// The replies of one key's snapshot pipeline, in the order `snapshot_reads` sends them.
 struct SnapshotReply {
     record: HashMap<String, String>,
-    /// The rate window's start, end, requests and tokens (all absent with no window).
-    window: [Option<i64>; 4],
+    /// The rate window's start, end, requests, tokens and cost (all absent with no window).
+    window: [Option<i64>; 5],
     live_leases: u64,
     total: HashMap<String, String>,
     daily: HashMap<String, String>,
     monthly: HashMap<String, String>,
+    /// The weekly bucket's week (its local start, ms) and cost.
+    week: [Option<i64>; 2],
 }
 
 impl SnapshotReply {
     const FROM: &'static str = "the key snapshot pipeline";
 
     fn decode(reply: Vec<Value>) -> StoreResult<SnapshotReply> {
-        let [record, window, live_leases, total, daily, monthly] = <[Value; 6]>::try_from(reply)
-            .map_err(|reply| {
-                StoreError::unexpected(Self::FROM, format!("{} replies, not 6", reply.len()))
+        let [record, window, live_leases, total, daily, monthly, week] =
+            <[Value; 7]>::try_from(reply).map_err(|reply| {
+                StoreError::unexpected(Self::FROM, format!("{} replies, not 7", reply.len()))
             })?;
         Ok(SnapshotReply {
             record: decode(Self::FROM, &record)?,
@@ -384,14 +503,35 @@ impl SnapshotReply {
             total: decode(Self::FROM, &total)?,
             daily: decode(Self::FROM, &daily)?,
             monthly: decode(Self::FROM, &monthly)?,
+            week: decode(Self::FROM, &week)?,
         })
     }
 
     /// `None` when the key's record is gone.
-    fn into_snapshot(self, id: KeyId, now: DateTime<Utc>) -> Option<KeySnapshot> {
+    fn into_snapshot(
+        self,
+        id: KeyId,
+        now: DateTime<Utc>,
+        local_offset_ms: i64,
+    ) -> Option<KeySnapshot> {
         let key = decode_key(id, &self.record)?;
+        let this_week = week_start_local_ms(
+            now.timestamp_millis() + local_offset_ms,
+            key.budgets.weekly_reset_day,
+            key.budgets.weekly_reset_hour,
+        );
+        let weekly_cost = match self.week {
+            [Some(week), Some(cost)] if week == this_week => cost,
+            _ => 0,
+        };
+        let window_cost = match self.window {
+            [_, Some(end_ms), _, _, Some(cost)] if end_ms > now.timestamp_millis() => cost,
+            _ => 0,
+        };
         let window = match self.window {
-            [Some(start_ms), Some(end_ms), requests, tokens] if end_ms > now.timestamp_millis() => {
+            [Some(start_ms), Some(end_ms), requests, tokens, _]
+                if end_ms > now.timestamp_millis() =>
+            {
                 Some(RateWindow {
                     start_ms,
                     end_ms,
@@ -408,6 +548,8 @@ impl SnapshotReply {
             total: decode_usage(&self.total),
             daily: decode_usage(&self.daily),
             monthly: decode_usage(&self.monthly),
+            weekly_cost: NanoUsd::from_nanos(weekly_cost),
+            window_cost: NanoUsd::from_nanos(window_cost),
         })
     }
 }

@@ -10,6 +10,7 @@ mod records;
 mod sessions;
 mod throttle;
 mod usage;
+mod wake;
 
 use std::future::Future;
 use std::sync::LazyLock;
@@ -20,10 +21,12 @@ use redis::Script;
 pub use admins::{AdminRecord, AdminSessionState};
 pub use admission::{Admission, ScriptRefusal, VerifyRequest};
 pub use conn::RedisConn;
+pub use keys::{ExtendOutcome, Extension};
 pub use meta::EncryptionKeyCheck;
 pub use sessions::RedisSessionStore;
 pub use throttle::{AttemptVerdict, SignInLimits, SignInSettlement};
 pub use usage::{FirstAnswer, RecordOutcome, UsageWrite};
+pub use wake::listen_for_wakes;
 
 use crate::config::RedisTarget;
 
@@ -97,6 +100,9 @@ pub(crate) struct Scripts {
     pub index_remove: Script,
     pub list_keys: Script,
     pub expired_active: Script,
+    pub extend_key: Script,
+    pub release_lease: Script,
+    pub leave_queue: Script,
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -112,6 +118,9 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     index_remove: Script::new(include_str!("scripts/index_remove.lua")),
     list_keys: Script::new(include_str!("scripts/list_keys.lua")),
     expired_active: Script::new(include_str!("scripts/expired_active.lua")),
+    extend_key: Script::new(include_str!("scripts/extend_key.lua")),
+    release_lease: Script::new(include_str!("scripts/release_lease.lua")),
+    leave_queue: Script::new(include_str!("scripts/leave_queue.lua")),
 });
 
 #[derive(Clone)]

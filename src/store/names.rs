@@ -47,6 +47,10 @@ pub fn login_attempts_by_user(scope: &str, username: &str) -> String {
     format!("kw:login:{{{scope}}}:user:{username}")
 }
 
+/// The channel a released slot is announced on, with the waiter at the head of the key's queue
+/// as the message (PUBLISH reaches every node of a cluster, and every instance subscribes).
+pub const WAKE_CHANNEL: &str = "kw:wake";
+
 /// Names of one key's data.
 pub struct KeyNames {
     tag: String,
@@ -78,6 +82,20 @@ impl KeyNames {
     }
     pub fn usage_month(&self, date: NaiveDate) -> String {
         format!("{}:u:m:{}", self.tag, date.format("%Y-%m"))
+    }
+    /// This week's cost: `{week, cost}`, where `week` is the week's start on the local wall
+    /// clock (ms) by the key's reset day and hour; a new week overwrites it.
+    pub fn usage_week(&self) -> String {
+        format!("{}:u:week", self.tag)
+    }
+    /// Requests waiting for a concurrency slot, first come first served (sorted set: member
+    /// `<deadline ms>:<waiter id>` -> arrival number).
+    pub fn waiters(&self) -> String {
+        format!("{}:waiters", self.tag)
+    }
+    /// The arrival counter of the waiters.
+    pub fn waiter_seq(&self) -> String {
+        format!("{}:waiter-seq", self.tag)
     }
     pub fn usage_day_by_model(&self, date: NaiveDate) -> String {
         format!("{}:u:dm:{}", self.tag, date.format("%Y-%m-%d"))

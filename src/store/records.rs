@@ -4,6 +4,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::budgets::{
+    allowed_ip_match_forms, ActivationUnit, ExpirationMode, KeyBudgets, ModelRestrictionMode,
+};
 use crate::domain::ids::KeyId;
 use crate::domain::key::{ApiKey, UsageTotals};
 use crate::domain::key_fields::{KeyChanges, Permissions, ACCOUNT_FIELDS};
@@ -30,10 +33,7 @@ pub fn encode_changes(changes: &KeyChanges) -> (Vec<(&'static str, String)>, Vec
     put("name", changes.name.clone());
     put("description", changes.description.clone());
     put("tokenLimit", changes.token_limit.map(|v| v.to_string()));
-    put(
-        "permissions",
-        changes.permissions.map(|p| p.as_str().to_string()),
-    );
+    put("permissions", changes.permissions.map(Permissions::as_text));
     put("isActive", changes.is_active.map(flag));
     put(
         "concurrencyLimit",
@@ -60,7 +60,17 @@ pub fn encode_changes(changes: &KeyChanges) -> (Vec<(&'static str, String)>, Vec
     put(
         "restrictedModelsNormalised",
         changes.restricted_models.as_deref().map(|models| {
-            let normalised: Vec<String> = models.iter().map(|m| normalise_model(m)).collect();
+            // A prefix pattern is compared as typed: normalising would cut it elsewhere.
+            let normalised: Vec<String> = models
+                .iter()
+                .map(|m| {
+                    if m.ends_with('*') {
+                        m.clone()
+                    } else {
+                        normalise_model(m)
+                    }
+                })
+                .collect();
             json_list(&normalised)
         }),
     );
@@ -75,6 +85,49 @@ pub fn encode_changes(changes: &KeyChanges) -> (Vec<(&'static str, String)>, Vec
     put(
         "dailyCostLimit",
         changes.daily_cost_limit.map(|v| v.nanos().to_string()),
+    );
+    let nanos = |limit: Option<NanoUsd>| limit.map(|v| v.nanos().to_string());
+    put("totalCostLimit", nanos(changes.total_cost_limit));
+    put("weeklyCostLimit", nanos(changes.weekly_cost_limit));
+    put(
+        "weeklyResetDay",
+        changes.weekly_reset_day.map(|v| v.to_string()),
+    );
+    put(
+        "weeklyResetHour",
+        changes.weekly_reset_hour.map(|v| v.to_string()),
+    );
+    put("monthlyCostLimit", nanos(changes.monthly_cost_limit));
+    put("rateLimitCost", nanos(changes.window_cost_limit));
+    put("allowedIps", changes.allowed_ips.as_deref().map(json_list));
+    // Hidden beside the entries: `<32 hex digits>/<bits>`, the form the verify script matches
+    // (it cannot parse addresses itself).
+    put(
+        "allowedIpsMatch",
+        changes
+            .allowed_ips
+            .as_deref()
+            .map(|ips| json_list(&allowed_ip_match_forms(ips))),
+    );
+    put(
+        "modelRestrictionMode",
+        changes
+            .model_restriction_mode
+            .map(|m| m.as_str().to_string()),
+    );
+    put(
+        "expirationMode",
+        changes
+            .activation_mode
+            .map(|on| if on { "activation" } else { "fixed" }.to_string()),
+    );
+    put(
+        "activationDays",
+        changes.activation_days.map(|d| d.to_string()),
+    );
+    put(
+        "activationUnit",
+        changes.activation_unit.map(|u| u.as_str().to_string()),
     );
     put("tags", changes.tags.as_deref().map(json_list));
     match changes.expires_at {
@@ -114,6 +167,9 @@ pub fn decode_key(id: KeyId, fields: &HashMap<String, String>) -> Option<ApiKey>
     };
     let on = |name: &str| fields.get(name).is_some_and(|v| v == "1");
     let time = |name: &str| fields.get(name).and_then(|v| time_from_ms(v));
+    let amount = |name: &str| {
+        NanoUsd::from_nanos(fields.get(name).and_then(|v| v.parse().ok()).unwrap_or(0))
+    };
     Some(ApiKey {
         id,
         name: fields.get("name")?.clone(),
@@ -121,7 +177,7 @@ pub fn decode_key(id: KeyId, fields: &HashMap<String, String>) -> Option<ApiKey>
         token_limit: number("tokenLimit"),
         expires_at: time("expiresAt"),
         accounts: ACCOUNT_FIELDS.map(|f| fields.get(f).filter(|v| !v.is_empty()).cloned()),
-        permissions: Permissions::parse(&text("permissions")).unwrap_or(Permissions::All),
+        permissions: Permissions::parse(&text("permissions")).unwrap_or(Permissions::ALL),
         is_active: on("isActive"),
         concurrency_limit: number("concurrencyLimit"),
         rate_limit_window_minutes: number("rateLimitWindow"),
@@ -136,6 +192,33 @@ pub fn decode_key(id: KeyId, fields: &HashMap<String, String>) -> Option<ApiKey>
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0),
         ),
+        budgets: KeyBudgets {
+            total_cost_limit: amount("totalCostLimit"),
+            weekly_cost_limit: amount("weeklyCostLimit"),
+            weekly_reset_day: fields
+                .get("weeklyResetDay")
+                .and_then(|v| v.parse().ok())
+                .filter(|d| (1..=7).contains(d))
+                .unwrap_or(1),
+            weekly_reset_hour: fields
+                .get("weeklyResetHour")
+                .and_then(|v| v.parse().ok())
+                .filter(|h| *h <= 23)
+                .unwrap_or(0),
+            monthly_cost_limit: amount("monthlyCostLimit"),
+            window_cost_limit: amount("rateLimitCost"),
+            allowed_ips: list_from_json(fields.get("allowedIps")),
+            model_mode: ModelRestrictionMode::parse(&text("modelRestrictionMode"))
+                .unwrap_or_default(),
+            expiration: match (text("expirationMode").as_str(), number("activationDays")) {
+                ("activation", count) if count > 0 => ExpirationMode::Activation {
+                    count: u32::try_from(count).unwrap_or(u32::MAX),
+                    unit: ActivationUnit::parse(&text("activationUnit")).unwrap_or_default(),
+                },
+                _ => ExpirationMode::Fixed,
+            },
+            activated_at: time("activatedAt"),
+        },
         tags: list_from_json(fields.get("tags")),
         created_at: time("createdAt")?,
         updated_at: time("updatedAt")?,
@@ -213,7 +296,7 @@ mod tests {
         let key = decode_key(KeyId::new(), &fields).expect("decodes");
         assert_eq!(key.name, "n");
         assert!(key.is_active);
-        assert_eq!(key.permissions, Permissions::All);
+        assert_eq!(key.permissions, Permissions::ALL);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use redis::{AsyncCommands, Value};
 
-use super::names::{index, KeyNames};
+use super::names::{index, KeyNames, WAKE_CHANNEL};
 use super::records::decode_usage_by_model;
 use super::{decode, Store, StoreError, StoreResult, SCRIPTS};
 use crate::domain::ids::{KeyId, LeaseId};
@@ -32,6 +32,8 @@ pub struct UsageWrite<'a> {
     pub price_fallback: bool,
     pub now: DateTime<Utc>,
     pub today: NaiveDate,
+    /// ms to add to `now` for the wall clock in the configured zone (weekly budgets).
+    pub local_offset_ms: i64,
 }
 
 /// What recording one usage did.
@@ -243,7 +245,9 @@ impl Store {
             .key(key.usage_day_by_model(usage.today))
             .key(key.window())
             .key(key.leases())
-            .key(key.periods());
+            .key(key.periods())
+            .key(key.usage_week())
+            .key(key.waiters());
         if let Some(request_id) = usage.request_id {
             key_side.key(key.request_marker(request_id.as_str()));
         }
@@ -258,7 +262,9 @@ impl Store {
             .arg(marker_expiry)
             .arg(usage.cost.nanos())
             .arg(usage.priced_as)
-            .arg(if usage.price_fallback { "1" } else { "0" });
+            .arg(if usage.price_fallback { "1" } else { "0" })
+            .arg(usage.local_offset_ms)
+            .arg(WAKE_CHANNEL);
         for (counter, amount) in &counters {
             key_side.arg(*counter).arg(amount);
         }

@@ -121,6 +121,7 @@ where
 /// Every declared route of the dashboard and the admin API.
 fn declared_routes() -> Vec<RouteSpec> {
     let mut routes = super::admin_api::routes();
+    routes.extend(super::admin_budgets::routes());
     routes.extend(super::dashboard::routes());
     routes
 }

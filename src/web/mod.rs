@@ -2,6 +2,7 @@
 
 mod access;
 mod admin_api;
+mod admin_budgets;
 mod auth;
 mod dashboard;
 mod error;

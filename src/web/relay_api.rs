@@ -14,6 +14,7 @@ use super::error::{ApiError, ApiResult, ErrorDetail};
 use super::extract::ApiJson;
 use super::views::{key_fields, time, KeyFields};
 use super::AppState;
+use crate::domain::budgets::parse_client_ip;
 use crate::domain::ids::LeaseId;
 use crate::domain::pricing::TokenCounts;
 use crate::domain::refusal::Refused;
@@ -30,7 +31,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route_layer(middleware::from_fn_with_state(state, require_service_token))
 }
 
-const SERVICES: [&str; 3] = ["claude", "gemini", "openai"];
+use crate::domain::key_fields::SERVICES;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,7 +45,16 @@ struct VerifyBody {
     client: Option<String>,
     #[serde(default)]
     acquire: bool,
+    /// The caller's client address, for keys with `allowedIps`.
+    #[serde(default, rename = "clientIp")]
+    client_ip: Option<String>,
+    /// How long a request that finds concurrency full may wait for a slot (0–60000 ms).
+    #[serde(default, rename = "waitMs")]
+    wait_ms: Option<u64>,
 }
+
+/// Longest `waitMs` a verify accepts.
+const MAX_WAIT_MS: u64 = 60_000;
 
 /// `{"valid": false, "error": {...}}`: a refused verify.
 #[derive(Serialize)]
@@ -85,12 +95,27 @@ async fn route_post_verify(
         }
     }
     let model = verify_model(body.model.as_deref())?;
+    let client_ip = match body.client_ip.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(text) => Some(
+            parse_client_ip(text)
+                .ok_or_else(|| ApiError::invalid("clientIp", "must be an IPv4 or IPv6 address"))?,
+        ),
+    };
+    if body.wait_ms.is_some_and(|ms| ms > MAX_WAIT_MS) {
+        return Err(ApiError::invalid(
+            "waitMs",
+            format!("must be from 0 to {MAX_WAIT_MS}"),
+        ));
+    }
     let input = VerifyInput {
         key: &body.key,
         service: body.service.as_deref(),
         model,
         client: body.client.as_deref(),
+        client_ip,
         acquire: body.acquire,
+        wait: std::time::Duration::from_millis(body.wait_ms.unwrap_or(0)),
     };
     let now = Utc::now();
     match state.keys.verify(&input).await? {

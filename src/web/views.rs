@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
+use crate::domain::budgets::ExpirationMode;
 use crate::domain::key::DailyModelUsage;
 use crate::domain::key::{ApiKey, KeySnapshot, UsageTotals};
+use crate::domain::key_fields::Permissions;
 use crate::domain::window::remaining_secs;
 
 pub fn time(t: DateTime<Utc>) -> String {
@@ -28,7 +30,9 @@ pub struct KeyFields<'a> {
     gemini_account_id: Option<&'a str>,
     openai_account_id: Option<&'a str>,
     bedrock_account_id: Option<&'a str>,
-    permissions: &'static str,
+    azure_openai_account_id: Option<&'a str>,
+    droid_account_id: Option<&'a str>,
+    permissions: Permissions,
     is_active: bool,
     status: &'static str,
     concurrency_limit: u64,
@@ -39,6 +43,19 @@ pub struct KeyFields<'a> {
     enable_client_restriction: bool,
     allowed_clients: &'a [String],
     daily_cost_limit: f64,
+    total_cost_limit: f64,
+    weekly_cost_limit: f64,
+    weekly_reset_day: u8,
+    weekly_reset_hour: u8,
+    monthly_cost_limit: f64,
+    rate_limit_cost: f64,
+    allowed_ips: &'a [String],
+    model_restriction_mode: &'static str,
+    expiration_mode: &'static str,
+    activation_days: Option<u32>,
+    activation_unit: Option<&'static str>,
+    is_activated: bool,
+    activated_at: Option<String>,
     tags: &'a [String],
     created_at: String,
     updated_at: String,
@@ -47,7 +64,7 @@ pub struct KeyFields<'a> {
 }
 
 pub fn key_fields(key: &ApiKey, now: DateTime<Utc>) -> KeyFields<'_> {
-    let [claude, claude_console, gemini, openai, bedrock] = &key.accounts;
+    let [claude, claude_console, gemini, openai, bedrock, azure_openai, droid] = &key.accounts;
     KeyFields {
         id: key.id.to_string(),
         name: &key.name,
@@ -59,7 +76,9 @@ pub fn key_fields(key: &ApiKey, now: DateTime<Utc>) -> KeyFields<'_> {
         gemini_account_id: gemini.as_deref(),
         openai_account_id: openai.as_deref(),
         bedrock_account_id: bedrock.as_deref(),
-        permissions: key.permissions.as_str(),
+        azure_openai_account_id: azure_openai.as_deref(),
+        droid_account_id: droid.as_deref(),
+        permissions: key.permissions,
         is_active: key.is_active,
         status: key.status(now).as_str(),
         concurrency_limit: key.concurrency_limit,
@@ -70,6 +89,25 @@ pub fn key_fields(key: &ApiKey, now: DateTime<Utc>) -> KeyFields<'_> {
         enable_client_restriction: key.enable_client_restriction,
         allowed_clients: &key.allowed_clients,
         daily_cost_limit: key.daily_cost_limit.as_usd_f64(),
+        total_cost_limit: key.budgets.total_cost_limit.as_usd_f64(),
+        weekly_cost_limit: key.budgets.weekly_cost_limit.as_usd_f64(),
+        weekly_reset_day: key.budgets.weekly_reset_day,
+        weekly_reset_hour: key.budgets.weekly_reset_hour,
+        monthly_cost_limit: key.budgets.monthly_cost_limit.as_usd_f64(),
+        rate_limit_cost: key.budgets.window_cost_limit.as_usd_f64(),
+        allowed_ips: &key.budgets.allowed_ips,
+        model_restriction_mode: key.budgets.model_mode.as_str(),
+        expiration_mode: key.budgets.expiration.as_str(),
+        activation_days: match key.budgets.expiration {
+            ExpirationMode::Activation { count, .. } => Some(count),
+            ExpirationMode::Fixed => None,
+        },
+        activation_unit: match key.budgets.expiration {
+            ExpirationMode::Activation { unit, .. } => Some(unit.as_str()),
+            ExpirationMode::Fixed => None,
+        },
+        is_activated: key.budgets.activated_at.is_some(),
+        activated_at: key.budgets.activated_at.map(time),
         tags: &key.tags,
         created_at: time(key.created_at),
         updated_at: time(key.updated_at),
@@ -131,6 +169,12 @@ pub struct KeyJson<'a> {
     window_end_time: Option<String>,
     window_remaining_seconds: Option<u64>,
     daily_cost: f64,
+    weekly_cost: f64,
+    monthly_cost: f64,
+    total_cost: f64,
+    current_window_cost: f64,
+    /// The refusal code a check-only verify would give now (request-independent checks), or null.
+    limited_by: Option<&'static str>,
     usage: UsagePeriods,
 }
 
@@ -150,6 +194,11 @@ pub fn key_json(snapshot: &KeySnapshot, now: DateTime<Utc>) -> KeyJson<'_> {
         window_remaining_seconds: window
             .and_then(|w| remaining_secs(w.end_ms, now.timestamp_millis())),
         daily_cost: snapshot.daily.cost.as_usd_f64(),
+        weekly_cost: snapshot.weekly_cost.as_usd_f64(),
+        monthly_cost: snapshot.monthly.cost.as_usd_f64(),
+        total_cost: snapshot.total.cost.as_usd_f64(),
+        current_window_cost: snapshot.window_cost.as_usd_f64(),
+        limited_by: snapshot.limited_by(now).map(|r| r.code()),
         usage: UsagePeriods {
             total: (&snapshot.total).into(),
             daily: (&snapshot.daily).into(),

@@ -2,22 +2,33 @@
 -- Every key here carries the key's hash tag.
 -- KEYS[1] key hash  KEYS[2] total  KEYS[3] today  KEYS[4] this month  KEYS[5] today per model
 -- KEYS[6] rate window hash  KEYS[7] lease zset  KEYS[8] period index (usage key -> expiry ms)
--- KEYS[9] only with a request id: its marker (a hash of the first answer's figures)
+-- KEYS[9] this week's cost hash ({week = the week's reset on the local wall clock, ms; cost})
+-- KEYS[10] waiters zset (the head is told of a released lease on the wake channel)
+-- KEYS[11] only with a request id: its marker (a hash of the first answer's figures)
 -- ARGV[1] now ms  ARGV[2] model  ARGV[3] lease id or ''  ARGV[4] day expiry ms  ARGV[5] month expiry ms
 -- ARGV[6] all tokens of the response (for the rate window)  ARGV[7] largest value a counter may reach
 -- ARGV[8] marker expiry ms  ARGV[9] this record's cost (nano-USD)  ARGV[10] priced as
 -- ARGV[11] '1' when priced with the fallback price
--- ARGV[12..] counter name, amount pairs (requests first, tokens of each kind, cost)
+-- ARGV[12] ms to add to now for the wall clock in the configured zone (its offset at now)
+-- ARGV[13] the wake channel
+-- ARGV[14..] counter name, amount pairs (requests first, tokens of each kind, cost)
 -- Returns {'unknown'} for an unknown key (nothing written);
 -- {'repeat', cost, daily cost, priced as, fallback} when the marker exists: the first answer,
 --   nothing applied (the lease is released: a retry may carry it);
 -- {'full', counter} when a counter would pass ARGV[7]: nothing applied but the lease release
 --   (the response is over, so its slot is free either way);
 -- else {'ok', today's cost in nano-USD}.
+-- Frees a lease and tells the first waiter for a slot, if any.
+local function release(lease)
+  if redis.call('ZREM', KEYS[7], lease) == 1 then
+    local head = redis.call('ZRANGE', KEYS[10], 0, 0)[1]
+    if head then redis.call('PUBLISH', ARGV[13], head) end
+  end
+end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'unknown'} end
-local marker = KEYS[9]
+local marker = KEYS[11]
 if marker and redis.call('EXISTS', marker) == 1 then
-  if ARGV[3] ~= '' then redis.call('ZREM', KEYS[7], ARGV[3]) end
+  if ARGV[3] ~= '' then release(ARGV[3]) end
   local first = redis.call('HMGET', marker, 'cost', 'dailyCost', 'pricedAs', 'priceFallback')
   return {'repeat', first[1] or '0', first[2] or '0', first[3] or '', first[4] or '0'}
 end
@@ -29,7 +40,7 @@ local max_counter = tonumber(ARGV[7])
 -- Amounts stay text for the writes (Lua prints numbers above 10^14 rounded); `room` holds,
 -- per counter, the largest value it may have now for this record to fit.
 local counters, amounts, by_model, room = {}, {}, {}, {}
-for i = 12, #ARGV, 2 do
+for i = 14, #ARGV, 2 do
   if ARGV[i + 1] ~= '0' then
     local n = #counters + 1
     counters[n], amounts[n] = ARGV[i], ARGV[i + 1]
@@ -58,7 +69,7 @@ if not full and all_tokens ~= '0' then
   end
 end
 if full then
-  if ARGV[3] ~= '' then redis.call('ZREM', KEYS[7], ARGV[3]) end
+  if ARGV[3] ~= '' then release(ARGV[3]) end
   return {'full', full}
 end
 
@@ -84,8 +95,36 @@ if month_requests == 1 then
   redis.call('ZADD', KEYS[8], ARGV[5], KEYS[4])
 end
 if window_live then redis.call('HINCRBY', KEYS[6], 'tokens', all_tokens) end
+local cost = ARGV[9]
+if cost ~= '0' then
+  -- The running window's cost (rateLimitCost), when a window runs.
+  local window_end = redis.call('HGET', KEYS[6], 'end')
+  if window_end and tonumber(window_end) > tonumber(ARGV[1]) then
+    redis.call('HINCRBY', KEYS[6], 'cost', cost)
+  end
+  -- This week's cost, from the key's weekly reset (same rule as verify.lua). A new week
+  -- starts the bucket again; it lives a day past the week's end and is listed in the period
+  -- index so deleting the key removes it.
+  local reset_at = redis.call('HMGET', KEYS[1], 'weeklyResetDay', 'weeklyResetHour')
+  local day_ms = 86400000
+  local local_now = tonumber(ARGV[1]) + tonumber(ARGV[12])
+  local days = math.floor(local_now / day_ms)
+  local weekday = (days + 3) % 7 + 1
+  local reset_day, reset_hour = tonumber(reset_at[1] or '1'), tonumber(reset_at[2] or '0')
+  local reset = (days - (weekday - reset_day) % 7) * day_ms + reset_hour * 3600000
+  if reset > local_now then reset = reset - 7 * day_ms end
+  local week = string.format('%.0f', reset)
+  if redis.call('HGET', KEYS[9], 'week') == week then
+    redis.call('HINCRBY', KEYS[9], 'cost', cost)
+  else
+    redis.call('HSET', KEYS[9], 'week', week, 'cost', cost)
+    local expires = tonumber(ARGV[1]) + (reset + 8 * day_ms - local_now)
+    redis.call('PEXPIREAT', KEYS[9], string.format('%.0f', expires))
+    redis.call('ZADD', KEYS[8], string.format('%.0f', expires), KEYS[9])
+  end
+end
 redis.call('HSET', KEYS[1], 'lastUsedAt', ARGV[1])
-if ARGV[3] ~= '' then redis.call('ZREM', KEYS[7], ARGV[3]) end
+if ARGV[3] ~= '' then release(ARGV[3]) end
 local daily_cost = redis.call('HGET', KEYS[3], 'cost') or '0'
 if marker then
   redis.call('HSET', marker, 'cost', ARGV[9], 'dailyCost', daily_cost, 'pricedAs', ARGV[10],

@@ -13,4 +13,4 @@ redis.call('HSET', KEYS[1], 'updatedAt', ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'rev', 1)
 return redis.call('HMGET', KEYS[1], 'rev', 'name', 'tags', 'isActive', 'expiresAt', 'createdAt',
   'lastUsedAt', 'claudeAccountId', 'claudeConsoleAccountId', 'geminiAccountId', 'openaiAccountId',
-  'bedrockAccountId')
+  'bedrockAccountId', 'azureOpenaiAccountId', 'droidAccountId')

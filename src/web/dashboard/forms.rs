@@ -5,9 +5,12 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 
+use crate::domain::budgets::ModelRestrictionMode;
 use crate::domain::clients::ClientMatcher;
 use crate::domain::key::ApiKey;
-use crate::domain::key_fields::{KeyChanges, KeyFieldsInput, Patch, Permissions, ACCOUNT_FIELDS};
+use crate::domain::key_fields::{
+    KeyChanges, KeyFieldsInput, Patch, Permissions, ACCOUNT_COUNT, ACCOUNT_FIELDS,
+};
 use crate::domain::timezone::Zone;
 use crate::domain::FieldError;
 use crate::web::extract::FormPairs;
@@ -33,9 +36,19 @@ pub struct KeyFormValues {
     pub enable_client_restriction: bool,
     pub allowed_clients: Vec<String>,
     /// In the order of `ACCOUNT_FIELDS`.
-    pub accounts: [String; 5],
+    pub accounts: [String; ACCOUNT_COUNT],
     pub expiry_preset: String,
     pub expires_on: String,
+    /// Budgets beyond the daily one (USD as typed; empty = none), the weekly reset, the
+    /// address allow-list (one per line) and the model list's mode.
+    pub total_cost_limit: String,
+    pub weekly_cost_limit: String,
+    pub weekly_reset_day: String,
+    pub weekly_reset_hour: String,
+    pub monthly_cost_limit: String,
+    pub rate_limit_cost: String,
+    pub allowed_ips: String,
+    pub model_restriction_mode: String,
 }
 
 impl KeyFormValues {
@@ -43,8 +56,11 @@ impl KeyFormValues {
     pub fn for_new_key() -> KeyFormValues {
         KeyFormValues {
             is_active: true,
-            permissions: Permissions::All.as_str().into(),
+            permissions: Permissions::ALL.as_text(),
             expiry_preset: "never".into(),
+            weekly_reset_day: "1".into(),
+            weekly_reset_hour: "0".into(),
+            model_restriction_mode: "deny".into(),
             ..KeyFormValues::default()
         }
     }
@@ -57,7 +73,7 @@ impl KeyFormValues {
             description: key.description.clone(),
             tags: key.tags.join(", "),
             is_active: key.is_active,
-            permissions: key.permissions.as_str().into(),
+            permissions: key.permissions.as_text(),
             concurrency_limit: number(key.concurrency_limit),
             rate_limit_window: number(key.rate_limit_window_minutes),
             rate_limit_requests: number(key.rate_limit_requests),
@@ -74,6 +90,14 @@ impl KeyFormValues {
             accounts: key.accounts.clone().map(Option::unwrap_or_default),
             expiry_preset: "keep".into(),
             expires_on: String::new(),
+            total_cost_limit: usd_text(key.budgets.total_cost_limit),
+            weekly_cost_limit: usd_text(key.budgets.weekly_cost_limit),
+            weekly_reset_day: key.budgets.weekly_reset_day.to_string(),
+            weekly_reset_hour: key.budgets.weekly_reset_hour.to_string(),
+            monthly_cost_limit: usd_text(key.budgets.monthly_cost_limit),
+            rate_limit_cost: usd_text(key.budgets.window_cost_limit),
+            allowed_ips: key.budgets.allowed_ips.join("\n"),
+            model_restriction_mode: key.budgets.model_mode.as_str().into(),
         }
     }
 
@@ -96,6 +120,14 @@ impl KeyFormValues {
             enable_client_restriction: checked("enableClientRestriction"),
             allowed_clients: form.all("allowedClients"),
             accounts: ACCOUNT_FIELDS.map(text),
+            total_cost_limit: text("totalCostLimit"),
+            weekly_cost_limit: text("weeklyCostLimit"),
+            weekly_reset_day: text("weeklyResetDay"),
+            weekly_reset_hour: text("weeklyResetHour"),
+            monthly_cost_limit: text("monthlyCostLimit"),
+            rate_limit_cost: text("rateLimitCost"),
+            allowed_ips: form.get("allowedIps").unwrap_or("").to_string(),
+            model_restriction_mode: text("modelRestrictionMode"),
             expiry_preset: text("expiryPreset"),
             expires_on: text("expiresOn"),
         }
@@ -111,13 +143,14 @@ impl KeyFormValues {
         now: DateTime<Utc>,
     ) -> Result<KeyChanges, FormErrors> {
         let mut errors = Vec::new();
-        let [claude, claude_console, gemini, openai, bedrock] = self.accounts.clone().map(|id| {
-            if id.is_empty() {
-                Patch::Null
-            } else {
-                Patch::Value(id)
-            }
-        });
+        let [claude, claude_console, gemini, openai, bedrock, azure_openai, droid] =
+            self.accounts.clone().map(|id| {
+                if id.is_empty() {
+                    Patch::Null
+                } else {
+                    Patch::Value(id)
+                }
+            });
         let input = KeyFieldsInput {
             name: Patch::Value(self.name.clone()),
             description: Patch::Value(self.description.clone()),
@@ -129,12 +162,18 @@ impl KeyFormValues {
             gemini_account_id: gemini,
             openai_account_id: openai,
             bedrock_account_id: bedrock,
-            permissions: match Permissions::parse(&self.permissions) {
+            azure_openai_account_id: azure_openai,
+            droid_account_id: droid,
+            // The form always sends a choice: an empty one is a broken form, not "all".
+            permissions: match Some(self.permissions.trim())
+                .filter(|p| !p.is_empty())
+                .and_then(Permissions::parse)
+            {
                 Some(permissions) => Patch::Value(permissions),
                 None => {
                     errors.push(FieldError::new(
                         "permissions",
-                        "must be all, claude, gemini or openai",
+                        "must be all, claude, gemini, openai or droid",
                     ));
                     Patch::Absent
                 }
@@ -173,6 +212,48 @@ impl KeyFormValues {
                 },
             },
             tags: Patch::Value(split_list(&self.tags, ',')),
+            total_cost_limit: usd_limit("totalCostLimit", &self.total_cost_limit, &mut errors),
+            weekly_cost_limit: usd_limit("weeklyCostLimit", &self.weekly_cost_limit, &mut errors),
+            weekly_reset_day: small_number(
+                "weeklyResetDay",
+                &self.weekly_reset_day,
+                1,
+                &mut errors,
+            ),
+            weekly_reset_hour: small_number(
+                "weeklyResetHour",
+                &self.weekly_reset_hour,
+                0,
+                &mut errors,
+            ),
+            monthly_cost_limit: usd_limit(
+                "monthlyCostLimit",
+                &self.monthly_cost_limit,
+                &mut errors,
+            ),
+            rate_limit_cost: usd_limit("rateLimitCost", &self.rate_limit_cost, &mut errors),
+            allowed_ips: Patch::Value(split_list(&self.allowed_ips, '\n')),
+            // An older form without the choice means the list blocks (as before).
+            model_restriction_mode: match Some(self.model_restriction_mode.as_str())
+                .filter(|m| !m.is_empty())
+                .map_or(
+                    Some(ModelRestrictionMode::Deny),
+                    ModelRestrictionMode::parse,
+                ) {
+                Some(mode) => Patch::Value(mode),
+                None => {
+                    errors.push(FieldError::new(
+                        "modelRestrictionMode",
+                        "must be deny or allow",
+                    ));
+                    Patch::Absent
+                }
+            },
+            // The form sets the expiry through its presets; activation mode is set through
+            // the API (a save leaves it as it is).
+            expiration_mode: Patch::Absent,
+            activation_days: Patch::Absent,
+            activation_unit: Patch::Absent,
         };
         let expires_at = self.expiry(zone, now).unwrap_or_else(|error| {
             errors.push(error);
@@ -254,6 +335,51 @@ fn whole_number(field: &'static str, text: &str, errors: &mut Vec<FieldError>) -
     }
 }
 
+/// A budget typed as USD: empty is 0 (none).
+fn usd_limit(field: &'static str, text: &str, errors: &mut Vec<FieldError>) -> Patch<f64> {
+    if text.is_empty() {
+        return Patch::Value(0.0);
+    }
+    match text.trim_start_matches('$').parse::<f64>() {
+        Ok(usd) => Patch::Value(usd),
+        Err(_) => {
+            errors.push(FieldError::new(
+                field,
+                "must be an amount in USD, like 5 or 12.50",
+            ));
+            Patch::Absent
+        }
+    }
+}
+
+/// A day or hour from a select: empty is `default`.
+fn small_number(
+    field: &'static str,
+    text: &str,
+    default: u8,
+    errors: &mut Vec<FieldError>,
+) -> Patch<u8> {
+    if text.is_empty() {
+        return Patch::Value(default);
+    }
+    match text.parse::<u8>() {
+        Ok(n) => Patch::Value(n),
+        Err(_) => {
+            errors.push(FieldError::new(field, "choose one of the offered values"));
+            Patch::Absent
+        }
+    }
+}
+
+/// A stored budget as the form shows it (empty for none).
+fn usd_text(limit: crate::domain::money::NanoUsd) -> String {
+    if limit.nanos() == 0 {
+        String::new()
+    } else {
+        limit.to_string()
+    }
+}
+
 fn split_list(text: &str, separator: char) -> Vec<String> {
     text.split(separator)
         .map(|s| s.trim().to_string())
@@ -262,7 +388,7 @@ fn split_list(text: &str, separator: char) -> Vec<String> {
 }
 
 /// The key form's fields in the order the form shows them: (field, the id of its input, label).
-const FORM_FIELDS: [(&str, &str, &str); 19] = [
+const FORM_FIELDS: [(&str, &str, &str); 29] = [
     ("name", "name", "Name"),
     ("tags", "tags", "Tags"),
     ("description", "description", "Description"),
@@ -285,8 +411,24 @@ const FORM_FIELDS: [(&str, &str, &str); 19] = [
         "Requests per window",
     ),
     ("tokenLimit", "tokenLimit", "Tokens per window"),
+    ("rateLimitCost", "rateLimitCost", "Cost per window (USD)"),
+    (
+        "weeklyCostLimit",
+        "weeklyCostLimit",
+        "Weekly cost limit (USD)",
+    ),
+    ("weeklyResetDay", "weeklyResetDay", "Week starts on"),
+    ("weeklyResetHour", "weeklyResetHour", "Week starts at hour"),
+    (
+        "monthlyCostLimit",
+        "monthlyCostLimit",
+        "Monthly cost limit (USD)",
+    ),
+    ("totalCostLimit", "totalCostLimit", "Total cost limit (USD)"),
+    ("modelRestrictionMode", "modelRestrictionMode", "Model list"),
     ("restrictedModels", "restrictedModels", "Blocked models"),
     ("allowedClients", "allowedClients", "Allowed clients"),
+    ("allowedIps", "allowedIps", "Allowed addresses"),
     ("claudeAccountId", "claudeAccountId", "Claude account"),
     (
         "claudeConsoleAccountId",
@@ -296,6 +438,12 @@ const FORM_FIELDS: [(&str, &str, &str); 19] = [
     ("geminiAccountId", "geminiAccountId", "Gemini account"),
     ("openaiAccountId", "openaiAccountId", "OpenAI account"),
     ("bedrockAccountId", "bedrockAccountId", "Bedrock account"),
+    (
+        "azureOpenaiAccountId",
+        "azureOpenaiAccountId",
+        "Azure OpenAI account",
+    ),
+    ("droidAccountId", "droidAccountId", "Droid account"),
     ("expiryPreset", "expiryPreset", "Expires"),
     ("expiresOn", "expiresOn", "Expiry date"),
 ];

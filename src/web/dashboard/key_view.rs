@@ -10,13 +10,22 @@ use super::format::{
 };
 use crate::domain::ids::KeyId;
 use crate::domain::key::KeySnapshot;
+use crate::domain::money::NanoUsd;
 use crate::domain::timezone::Zone;
 use crate::domain::window::remaining_secs;
 use crate::web::error::{PageError, PageResult};
 use crate::web::extract::QueryPairs;
 use crate::web::AppState;
 
-pub const ACCOUNT_LABELS: [&str; 5] = ["Claude", "Claude Console", "Gemini", "OpenAI", "Bedrock"];
+pub const ACCOUNT_LABELS: [&str; 7] = [
+    "Claude",
+    "Claude Console",
+    "Gemini",
+    "OpenAI",
+    "Bedrock",
+    "Azure OpenAI",
+    "Droid",
+];
 
 /// One key as the list and detail pages show it, formatted.
 pub struct KeyView {
@@ -26,7 +35,7 @@ pub struct KeyView {
     pub tags: Vec<String>,
     pub status: &'static str,
     pub is_active: bool,
-    pub permissions: &'static str,
+    pub permissions: String,
     pub accounts: Vec<(&'static str, String)>,
     pub concurrency: u64,
     pub concurrency_limit: String,
@@ -57,6 +66,93 @@ pub struct KeyView {
     pub allowed_clients: Vec<String>,
     pub enable_model_restriction: bool,
     pub enable_client_restriction: bool,
+    /// `limited: daily cost` while a limit blocks the key now; empty otherwise.
+    pub limited_by: String,
+    /// A bar per configured budget beyond the daily one.
+    pub budgets: Vec<BudgetBar>,
+}
+
+/// One budget's use: a bar with its text, amber past 80 %, red at the limit (the text says so
+/// too, so colour is never the only signal).
+pub struct BudgetBar {
+    pub label: &'static str,
+    pub spent: String,
+    pub limit: String,
+    pub ratio: f64,
+    pub percent: String,
+    /// `ok`, `warn` (past 80 %) or `full` (at or over the limit).
+    pub level: &'static str,
+}
+
+impl BudgetBar {
+    fn new(label: &'static str, spent: NanoUsd, limit: NanoUsd) -> BudgetBar {
+        let share = spent.nanos() as f64 / limit.nanos().max(1) as f64;
+        BudgetBar {
+            label,
+            spent: usd(spent),
+            limit: usd(limit),
+            ratio: share.clamp(0.0, 1.0),
+            percent: percent(share),
+            level: budget_level(share),
+        }
+    }
+
+    /// What the bar's text adds to the share: a word for the amber and red states.
+    pub fn state_text(&self) -> &'static str {
+        match self.level {
+            "full" => " · limit reached",
+            "warn" => " · near the limit",
+            _ => "",
+        }
+    }
+}
+
+fn budget_level(share: f64) -> &'static str {
+    if share >= 1.0 {
+        "full"
+    } else if share > 0.8 {
+        "warn"
+    } else {
+        "ok"
+    }
+}
+
+/// The budget bars a key has (weekly, monthly, total, per window), in that order.
+fn budget_bars(snapshot: &KeySnapshot) -> Vec<BudgetBar> {
+    let budgets = &snapshot.key.budgets;
+    [
+        ("This week", snapshot.weekly_cost, budgets.weekly_cost_limit),
+        (
+            "This month",
+            snapshot.monthly.cost,
+            budgets.monthly_cost_limit,
+        ),
+        ("All time", snapshot.total.cost, budgets.total_cost_limit),
+        (
+            "This window",
+            snapshot.window_cost,
+            budgets.window_cost_limit,
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, _, limit)| *limit > NanoUsd::ZERO)
+    .map(|(label, spent, limit)| BudgetBar::new(label, spent, limit))
+    .collect()
+}
+
+/// `limited: daily cost` for the refusal that blocks the key now, or empty.
+pub fn limited_text(snapshot: &KeySnapshot) -> String {
+    snapshot
+        .limited_by(Utc::now())
+        .map(|refusal| {
+            let code = refusal.code();
+            let what = code
+                .strip_suffix("_limit")
+                .unwrap_or(code)
+                .replace('_', " ");
+            format!("limited: {what}")
+        })
+        .unwrap_or_default()
 }
 
 fn limit_text(limit: u64, format: fn(u64) -> String) -> String {
@@ -82,7 +178,7 @@ impl KeyView {
             tags: key.tags.clone(),
             status: key.status(now).as_str(),
             is_active: key.is_active,
-            permissions: key.permissions.as_str(),
+            permissions: key.permissions.as_text(),
             accounts: ACCOUNT_LABELS
                 .iter()
                 .zip(&key.accounts)
@@ -115,6 +211,8 @@ impl KeyView {
             allowed_clients: key.allowed_clients.clone(),
             enable_model_restriction: key.enable_model_restriction,
             enable_client_restriction: key.enable_client_restriction,
+            limited_by: limited_text(snapshot),
+            budgets: budget_bars(snapshot),
         }
     }
 
@@ -148,6 +246,9 @@ pub struct LiveKey {
     daily_cost: String,
     daily_cost_ratio: f64,
     daily_cost_percent: String,
+    /// Refreshed with today's cost, so the two never disagree on one row.
+    total_cost: String,
+    limited_by: String,
 }
 
 impl LiveKey {
@@ -162,6 +263,8 @@ impl LiveKey {
             daily_cost: usd(snapshot.daily.cost),
             daily_cost_ratio: cost_ratio(snapshot),
             daily_cost_percent: percent(cost_share(snapshot)),
+            total_cost: usd(snapshot.total.cost),
+            limited_by: limited_text(snapshot),
         }
     }
 }

@@ -8,6 +8,7 @@ mod format;
 mod forms;
 mod holder;
 mod key_form;
+mod key_tools;
 mod key_view;
 mod keys;
 mod login;
@@ -22,6 +23,7 @@ pub fn routes() -> Vec<RouteSpec> {
     let mut routes = login::routes();
     routes.extend(keys::routes());
     routes.extend(key_form::routes());
+    routes.extend(key_tools::routes());
     routes.extend(accounts::routes());
     routes.extend(admins::routes());
     routes.extend(holder::routes());

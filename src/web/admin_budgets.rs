@@ -1,0 +1,139 @@
+//! The admin API's admission tools: a key's leases (list, release all) and extending its expiry.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use super::access::{delete, get, post, Access, RouteSpec};
+use super::error::{ApiError, ApiResult};
+use super::extract::ApiJson;
+use super::views::{key_json, time, KeyJson};
+use super::AppState;
+use crate::domain::ids::KeyId;
+use crate::domain::key_fields::parse_expiry;
+use crate::domain::role::AdminRole;
+use crate::service::{ExtendOutcome, Extension};
+
+pub fn routes() -> Vec<RouteSpec> {
+    const READ: Access = Access::Api(AdminRole::Viewer);
+    const WRITE: Access = Access::Api(AdminRole::Operator);
+    vec![
+        get("/api/v1/admin/keys/{id}/leases", READ, route_get_leases),
+        delete("/api/v1/admin/keys/{id}/leases", WRITE, route_delete_leases),
+        post("/api/v1/admin/keys/{id}/extend", WRITE, route_post_extend),
+    ]
+}
+
+/// Longest extension in days (ten years).
+const MAX_EXTEND_DAYS: u64 = 3650;
+
+fn parse_key_id(id: &str) -> ApiResult<KeyId> {
+    KeyId::parse(id).ok_or(ApiError::NotFound("key"))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LeaseJson {
+    id: String,
+    expires_at: String,
+}
+
+#[derive(Serialize)]
+struct LeasesBody {
+    leases: Vec<LeaseJson>,
+}
+
+#[derive(Serialize)]
+struct ReleasedBody {
+    released: u64,
+}
+
+async fn route_get_leases(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<LeasesBody>> {
+    let leases = state
+        .keys
+        .leases(parse_key_id(&id)?)
+        .await?
+        .ok_or(ApiError::NotFound("key"))?;
+    Ok(Json(LeasesBody {
+        leases: leases
+            .into_iter()
+            .map(|(id, expires_at)| LeaseJson {
+                id,
+                expires_at: time(expires_at),
+            })
+            .collect(),
+    }))
+}
+
+async fn route_delete_leases(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ReleasedBody>> {
+    let released = state
+        .keys
+        .release_all_leases(parse_key_id(&id)?)
+        .await?
+        .ok_or(ApiError::NotFound("key"))?;
+    Ok(Json(ReleasedBody { released }))
+}
+
+/// `{"days": N}` or `{"expiresAt": "..."}`, optionally `"enable": true`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ExtendBody {
+    #[serde(default)]
+    days: Option<u64>,
+    #[serde(default)]
+    expires_at: Option<String>,
+    #[serde(default)]
+    enable: bool,
+}
+
+#[derive(Serialize)]
+struct KeyBody<'a> {
+    key: KeyJson<'a>,
+}
+
+async fn route_post_extend(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ExtendBody>,
+) -> ApiResult<Response> {
+    let id = parse_key_id(&id)?;
+    let extension = match (body.days, body.expires_at.as_deref()) {
+        (Some(days), None) if (1..=MAX_EXTEND_DAYS).contains(&days) => {
+            Extension::By(chrono::Duration::days(days as i64))
+        }
+        (Some(_), None) => {
+            return Err(ApiError::invalid(
+                "days",
+                format!("must be a whole number from 1 to {MAX_EXTEND_DAYS}"),
+            ))
+        }
+        (None, Some(text)) => Extension::Until(parse_expiry(text)?),
+        _ => {
+            return Err(ApiError::invalid(
+                "days",
+                "send either days (a number of days) or expiresAt (a time), not both",
+            ))
+        }
+    };
+    match state.keys.extend(id, extension, body.enable).await? {
+        ExtendOutcome::Extended => {}
+        ExtendOutcome::NotFound => return Err(ApiError::NotFound("key")),
+        ExtendOutcome::NotActivated => return Err(ApiError::invalid(
+            "days",
+            "the key is in activation mode and not used yet: its validity starts at its first use",
+        )),
+    }
+    let snapshot = state.keys.get(id).await?.ok_or(ApiError::NotFound("key"))?;
+    let now = state.keys.now();
+    let body = KeyBody {
+        key: key_json(&snapshot, now),
+    };
+    Ok(Json(&body).into_response())
+}
