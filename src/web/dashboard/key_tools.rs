@@ -6,8 +6,8 @@ use axum::response::Redirect;
 use super::flash::Flash;
 use super::format::plural;
 use crate::domain::ids::KeyId;
-use crate::service::{ExtendOutcome, Extension};
 use crate::domain::role::AdminRole;
+use crate::service::{ExtendOutcome, Extension};
 use crate::web::access::{post, Access, RouteSpec};
 use crate::web::auth::AdminForm;
 use crate::web::error::{PageError, PageResult};
@@ -17,7 +17,11 @@ pub fn routes() -> Vec<RouteSpec> {
     const WRITE: Access = Access::Page(AdminRole::Operator);
     vec![
         post("/keys/{id}/extend", WRITE, route_post_extend),
-        post("/keys/{id}/leases/release", WRITE, route_post_release_leases),
+        post(
+            "/keys/{id}/leases/release",
+            WRITE,
+            route_post_release_leases,
+        ),
     ]
 }
 
