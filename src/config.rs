@@ -16,6 +16,9 @@ use crate::domain::username::AdminUsername;
 
 /// Settings whose values are secrets or free text: taken from the environment verbatim, so a
 /// password like `12345` stays a string instead of being parsed as a number.
+/// Ten years: longer is surely a typo.
+const MAX_DELETED_RETENTION_DAYS: u64 = 3650;
+
 const VERBATIM_ENV_SETTINGS: [&str; 9] = [
     "encryption_key",
     "admin_password",
@@ -66,6 +69,7 @@ struct RawSettings {
     pricing_fallback_model: String,
     lease_ttl_secs: u64,
     expiry_sweep_secs: u64,
+    deleted_retention_days: u64,
     session_idle_minutes: u64,
     redis_timeout_ms: u64,
     password_hash_concurrency: usize,
@@ -108,6 +112,8 @@ pub struct Config {
     pub pricing_fallback_model: String,
     pub lease_ttl: Duration,
     pub expiry_sweep_interval: Option<Duration>,
+    /// Soft-deleted keys are erased by the background job this long after their deletion.
+    pub deleted_retention: chrono::TimeDelta,
     pub session_idle: Duration,
     pub redis_timeout: Duration,
     /// Argon2 hashes at once (0: one per core, 1 to 4) and how long a sign-in
@@ -153,6 +159,7 @@ impl std::fmt::Debug for Config {
             .field("pricing_fallback_model", &self.pricing_fallback_model)
             .field("lease_ttl", &self.lease_ttl)
             .field("expiry_sweep_interval", &self.expiry_sweep_interval)
+            .field("deleted_retention", &self.deleted_retention)
             .field("session_idle", &self.session_idle)
             .field("redis_timeout", &self.redis_timeout)
             .field("password_hash_concurrency", &self.password_hash_concurrency)
@@ -287,6 +294,12 @@ impl RawSettings {
         if self.lease_ttl_secs == 0 || self.lease_ttl_secs > 86_400 {
             return Err(invalid("lease_ttl_secs", "must be between 1 and 86400"));
         }
+        if self.deleted_retention_days > MAX_DELETED_RETENTION_DAYS {
+            return Err(invalid(
+                "deleted_retention_days",
+                format!("must be between 0 and {MAX_DELETED_RETENTION_DAYS}"),
+            ));
+        }
         if self.session_idle_minutes == 0 {
             return Err(invalid("session_idle_minutes", "must be at least 1"));
         }
@@ -350,6 +363,7 @@ impl RawSettings {
             lease_ttl: Duration::from_secs(self.lease_ttl_secs),
             expiry_sweep_interval: (self.expiry_sweep_secs > 0)
                 .then(|| Duration::from_secs(self.expiry_sweep_secs)),
+            deleted_retention: chrono::TimeDelta::days(self.deleted_retention_days as i64),
             session_idle: Duration::from_secs(self.session_idle_minutes * 60),
             redis_timeout: Duration::from_millis(self.redis_timeout_ms),
             password_hash_concurrency: self.password_hash_concurrency,

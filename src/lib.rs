@@ -271,7 +271,11 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         tokio::spawn(bootstrap);
     }
     if let Some(interval) = config.expiry_sweep_interval {
-        tokio::spawn(sweep_expired_keys(keys.clone(), interval));
+        tokio::spawn(sweep_expired_keys(
+            keys.clone(),
+            interval,
+            config.deleted_retention,
+        ));
     }
     let state = web::AppState {
         config: Arc::new(config),
@@ -326,7 +330,12 @@ async fn bootstrap_admin(
     }
 }
 
-async fn sweep_expired_keys(keys: KeyService, interval: std::time::Duration) {
+/// Disables expired keys and erases the keys deleted longer than `deleted_retention` ago.
+async fn sweep_expired_keys(
+    keys: KeyService,
+    interval: std::time::Duration,
+    deleted_retention: chrono::TimeDelta,
+) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -334,6 +343,14 @@ async fn sweep_expired_keys(keys: KeyService, interval: std::time::Duration) {
         match keys.disable_expired(chrono::Utc::now()).await {
             Ok(disabled) => tracing::info!(disabled, "expiry sweep done"),
             Err(error) => tracing::warn!(%error, "expiry sweep failed; will retry"),
+        }
+        match keys
+            .erase_deleted(chrono::Utc::now(), deleted_retention)
+            .await
+        {
+            Ok(0) => {}
+            Ok(erased) => tracing::info!(erased, "erased keys deleted past their retention"),
+            Err(error) => tracing::warn!(%error, "erasing old deleted keys failed; will retry"),
         }
     }
 }

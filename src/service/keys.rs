@@ -9,13 +9,13 @@ use quick_cache::sync::Cache;
 use crate::domain::clients::ClientMatcher;
 use crate::domain::ids::{KeyId, LeaseId};
 use crate::domain::key::DailyModelUsage;
-use crate::domain::key::{ApiKey, KeySnapshot, RateWindow};
+use crate::domain::key::{ApiKey, KeySnapshot, KeyStatus, RateWindow};
 use crate::domain::key_fields::KeyChanges;
 use crate::domain::listing::ListQuery;
 use crate::domain::money::NanoUsd;
 use crate::domain::pricing::LivePricing;
 use crate::domain::refusal::{Refusal, Refused};
-use crate::domain::secret::{generate_key, has_key_format, key_hash};
+use crate::domain::secret::{generate_key, has_key_format, key_hash, key_hint};
 use crate::domain::timezone::Zone;
 use crate::domain::usage::{UsageRefusal, UsageReport, MAX_COUNTER};
 use crate::domain::FieldErrors;
@@ -23,9 +23,12 @@ use crate::store::{RecordOutcome, ScriptRefusal, Store, UsageWrite, VerifyReques
 
 use super::{ServiceError, ServiceResult};
 
-/// Secret hash → key id never changes for a key's life, so it is cached in-process: the
-/// steady-state verify is then a single script call. A stale entry (deleted key) is caught by
-/// the script, which compares the stored hash.
+mod lifecycle;
+pub use lifecycle::MAX_GRACE_SECS;
+
+/// Secret hash → key id is cached in-process: the steady-state verify is then a single script
+/// call. A stale entry (deleted key, or an old secret past its grace) is caught by the script,
+/// which compares the stored hash, the old hash's validity and the deleted mark.
 const SECRET_CACHE_ENTRIES: usize = 100_000;
 
 pub struct VerifyInput<'a> {
@@ -129,10 +132,11 @@ impl KeyService {
         FieldErrors::check((), changes.check_rules(None, now))?;
         let secret = generate_key(&self.inner.key_prefix);
         let secret_hash = key_hash(&secret, &self.inner.encryption_key);
+        let hint = key_hint(&self.inner.key_prefix, &secret);
         let id = KeyId::new();
         self.inner
             .store
-            .create_key(id, &secret_hash, created_by, &changes, now)
+            .create_key(id, &secret_hash, &hint, created_by, &changes, now)
             .await?;
         tracing::info!(key_id = %id, created_by, "key created");
         let snapshot = self.get(id).await?.ok_or(ServiceError::Internal {
@@ -181,22 +185,17 @@ impl KeyService {
         Ok(store.update_key(id, changes, now).await?)
     }
 
-    pub async fn delete(&self, id: KeyId) -> ServiceResult<bool> {
-        let deleted = self
-            .inner
-            .store
-            .delete_key(id, self.today(Utc::now()))
-            .await?;
-        if deleted {
-            self.inner.known_ids.remove(&id);
-            tracing::info!(key_id = %id, "key deleted");
-        }
-        Ok(deleted)
-    }
-
     pub async fn list(&self, query: &ListQuery) -> ServiceResult<(u64, Vec<KeySnapshot>)> {
         let now = Utc::now();
         let today = self.today(now);
+        // A whole key pasted as the search text finds its key by hash (never by name).
+        if let Some(secret) = query.search.as_deref().filter(|q| self.is_whole_key(q)) {
+            let found: Vec<KeySnapshot> = self.find_by_secret(secret).await?.into_iter().collect();
+            return Ok((found.len() as u64, found));
+        }
+        if query.status == Some(KeyStatus::Deleted) {
+            return self.list_deleted(query.offset, query.count).await;
+        }
         let (total, ids) = self.inner.store.list_key_ids(query, now, today).await?;
         let keys = self.inner.store.snapshots(&ids, now, today).await?;
         Ok((total, keys))

@@ -4,6 +4,7 @@ mod admins;
 mod admission;
 mod conn;
 mod keys;
+mod lifecycle;
 mod meta;
 pub mod names;
 mod records;

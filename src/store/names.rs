@@ -97,6 +97,8 @@ pub mod index {
     pub const ACCOUNT_KEYS_PREFIX: &str = "kw:{idx}:accountkeys:";
     pub const REQUEST_MARKERS_PREFIX: &str = "kw:{idx}:reqs:";
     pub const SORT_SCRATCH: &str = "kw:{idx}:sort-scratch";
+    /// Soft-deleted keys (sorted set: id -> deleted at ms); they are in no other index.
+    pub const DELETED: &str = "kw:{idx}:deleted";
 
     /// The indexes `index_upsert.lua` and `index_remove.lua` keep one entry of each key in, as
     /// their `KEYS[1..11]` in this order.

@@ -43,14 +43,14 @@ pub fn router(state: AppState) -> Router<AppState> {
 }
 
 /// Who made a change, for `createdBy`.
-const API_ACTOR: &str = "admin-api";
+pub(super) const API_ACTOR: &str = "admin-api";
 
 const PAGE_SIZES: PageSizes = PageSizes::UpTo {
     default: 50,
     max: 1000,
 };
 
-fn parse_key_id(id: &str) -> ApiResult<KeyId> {
+pub(super) fn parse_key_id(id: &str) -> ApiResult<KeyId> {
     KeyId::parse(id).ok_or(ApiError::NotFound("key"))
 }
 
@@ -106,7 +106,13 @@ struct AccountUsageBody {
 
 async fn route_get_keys(State(state): State<AppState>, query: QueryPairs) -> ApiResult<Response> {
     let list = ListParams::parse(&query, PAGE_SIZES)?;
-    let (total, keys) = state.keys.list(&list.query).await?;
+    let (total, keys) = match query.get("secret") {
+        Some(secret) => {
+            let found = state.keys.find_by_secret(secret.trim()).await?;
+            (found.iter().count() as u64, found.into_iter().collect())
+        }
+        None => state.keys.list(&list.query).await?,
+    };
     let now = Utc::now();
     let body = KeyListBody {
         keys: keys.iter().map(|k| key_json(k, now)).collect(),
@@ -162,11 +168,25 @@ async fn route_patch_key(
     Ok(Json(&body).into_response())
 }
 
+/// Soft delete; `?permanent=true` erases the key and its usage.
 async fn route_delete_key(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    query: QueryPairs,
 ) -> ApiResult<StatusCode> {
-    if state.keys.delete(parse_key_id(&id)?).await? {
+    query.only(&["permanent"])?;
+    let id = parse_key_id(&id)?;
+    let permanent = match query.get("permanent") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(ApiError::invalid("permanent", "must be true or false")),
+    };
+    let done = if permanent {
+        state.keys.erase(id).await?
+    } else {
+        state.keys.delete(id, API_ACTOR).await?
+    };
+    if done {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound("key"))

@@ -5,6 +5,7 @@ mod auth;
 mod dashboard;
 mod error;
 mod extract;
+mod lifecycle_api;
 mod list_params;
 mod ops;
 mod relay_api;
@@ -108,6 +109,7 @@ pub fn app<S: SessionStore + Clone>(state: AppState, sessions: S) -> Router {
     let sessions = auth::session_layer(sessions, &state.config);
     let admin_side = Router::new()
         .merge(admin_api::router(state.clone()))
+        .merge(lifecycle_api::router(state.clone()))
         .merge(dashboard::router())
         .layer(sessions);
     let mut router = Router::new()

@@ -12,6 +12,7 @@ mod errors;
 mod http_hardening;
 mod instances;
 mod leases;
+mod lifecycle;
 mod listing;
 mod logs;
 mod metering;

@@ -14,8 +14,13 @@
 local f = redis.call('HMGET', KEYS[1], 'hash', 'isActive', 'expiresAt', 'permissions',
   'enableModelRestriction', 'restrictedModels', 'enableClientRestriction', 'allowedClients',
   'concurrencyLimit', 'rateLimitWindow', 'rateLimitRequests', 'tokenLimit', 'dailyCostLimit',
-  'rev', 'lastUsedAt', 'restrictedModelsNormalised')
-if f[1] ~= ARGV[1] then return {'not_found', 0} end
+  'rev', 'lastUsedAt', 'restrictedModelsNormalised', 'prevHash', 'prevHashUntil', 'deletedAt')
+-- A deleted key, and a replaced secret past its grace, are unknown: checked here, not only by
+-- dropping their lookups, so an instance whose cache still maps the secret refuses it too.
+if f[19] then return {'not_found', 0} end
+if f[1] ~= ARGV[1] and not (f[17] == ARGV[1] and tonumber(f[18] or '0') > tonumber(ARGV[2])) then
+  return {'not_found', 0}
+end
 if f[2] ~= '1' then return {'disabled', 0} end
 local now = tonumber(ARGV[2])
 if f[3] and f[3] ~= '' and tonumber(f[3]) <= now then return {'expired', 0} end

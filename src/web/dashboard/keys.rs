@@ -248,6 +248,8 @@ struct DeletePage {
     key: KeyView,
     /// `1 request`, `1,200 requests`.
     requests: String,
+    /// When the background job erases a deleted key: `after 30 days`.
+    retention: String,
 }
 
 async fn route_get_delete_key(
@@ -261,6 +263,10 @@ async fn route_get_delete_key(
         flashes: Vec::new(),
         key: KeyView::new(&snapshot, state.keys.zone()),
         requests: plural(snapshot.total.requests, "request", "requests"),
+        retention: match state.config.deleted_retention.num_days() {
+            0 => "soon".to_string(),
+            days => format!("after {}", plural(days as u64, "day", "days")),
+        },
     })
 }
 
@@ -270,9 +276,9 @@ async fn route_post_delete_key(
     AdminForm { admin, .. }: AdminForm,
 ) -> PageResult<Redirect> {
     let snapshot = load_key(&state, &id).await?;
-    if state.keys.delete(snapshot.key.id).await? {
+    if state.keys.delete(snapshot.key.id, &admin.username).await? {
         Flash::info(format!(
-            "Deleted “{}” and all its usage.",
+            "Deleted “{}”. It can be restored from the deleted keys.",
             snapshot.key.name
         ))
         .store(&admin.session)
