@@ -43,6 +43,8 @@ pub enum SessionKey {
     Flashes,
     /// A key's secret waiting for the one page that shows it.
     NewSecret,
+    /// A regenerated key's new secret waiting for the one page that shows it.
+    RegeneratedSecret,
 }
 
 impl SessionKey {
@@ -53,6 +55,7 @@ impl SessionKey {
             SessionKey::Csrf => "csrf",
             SessionKey::Flashes => "flash",
             SessionKey::NewSecret => "new_secret",
+            SessionKey::RegeneratedSecret => "regenerated_secret",
         }
     }
 

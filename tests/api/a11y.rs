@@ -155,6 +155,15 @@ async fn every_page_passes_axe_in_both_schemes_at_desktop_and_phone_widths() {
     }
 
     let id = fill(&app).await;
+    let (deleted_id, _) = app.create_key(json!({"name": "a11y deleted"})).await;
+    let (status, _) = app
+        .admin(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/admin/keys/{deleted_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::NO_CONTENT);
     for scheme in SCHEMES {
         browser.color_scheme(scheme).await;
         let pages = [
@@ -163,6 +172,9 @@ async fn every_page_passes_axe_in_both_schemes_at_desktop_and_phone_widths() {
             ("key-detail", format!("/keys/{id}")),
             ("key-edit", format!("/keys/{id}/edit")),
             ("key-delete", format!("/keys/{id}/delete")),
+            ("keys-deleted", "/keys?status=deleted".to_string()),
+            ("key-deleted-detail", format!("/keys/{deleted_id}")),
+            ("key-erase", format!("/keys/{deleted_id}/erase")),
             ("accounts", "/accounts".to_string()),
             ("account", "/accounts/acct-a11y".to_string()),
             ("logout", "/logout".to_string()),
@@ -194,6 +206,10 @@ async fn every_page_passes_axe_in_both_schemes_at_desktop_and_phone_widths() {
         browser.click("form.key-form button[type=submit]").await;
         browser.wait_for_path(|p| p.ends_with("/created")).await;
         findings.check(&browser, scheme, "key-created").await;
+        browser.goto(&app, &format!("/keys/{id}")).await;
+        browser.click("form.regenerate button[type=submit]").await;
+        browser.wait_for_path(|p| p.ends_with("/regenerated")).await;
+        findings.check(&browser, scheme, "key-regenerated").await;
 
         let missing = "/keys/00000000-0000-4000-8000-000000000000";
         browser.goto(&app, missing).await;

@@ -13,6 +13,7 @@ mod http_hardening;
 mod instances;
 mod leases;
 mod lifecycle;
+mod lifecycle_browser;
 mod listing;
 mod logs;
 mod metering;

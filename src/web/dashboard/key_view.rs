@@ -57,6 +57,14 @@ pub struct KeyView {
     pub allowed_clients: Vec<String>,
     pub enable_model_restriction: bool,
     pub enable_client_restriction: bool,
+    /// `cr_1a2b…9f0e`, empty for keys made before hints were stored.
+    pub key_hint: String,
+    pub deleted: bool,
+    /// When and by whom it was deleted, empty unless deleted.
+    pub deleted_at: String,
+    pub deleted_by: String,
+    /// When a regenerated key's old secret stops verifying, empty when it does not (any more).
+    pub old_secret_until: String,
 }
 
 fn limit_text(limit: u64, format: fn(u64) -> String) -> String {
@@ -115,6 +123,15 @@ impl KeyView {
             allowed_clients: key.allowed_clients.clone(),
             enable_model_restriction: key.enable_model_restriction,
             enable_client_restriction: key.enable_client_restriction,
+            key_hint: key.key_hint.clone(),
+            deleted: key.deleted_at.is_some(),
+            deleted_at: optional_time(key.deleted_at, zone, ""),
+            deleted_by: key.deleted_by.clone().unwrap_or_default(),
+            old_secret_until: optional_time(
+                key.old_secret_valid_until.filter(|t| *t > now),
+                zone,
+                "",
+            ),
         }
     }
 

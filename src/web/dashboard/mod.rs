@@ -8,6 +8,7 @@ mod forms;
 mod key_form;
 mod key_view;
 mod keys;
+mod lifecycle;
 mod login;
 
 use axum::http::{header, HeaderValue};
@@ -23,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .merge(login::router())
         .merge(keys::router())
         .merge(key_form::router())
+        .merge(lifecycle::router())
         .merge(accounts::router())
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,

@@ -1,0 +1,103 @@
+//! The key lifecycle pages in real headless Chromium: the deleted view with restore and delete
+//! forever, regenerating a secret (shown once), the key hint and the search by whole key.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::dashboard::PASSWORD;
+use crate::support::browser::Browser;
+use crate::support::TestApp;
+
+async fn verify_code(app: &TestApp, secret: &str) -> String {
+    let (_, body) = app.verify(json!({"key": secret})).await;
+    body["error"]["code"].as_str().unwrap_or("ok").to_string()
+}
+
+#[tokio::test]
+async fn delete_restore_and_delete_forever_from_the_deleted_view() {
+    let app = TestApp::spawn_with(&[("KEYWARD_ADMIN_PASSWORD", PASSWORD)]).await;
+    let browser = Browser::start().await;
+    let (id, secret) = app.create_key(json!({"name": "round-trip"})).await;
+    let usage = json!({"keyId": id, "model": "claude-sonnet-4-5", "usage": {"input_tokens": 5, "output_tokens": 5}});
+    assert_eq!(app.record_usage(usage).await.0, reqwest::StatusCode::OK);
+    browser.log_in(&app, PASSWORD).await;
+    let row = format!("tr[data-key-id='{id}']");
+
+    browser.click(&format!("{row} a[href$='/delete']")).await;
+    browser.wait_for_path(|p| p.ends_with("/delete")).await;
+    browser.click("button.button-danger").await;
+    browser.wait_for_path(|p| p == "/keys").await;
+    assert!(browser.text(".flash").await.contains("restored"));
+    assert!(!browser.exists(&row).await);
+    assert_eq!(verify_code(&app, &secret).await, "not_found");
+
+    browser.goto(&app, "/keys?status=deleted").await;
+    browser
+        .wait_for_text(&format!("{row} .badge"), |t| t == "deleted")
+        .await;
+    browser.screenshot("keys-deleted").await;
+    browser
+        .click(&format!("{row} form[action$='/restore'] button"))
+        .await;
+    browser.wait_for_path(|p| p == format!("/keys/{id}")).await;
+    assert!(browser.text(".flash").await.contains("Restored"));
+    assert_eq!(verify_code(&app, &secret).await, "ok");
+    assert_eq!(app.get_key(&id).await["usage"]["total"]["requests"], 1);
+
+    let (status, _) = app
+        .admin(Method::DELETE, &format!("/api/v1/admin/keys/{id}"), None)
+        .await;
+    assert_eq!(status, reqwest::StatusCode::NO_CONTENT);
+    browser.goto(&app, "/keys?status=deleted").await;
+    browser.click(&format!("{row} a[href$='/erase']")).await;
+    browser.wait_for_path(|p| p.ends_with("/erase")).await;
+    assert!(browser.text("h1").await.contains("forever"));
+    browser.click("button.button-danger").await;
+    browser.wait_for_path(|p| p == "/keys?status=deleted").await;
+    assert!(browser.text(".flash").await.contains("Erased"));
+    assert_eq!(
+        app.admin(Method::GET, &format!("/api/v1/admin/keys/{id}"), None)
+            .await
+            .0,
+        reqwest::StatusCode::NOT_FOUND
+    );
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn regenerate_shows_the_new_secret_once_and_the_old_one_keeps_working() {
+    let app = TestApp::spawn_with(&[("KEYWARD_ADMIN_PASSWORD", PASSWORD)]).await;
+    let browser = Browser::start().await;
+    let (_, _) = app.create_key(json!({"name": "decoy"})).await;
+    let (id, old) = app.create_key(json!({"name": "rolled"})).await;
+    browser.log_in(&app, PASSWORD).await;
+
+    // A whole key pasted in the search box finds its key by hash.
+    browser.fill("#q", &old).await;
+    browser.click("#key-filters button[type=submit]").await;
+    browser
+        .wait_for_text("[data-testid=list-range]", |t| t.contains('1'))
+        .await;
+    assert!(browser.exists(&format!("tr[data-key-id='{id}']")).await);
+    assert_eq!(
+        browser.text(".key-hint").await,
+        format!("cr_{}…{}", &old[3..7], &old[old.len() - 4..])
+    );
+
+    browser.goto(&app, &format!("/keys/{id}")).await;
+    browser.click("form.regenerate button[type=submit]").await;
+    browser.wait_for_path(|p| p.ends_with("/regenerated")).await;
+    let new = browser.text("[data-testid=new-key-secret]").await;
+    assert!(new.starts_with("cr_") && new != old);
+    browser.screenshot("key-regenerated").await;
+    assert_eq!(verify_code(&app, &new).await, "ok");
+    assert_eq!(verify_code(&app, &old).await, "ok");
+    browser.goto(&app, &format!("/keys/{id}/regenerated")).await;
+    browser.wait_for_path(|p| p == format!("/keys/{id}")).await;
+    assert!(browser.text(".flash").await.contains("shown once"));
+    assert!(browser
+        .text("[data-testid=old-secret-until]")
+        .await
+        .contains("old secret valid until"));
+    browser.close().await;
+}
