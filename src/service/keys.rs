@@ -24,7 +24,7 @@ use crate::store::{RecordOutcome, ScriptRefusal, Store, UsageWrite, VerifyReques
 use super::{ServiceError, ServiceResult};
 
 mod lifecycle;
-pub use lifecycle::MAX_GRACE_SECS;
+pub use lifecycle::{batch_name, BatchMiss, MAX_BATCH, MAX_GRACE_SECS};
 
 /// Secret hash → key id is cached in-process: the steady-state verify is then a single script
 /// call. A stale entry (deleted key, or an old secret past its grace) is caught by the script,

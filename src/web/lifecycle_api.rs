@@ -1,6 +1,7 @@
 //! The admin API of a key's life after creation: restore a deleted key, regenerate its secret.
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -8,16 +9,27 @@ use axum::{Json, Router};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use super::admin_api::parse_key_id;
+use super::admin_api::{parse_key_id, API_ACTOR};
 use super::auth::require_admin;
 use super::error::{ApiError, ApiResult};
-use super::extract::ApiJson;
+use super::extract::{parse_json, ApiJson};
 use super::views::{key_json, KeyJson};
 use super::AppState;
-use crate::service::keys::MAX_GRACE_SECS;
+use crate::domain::ids::KeyId;
+use crate::domain::key_fields::KeyFieldsInput;
+use crate::domain::FieldErrors;
+use crate::service::keys::{batch_name, MAX_BATCH, MAX_GRACE_SECS};
 
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
+        .route(
+            "/api/v1/admin/keys/batch",
+            post(route_post_batch).patch(route_patch_batch),
+        )
+        .route(
+            "/api/v1/admin/keys/batch-delete",
+            post(route_post_batch_delete),
+        )
         .route("/api/v1/admin/keys/{id}/restore", post(route_post_restore))
         .route(
             "/api/v1/admin/keys/{id}/regenerate",
@@ -83,4 +95,168 @@ async fn route_post_regenerate(
         api_key: secret,
     };
     Ok(Json(&body).into_response())
+}
+
+#[derive(Serialize)]
+struct BatchCreatedBody<'a> {
+    keys: Vec<RegeneratedBody<'a>>,
+}
+
+/// `POST /api/v1/admin/keys/batch`: `count` and `namePrefix` beside the key fields of a create
+/// (without `name`: each key is named `namePrefix-001` ...).
+async fn route_post_batch(
+    State(state): State<AppState>,
+    ApiJson(mut body): ApiJson<serde_json::Map<String, serde_json::Value>>,
+) -> ApiResult<Response> {
+    let count = match body.remove("count") {
+        Some(serde_json::Value::Number(n)) => n
+            .as_u64()
+            .filter(|n| (1..=MAX_BATCH as u64).contains(n))
+            .map(|n| n as usize),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        ApiError::invalid(
+            "count",
+            format!("must be a whole number from 1 to {MAX_BATCH}"),
+        )
+    })?;
+    let prefix = match body.remove("namePrefix") {
+        Some(serde_json::Value::String(prefix)) if !prefix.trim().is_empty() => {
+            prefix.trim().to_string()
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "namePrefix",
+                "must be a non-empty string",
+            ))
+        }
+    };
+    if body.contains_key("name") {
+        return Err(ApiError::invalid(
+            "name",
+            "a batch names its keys from namePrefix; send namePrefix instead",
+        ));
+    }
+    // The fields are checked as a create of the batch's longest name, so a prefix too long
+    // for a name is refused before anything is written.
+    body.insert(
+        "name".into(),
+        serde_json::Value::String(batch_name(&prefix, count)),
+    );
+    let fields: KeyFieldsInput = parse_json(&serde_json::to_vec(&body).unwrap_or_default())?;
+    let changes = fields.validate(state.keys.clients()).map_err(|errors| {
+        // A bad name can only come from the prefix.
+        let renamed = errors
+            .into_iter()
+            .map(|mut error| {
+                if error.field == "name" {
+                    error.field = "namePrefix".into();
+                }
+                error
+            })
+            .collect();
+        match FieldErrors::check((), renamed) {
+            Err(errors) => ApiError::from(errors),
+            Ok(()) => ApiError::invalid("namePrefix", "is not valid"),
+        }
+    })?;
+    let created = state
+        .keys
+        .create_batch(&changes, &prefix, count, API_ACTOR)
+        .await?;
+    let now = Utc::now();
+    let body = BatchCreatedBody {
+        keys: created
+            .iter()
+            .map(|(snapshot, secret)| RegeneratedBody {
+                key: key_json(snapshot, now),
+                api_key: secret.clone(),
+            })
+            .collect(),
+    };
+    Ok((StatusCode::CREATED, Json(&body)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct BatchUpdateInput {
+    ids: Vec<String>,
+    changes: KeyFieldsInput,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct BatchDeleteInput {
+    ids: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct BatchMissJson {
+    id: String,
+    code: &'static str,
+}
+
+#[derive(Serialize)]
+struct BatchUpdatedBody {
+    updated: usize,
+    errors: Vec<BatchMissJson>,
+}
+
+#[derive(Serialize)]
+struct BatchDeletedBody {
+    deleted: usize,
+}
+
+/// Parses a batch's ids (1 to `MAX_BATCH`, repeats dropped); ids that cannot be keys are
+/// returned apart, as misses.
+fn batch_ids(ids: &[String]) -> ApiResult<(Vec<KeyId>, Vec<String>)> {
+    if ids.is_empty() || ids.len() > MAX_BATCH {
+        return Err(ApiError::invalid(
+            "ids",
+            format!("must list 1 to {MAX_BATCH} key ids"),
+        ));
+    }
+    let mut keys = Vec::with_capacity(ids.len());
+    let mut unknown = Vec::new();
+    for id in ids {
+        match KeyId::parse(id) {
+            Some(key) if !keys.contains(&key) => keys.push(key),
+            Some(_) => {}
+            None => unknown.push(id.clone()),
+        }
+    }
+    Ok((keys, unknown))
+}
+
+async fn route_patch_batch(
+    State(state): State<AppState>,
+    ApiJson(input): ApiJson<BatchUpdateInput>,
+) -> ApiResult<Json<BatchUpdatedBody>> {
+    let (ids, unknown) = batch_ids(&input.ids)?;
+    let changes = input.changes.validate(state.keys.clients())?;
+    let (updated, misses) = state.keys.update_batch(&ids, &changes).await?;
+    let errors = unknown
+        .into_iter()
+        .map(|id| BatchMissJson {
+            id,
+            code: "not_found",
+        })
+        .chain(misses.into_iter().map(|(id, miss)| BatchMissJson {
+            id: id.to_string(),
+            code: miss.code(),
+        }))
+        .collect();
+    Ok(Json(BatchUpdatedBody { updated, errors }))
+}
+
+async fn route_post_batch_delete(
+    State(state): State<AppState>,
+    ApiJson(input): ApiJson<BatchDeleteInput>,
+) -> ApiResult<Json<BatchDeletedBody>> {
+    let (ids, _) = batch_ids(&input.ids)?;
+    let deleted = state.keys.delete_batch(&ids, API_ACTOR).await?;
+    Ok(Json(BatchDeletedBody {
+        deleted: deleted.len(),
+    }))
 }

@@ -381,3 +381,153 @@ async fn regenerate_without_grace_stops_the_old_secret_everywhere_at_once() {
         "a deleted key keeps its secret"
     );
 }
+
+#[tokio::test]
+async fn a_batch_of_500_keys_is_created_in_one_call_and_every_secret_verifies() {
+    let app = TestApp::spawn().await;
+    let started = Instant::now();
+    let (status, body) = app
+        .admin(
+            Method::POST,
+            "/api/v1/admin/keys/batch",
+            Some(json!({"count": 500, "namePrefix": "resell", "concurrencyLimit": 2, "tags": ["batch"]})),
+        )
+        .await;
+    let took = started.elapsed();
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    println!("batch of 500 keys created in {} ms", took.as_millis());
+    let keys = body["keys"].as_array().expect("keys");
+    assert_eq!(keys.len(), 500);
+    for (n, entry) in keys.iter().enumerate() {
+        assert_eq!(entry["key"]["name"], format!("resell-{:03}", n + 1));
+        assert_eq!(entry["key"]["concurrencyLimit"], 2);
+        assert_eq!(entry["key"]["tags"], json!(["batch"]));
+    }
+    let secrets: Vec<String> = keys
+        .iter()
+        .map(|k| k["apiKey"].as_str().expect("secret").to_string())
+        .collect();
+    let verdicts = futures::future::join_all(secrets.iter().map(|s| code_on_first(&app, s))).await;
+    assert!(verdicts.iter().all(|v| v == "ok"), "every secret verifies");
+    assert_eq!(list(&app, "?tag=batch").await["total"], 500);
+    let secret_refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    assert_no_secret_stored(&app, &secret_refs);
+}
+
+#[tokio::test]
+async fn batch_input_is_checked_before_anything_is_written() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        (json!({"count": 0, "namePrefix": "p"}), "count"),
+        (json!({"count": 501, "namePrefix": "p"}), "count"),
+        (json!({"count": "3", "namePrefix": "p"}), "count"),
+        (json!({"count": 3}), "namePrefix"),
+        (
+            json!({"count": 3, "namePrefix": "x".repeat(100)}),
+            "namePrefix",
+        ),
+        (json!({"count": 3, "namePrefix": "p", "name": "n"}), "name"),
+        (
+            json!({"count": 3, "namePrefix": "p", "tokenLimit": -1}),
+            "tokenLimit",
+        ),
+        (
+            json!({"count": 3, "namePrefix": "p", "colour": "red"}),
+            "colour",
+        ),
+    ];
+    for (body, field) in cases {
+        let (status, answer) = app
+            .admin(Method::POST, "/api/v1/admin/keys/batch", Some(body.clone()))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body} → {answer}");
+        assert_eq!(answer["error"]["field"], field, "{body} → {answer}");
+    }
+    assert_eq!(app.key_total().await, 0);
+}
+
+#[tokio::test]
+async fn batch_edit_and_batch_delete_by_ids() {
+    let app = TestApp::spawn().await;
+    let (status, body) = app
+        .admin(
+            Method::POST,
+            "/api/v1/admin/keys/batch",
+            Some(json!({"count": 3, "namePrefix": "team"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let ids: Vec<String> = body["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["key"]["id"].as_str().expect("id").to_string())
+        .collect();
+    let missing = "00000000-0000-4000-8000-000000000000";
+    let (status, answer) = app
+        .admin(
+            Method::PATCH,
+            "/api/v1/admin/keys/batch",
+            Some(json!({"ids": [ids[0], ids[1], missing, "not-an-id"],
+                        "changes": {"isActive": false, "tags": ["bulk"]}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["updated"], 2);
+    let mut errors: Vec<(String, String)> = answer["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| {
+            (
+                e["id"].as_str().unwrap_or("").to_string(),
+                e["code"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    errors.sort();
+    assert_eq!(
+        errors,
+        vec![
+            (missing.to_string(), "not_found".to_string()),
+            ("not-an-id".to_string(), "not_found".to_string())
+        ]
+    );
+    for id in &ids[..2] {
+        let key = app.get_key(id).await;
+        assert_eq!(
+            (key["isActive"].clone(), key["tags"].clone()),
+            (json!(false), json!(["bulk"]))
+        );
+    }
+    assert_eq!(app.get_key(&ids[2]).await["isActive"], true);
+    let (status, answer) = app
+        .admin(
+            Method::PATCH,
+            "/api/v1/admin/keys/batch",
+            Some(json!({"ids": [ids[0]], "changes": {"tokenLimit": -5}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["error"]["field"], "changes.tokenLimit");
+
+    let (status, answer) = app
+        .admin(
+            Method::POST,
+            "/api/v1/admin/keys/batch-delete",
+            Some(json!({"ids": [ids[0], ids[1], ids[1], missing]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["deleted"], 2);
+    assert_eq!(listed_ids(&list(&app, "").await), vec![ids[2].clone()]);
+    assert_eq!(list(&app, "?status=deleted").await["total"], 2);
+    let (status, _) = app
+        .admin(
+            Method::POST,
+            "/api/v1/admin/keys/batch-delete",
+            Some(json!({"ids": []})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
