@@ -70,6 +70,8 @@ struct RawSettings {
     lease_ttl_secs: u64,
     expiry_sweep_secs: u64,
     deleted_retention_days: u64,
+    audit_max_entries: u64,
+    audit_retention_days: u64,
     session_idle_minutes: u64,
     redis_timeout_ms: u64,
     password_hash_concurrency: usize,
@@ -114,6 +116,9 @@ pub struct Config {
     pub expiry_sweep_interval: Option<Duration>,
     /// Soft-deleted keys are erased by the background job this long after their deletion.
     pub deleted_retention: chrono::TimeDelta,
+    /// The audit log keeps about this many entries, none older than `audit_retention`.
+    pub audit_max_entries: u64,
+    pub audit_retention: chrono::TimeDelta,
     pub session_idle: Duration,
     pub redis_timeout: Duration,
     /// Argon2 hashes at once (0: one per core, 1 to 4) and how long a sign-in
@@ -160,6 +165,8 @@ impl std::fmt::Debug for Config {
             .field("lease_ttl", &self.lease_ttl)
             .field("expiry_sweep_interval", &self.expiry_sweep_interval)
             .field("deleted_retention", &self.deleted_retention)
+            .field("audit_max_entries", &self.audit_max_entries)
+            .field("audit_retention", &self.audit_retention)
             .field("session_idle", &self.session_idle)
             .field("redis_timeout", &self.redis_timeout)
             .field("password_hash_concurrency", &self.password_hash_concurrency)
@@ -300,6 +307,18 @@ impl RawSettings {
                 format!("must be between 0 and {MAX_DELETED_RETENTION_DAYS}"),
             ));
         }
+        if !(1_000..=10_000_000).contains(&self.audit_max_entries) {
+            return Err(invalid(
+                "audit_max_entries",
+                "must be between 1000 and 10000000",
+            ));
+        }
+        if !(1..=MAX_DELETED_RETENTION_DAYS).contains(&self.audit_retention_days) {
+            return Err(invalid(
+                "audit_retention_days",
+                format!("must be between 1 and {MAX_DELETED_RETENTION_DAYS}"),
+            ));
+        }
         if self.session_idle_minutes == 0 {
             return Err(invalid("session_idle_minutes", "must be at least 1"));
         }
@@ -364,6 +383,8 @@ impl RawSettings {
             expiry_sweep_interval: (self.expiry_sweep_secs > 0)
                 .then(|| Duration::from_secs(self.expiry_sweep_secs)),
             deleted_retention: chrono::TimeDelta::days(self.deleted_retention_days as i64),
+            audit_max_entries: self.audit_max_entries,
+            audit_retention: chrono::TimeDelta::days(self.audit_retention_days as i64),
             session_idle: Duration::from_secs(self.session_idle_minutes * 60),
             redis_timeout: Duration::from_millis(self.redis_timeout_ms),
             password_hash_concurrency: self.password_hash_concurrency,

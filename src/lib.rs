@@ -110,6 +110,10 @@ pub async fn services(config: &Config) -> Result<Services, StartError> {
             pricing: pricing.clone(),
             zone: config.timezone,
             lease_ttl: config.lease_ttl,
+            audit: store::AuditLimits {
+                max_entries: config.audit_max_entries,
+                retention: config.audit_retention,
+            },
         },
     );
     Ok(Services {

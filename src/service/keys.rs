@@ -19,10 +19,11 @@ use crate::domain::secret::{generate_key, has_key_format, key_hash, key_hint};
 use crate::domain::timezone::Zone;
 use crate::domain::usage::{UsageRefusal, UsageReport, MAX_COUNTER};
 use crate::domain::FieldErrors;
-use crate::store::{RecordOutcome, ScriptRefusal, Store, UsageWrite, VerifyRequest};
+use crate::store::{AuditLimits, RecordOutcome, ScriptRefusal, Store, UsageWrite, VerifyRequest};
 
 use super::{ServiceError, ServiceResult};
 
+mod audit;
 mod lifecycle;
 pub use lifecycle::{batch_name, BatchMiss, MAX_BATCH, MAX_GRACE_SECS};
 
@@ -70,6 +71,7 @@ struct Inner {
     pricing: Arc<LivePricing>,
     zone: Zone,
     lease_ttl: Duration,
+    audit: AuditLimits,
     secret_ids: Cache<String, KeyId>,
     known_ids: Cache<KeyId, ()>,
     /// Key records by revision, so a verify does not fetch an unchanged record again.
@@ -83,6 +85,7 @@ pub struct KeyServiceSettings {
     pub pricing: Arc<LivePricing>,
     pub zone: Zone,
     pub lease_ttl: Duration,
+    pub audit: AuditLimits,
 }
 
 impl KeyService {
@@ -96,6 +99,7 @@ impl KeyService {
                 pricing: settings.pricing,
                 zone: settings.zone,
                 lease_ttl: settings.lease_ttl,
+                audit: settings.audit,
                 secret_ids: Cache::new(SECRET_CACHE_ENTRIES),
                 known_ids: Cache::new(SECRET_CACHE_ENTRIES),
                 records: Cache::new(SECRET_CACHE_ENTRIES),

@@ -2,6 +2,7 @@
 
 mod admins;
 mod admission;
+mod audit;
 mod conn;
 mod keys;
 mod lifecycle;
@@ -20,6 +21,7 @@ use redis::Script;
 
 pub use admins::AdminRecord;
 pub use admission::{Admission, ScriptRefusal, VerifyRequest};
+pub use audit::AuditLimits;
 pub use conn::RedisConn;
 pub use meta::EncryptionKeyCheck;
 pub use sessions::RedisSessionStore;

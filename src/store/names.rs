@@ -35,6 +35,15 @@ pub fn login_attempts_by_user(scope: &str, username: &str) -> String {
     format!("kw:login:{{{scope}}}:user:{username}")
 }
 
+/// The audit log (a capped stream); with the per-key streams below it shares the `{audit}`
+/// slot, so one script appends to both.
+pub const AUDIT_LOG: &str = "kw:{audit}:log";
+
+/// One key's audit entries (a copy of each, same entry ids), for its history page.
+pub fn audit_of_key(key_id: &str) -> String {
+    format!("kw:{{audit}}:key:{key_id}")
+}
+
 /// Names of one key's data.
 pub struct KeyNames {
     tag: String,

@@ -1,6 +1,8 @@
 //! The admin API: keys CRUD, the expiry sweep, and per-account usage.
 
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
@@ -9,6 +11,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::audit::{api_actor, key_changes, record, record_disable_expired};
 use super::auth::require_admin;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, QueryPairs};
@@ -125,10 +128,20 @@ async fn route_get_keys(State(state): State<AppState>, query: QueryPairs) -> Api
 
 async fn route_post_key(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(body): ApiJson<KeyFieldsInput>,
 ) -> ApiResult<Response> {
     let changes = body.validate(state.keys.clients())?;
     let (snapshot, secret) = state.keys.create(changes, API_ACTOR).await?;
+    let changes = key_changes(None, Some(&snapshot.key));
+    record(
+        &state,
+        &api_actor(peer),
+        "create",
+        Some(snapshot.key.id),
+        changes,
+    )
+    .await;
     let body = CreatedBody {
         key: key_json(&snapshot, Utc::now()),
         api_key: secret,
@@ -153,15 +166,20 @@ async fn route_get_key(
 
 async fn route_patch_key(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<KeyFieldsInput>,
 ) -> ApiResult<Response> {
     let id = parse_key_id(&id)?;
     let changes = body.validate(state.keys.clients())?;
+    // Read first for the audit entry's "before" values.
+    let before = state.keys.get(id).await?;
     if !state.keys.update(id, &changes).await? {
         return Err(ApiError::NotFound("key"));
     }
     let snapshot = state.keys.get(id).await?.ok_or(ApiError::NotFound("key"))?;
+    let changes = key_changes(before.as_ref().map(|b| &b.key), Some(&snapshot.key));
+    record(&state, &api_actor(peer), "update", Some(id), changes).await;
     let body = KeyBody {
         key: key_json(&snapshot, Utc::now()),
     };
@@ -171,6 +189,7 @@ async fn route_patch_key(
 /// Soft delete; `?permanent=true` erases the key and its usage.
 async fn route_delete_key(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
     query: QueryPairs,
 ) -> ApiResult<StatusCode> {
@@ -181,12 +200,19 @@ async fn route_delete_key(
         Some("true") => true,
         Some(_) => return Err(ApiError::invalid("permanent", "must be true or false")),
     };
-    let done = if permanent {
-        state.keys.erase(id).await?
+    let before = state.keys.get(id).await?;
+    let (done, action) = if permanent {
+        (state.keys.erase(id).await?, "erase")
     } else {
-        state.keys.delete(id, API_ACTOR).await?
+        (state.keys.delete(id, API_ACTOR).await?, "delete")
     };
     if done {
+        let after = state.keys.get(id).await?;
+        let changes = key_changes(
+            before.as_ref().map(|b| &b.key),
+            after.as_ref().map(|a| &a.key),
+        );
+        record(&state, &api_actor(peer), action, Some(id), changes).await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound("key"))
@@ -195,8 +221,10 @@ async fn route_delete_key(
 
 async fn route_post_disable_expired(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> ApiResult<Json<DisabledBody>> {
     let disabled = state.keys.disable_expired(Utc::now()).await?;
+    record_disable_expired(&state, &api_actor(peer), disabled).await;
     Ok(Json(DisabledBody { disabled }))
 }
 

@@ -1,6 +1,9 @@
 //! The admin API of a key's life after creation: restore a deleted key, regenerate its secret.
 
-use axum::extract::{Path, State};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
@@ -10,6 +13,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::admin_api::{parse_key_id, API_ACTOR};
+use super::audit::{api_actor, key_changes, record};
 use super::auth::require_admin;
 use super::error::{ApiError, ApiResult};
 use super::extract::{parse_json, ApiJson};
@@ -60,13 +64,18 @@ struct RegenerateInput {
 
 async fn route_post_restore(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
+    let id = parse_key_id(&id)?;
+    let before = state.keys.get(id).await?;
     let snapshot = state
         .keys
-        .restore(parse_key_id(&id)?)
+        .restore(id)
         .await?
         .ok_or(ApiError::NotFound("deleted key"))?;
+    let changes = key_changes(before.as_ref().map(|b| &b.key), Some(&snapshot.key));
+    record(&state, &api_actor(peer), "restore", Some(id), changes).await;
     let body = KeyBody {
         key: key_json(&snapshot, Utc::now()),
     };
@@ -75,6 +84,7 @@ async fn route_post_restore(
 
 async fn route_post_regenerate(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<RegenerateInput>,
 ) -> ApiResult<Response> {
@@ -90,6 +100,14 @@ async fn route_post_regenerate(
         .regenerate(id, input.grace_seconds)
         .await?
         .ok_or(ApiError::NotFound("key"))?;
+    record(
+        &state,
+        &api_actor(peer),
+        "regenerate",
+        Some(id),
+        regenerate_changes(input.grace_seconds),
+    )
+    .await;
     let body = RegeneratedBody {
         key: key_json(&snapshot, Utc::now()),
         api_key: secret,
@@ -106,6 +124,7 @@ struct BatchCreatedBody<'a> {
 /// (without `name`: each key is named `namePrefix-001` ...).
 async fn route_post_batch(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(mut body): ApiJson<serde_json::Map<String, serde_json::Value>>,
 ) -> ApiResult<Response> {
     let count = match body.remove("count") {
@@ -165,6 +184,18 @@ async fn route_post_batch(
         .keys
         .create_batch(&changes, &prefix, count, API_ACTOR)
         .await?;
+    let actor = api_actor(peer);
+    let entries = created.iter().map(|(snapshot, _)| {
+        let changes = key_changes(None, Some(&snapshot.key));
+        record(
+            &state,
+            &actor,
+            "batch-create",
+            Some(snapshot.key.id),
+            changes,
+        )
+    });
+    futures::future::join_all(entries).await;
     let now = Utc::now();
     let body = BatchCreatedBody {
         keys: created
@@ -231,11 +262,19 @@ fn batch_ids(ids: &[String]) -> ApiResult<(Vec<KeyId>, Vec<String>)> {
 
 async fn route_patch_batch(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(input): ApiJson<BatchUpdateInput>,
 ) -> ApiResult<Json<BatchUpdatedBody>> {
     let (ids, unknown) = batch_ids(&input.ids)?;
     let changes = input.changes.validate(state.keys.clients())?;
+    let before = state.keys.snapshots(&ids).await?;
     let (updated, misses) = state.keys.update_batch(&ids, &changes).await?;
+    let changed: Vec<KeyId> = ids
+        .iter()
+        .filter(|id| !misses.iter().any(|(missed, _)| missed == *id))
+        .copied()
+        .collect();
+    record_batch(&state, &api_actor(peer), "batch-update", before, &changed).await?;
     let errors = unknown
         .into_iter()
         .map(|id| BatchMissJson {
@@ -252,11 +291,51 @@ async fn route_patch_batch(
 
 async fn route_post_batch_delete(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(input): ApiJson<BatchDeleteInput>,
 ) -> ApiResult<Json<BatchDeletedBody>> {
     let (ids, _) = batch_ids(&input.ids)?;
+    let before = state.keys.snapshots(&ids).await?;
     let deleted = state.keys.delete_batch(&ids, API_ACTOR).await?;
+    record_batch(&state, &api_actor(peer), "batch-delete", before, &deleted).await?;
     Ok(Json(BatchDeletedBody {
         deleted: deleted.len(),
     }))
+}
+
+/// What a regenerate changed: the secret (never shown) and how long the old one works.
+pub fn regenerate_changes(grace_secs: u64) -> crate::domain::audit::Changes {
+    let mut changes = crate::domain::audit::Changes::new();
+    changes.insert(
+        "secret".into(),
+        [
+            serde_json::Value::from("old"),
+            serde_json::Value::from("regenerated"),
+        ],
+    );
+    changes.insert(
+        "graceSeconds".into(),
+        [serde_json::Value::Null, serde_json::Value::from(grace_secs)],
+    );
+    changes
+}
+
+/// One entry per changed key of a batch, with its fields before (`before`, read ahead of
+/// the change) and after.
+async fn record_batch(
+    state: &AppState,
+    actor: &crate::domain::audit::Actor,
+    action: &str,
+    before: Vec<crate::domain::key::KeySnapshot>,
+    changed: &[KeyId],
+) -> ApiResult<()> {
+    let after = state.keys.snapshots(changed).await?;
+    let before: HashMap<KeyId, crate::domain::key::KeySnapshot> =
+        before.into_iter().map(|s| (s.key.id, s)).collect();
+    let entries = after.iter().map(|now| {
+        let changes = key_changes(before.get(&now.key.id).map(|b| &b.key), Some(&now.key));
+        record(state, actor, action, Some(now.key.id), changes)
+    });
+    futures::future::join_all(entries).await;
+    Ok(())
 }

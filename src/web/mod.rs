@@ -1,11 +1,12 @@
 //! HTTP: the relay API, the admin API, the dashboard, and operations endpoints.
 
 mod admin_api;
+pub(crate) mod audit;
 mod auth;
 mod dashboard;
 mod error;
 mod extract;
-mod lifecycle_api;
+pub(crate) mod lifecycle_api;
 mod list_params;
 mod ops;
 mod relay_api;
@@ -110,6 +111,7 @@ pub fn app<S: SessionStore + Clone>(state: AppState, sessions: S) -> Router {
     let admin_side = Router::new()
         .merge(admin_api::router(state.clone()))
         .merge(lifecycle_api::router(state.clone()))
+        .merge(audit::api_router(state.clone()))
         .merge(dashboard::router())
         .layer(sessions);
     let mut router = Router::new()

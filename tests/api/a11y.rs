@@ -175,6 +175,8 @@ async fn every_page_passes_axe_in_both_schemes_at_desktop_and_phone_widths() {
             ("keys-deleted", "/keys?status=deleted".to_string()),
             ("key-deleted-detail", format!("/keys/{deleted_id}")),
             ("key-erase", format!("/keys/{deleted_id}/erase")),
+            ("audit", "/audit".to_string()),
+            ("audit-key", format!("/audit?keyId={id}")),
             ("accounts", "/accounts".to_string()),
             ("account", "/accounts/acct-a11y".to_string()),
             ("logout", "/logout".to_string()),

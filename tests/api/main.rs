@@ -3,6 +3,7 @@
 mod a11y;
 mod admin_hardening;
 mod admin_keys;
+mod audit;
 mod browser;
 mod cli;
 mod crs_source;

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -17,6 +19,7 @@ use super::format::{count, plural};
 use super::key_view::{load_key, KeyView, LiveKey, LiveKeys, PageLink};
 use crate::domain::ids::KeyId;
 use crate::domain::key_fields::KeyChanges;
+use crate::web::audit::{admin_actor, key_changes, record, record_disable_expired};
 use crate::web::auth::{AdminForm, SessionAdmin};
 use crate::web::error::{PageError, PageResult};
 use crate::web::extract::{FormPairs, QueryPairs};
@@ -211,6 +214,7 @@ fn is_local_path(path: &str) -> bool {
 /// admins at once cannot undo each other.
 async fn route_post_active(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
     AdminForm { admin, form }: AdminForm,
 ) -> PageResult<Redirect> {
@@ -229,10 +233,20 @@ async fn route_post_active(
         is_active: Some(active),
         ..KeyChanges::default()
     };
+    let before = state.keys.get(id).await?;
     if !state.keys.update(id, &changes).await? {
         return Err(PageError::NotFound);
     }
     let updated = state.keys.get(id).await?.ok_or(PageError::NotFound)?;
+    let audit = key_changes(before.as_ref().map(|b| &b.key), Some(&updated.key));
+    record(
+        &state,
+        &admin_actor(&admin.username, peer),
+        "update",
+        Some(id),
+        audit,
+    )
+    .await;
     let verb = if active { "Enabled" } else { "Disabled" };
     Flash::info(format!("{verb} “{}”.", updated.key.name))
         .store(&admin.session)
@@ -272,11 +286,16 @@ async fn route_get_delete_key(
 
 async fn route_post_delete_key(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
     AdminForm { admin, .. }: AdminForm,
 ) -> PageResult<Redirect> {
     let snapshot = load_key(&state, &id).await?;
     if state.keys.delete(snapshot.key.id, &admin.username).await? {
+        let after = state.keys.get(snapshot.key.id).await?;
+        let audit = key_changes(Some(&snapshot.key), after.as_ref().map(|a| &a.key));
+        let actor = admin_actor(&admin.username, peer);
+        record(&state, &actor, "delete", Some(snapshot.key.id), audit).await;
         Flash::info(format!(
             "Deleted “{}”. It can be restored from the deleted keys.",
             snapshot.key.name
@@ -289,9 +308,11 @@ async fn route_post_delete_key(
 
 async fn route_post_disable_expired(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     AdminForm { admin, .. }: AdminForm,
 ) -> PageResult<Redirect> {
     let disabled = state.keys.disable_expired(Utc::now()).await?;
+    record_disable_expired(&state, &admin_actor(&admin.username, peer), disabled).await;
     let text = match disabled {
         0 => "No expired keys were active.".to_string(),
         n => format!(

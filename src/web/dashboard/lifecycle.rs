@@ -3,7 +3,9 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
 use axum::Router;
@@ -13,8 +15,10 @@ use super::flash::Flash;
 use super::format::plural;
 use super::key_view::{load_key, KeyView};
 use crate::service::keys::MAX_GRACE_SECS;
+use crate::web::audit::{admin_actor, key_changes, record};
 use crate::web::auth::{AdminForm, SessionAdmin, SessionKey};
 use crate::web::error::{PageError, PageResult};
+use crate::web::lifecycle_api::regenerate_changes;
 use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -32,12 +36,18 @@ const DELETED_VIEW: &str = "/keys?status=deleted";
 
 async fn route_post_restore(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
     AdminForm { admin, .. }: AdminForm,
 ) -> PageResult<Redirect> {
     let snapshot = load_key(&state, &id).await?;
     let text = match state.keys.restore(snapshot.key.id).await? {
-        Some(restored) => format!("Restored “{}”; its secret works again.", restored.key.name),
+        Some(restored) => {
+            let audit = key_changes(Some(&snapshot.key), Some(&restored.key));
+            let actor = admin_actor(&admin.username, peer);
+            record(&state, &actor, "restore", Some(restored.key.id), audit).await;
+            format!("Restored “{}”; its secret works again.", restored.key.name)
+        }
         None => format!("“{}” is not deleted.", snapshot.key.name),
     };
     Flash::info(text).store(&admin.session).await?;
@@ -69,11 +79,15 @@ async fn route_get_erase(
 
 async fn route_post_erase(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
     AdminForm { admin, .. }: AdminForm,
 ) -> PageResult<Redirect> {
     let snapshot = load_key(&state, &id).await?;
     if state.keys.erase(snapshot.key.id).await? {
+        let audit = key_changes(Some(&snapshot.key), None);
+        let actor = admin_actor(&admin.username, peer);
+        record(&state, &actor, "erase", Some(snapshot.key.id), audit).await;
         Flash::info(format!("Erased “{}” and all its usage.", snapshot.key.name))
             .store(&admin.session)
             .await?;
@@ -91,6 +105,7 @@ struct RegeneratedSecret {
 /// Regenerates, then redirects (post/redirect/get), so a reload cannot roll the key again.
 async fn route_post_regenerate(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
     AdminForm { admin, form }: AdminForm,
 ) -> PageResult {
@@ -116,6 +131,9 @@ async fn route_post_regenerate(
         .await?;
         return Ok(Redirect::to(&format!("/keys/{id}")).into_response());
     };
+    let actor = admin_actor(&admin.username, peer);
+    let audit = regenerate_changes(grace_secs);
+    record(&state, &actor, "regenerate", Some(snapshot.key.id), audit).await;
     SessionKey::RegeneratedSecret
         .insert(
             &admin.session,

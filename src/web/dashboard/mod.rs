@@ -1,6 +1,7 @@
 //! The admin dashboard: server-rendered pages behind a session sign-in.
 
 mod accounts;
+mod audit;
 mod charts;
 mod flash;
 mod format;
@@ -25,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .merge(keys::router())
         .merge(key_form::router())
         .merge(lifecycle::router())
+        .merge(audit::router())
         .merge(accounts::router())
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
