@@ -129,6 +129,19 @@
      Wide tables on narrow screens: scroll sideways, with a visible cue
      (edge shadows and a hint) and a keyboard stop to scroll with
      ------------------------------------------------------------------ */
+  // "Select all on this page": the header checkbox ticks every row checkbox of its form.
+  function initSelectAll() {
+    document.querySelectorAll('input[data-select-all]').forEach(function (all) {
+      var form = all.getAttribute('data-select-all');
+      var boxes = function () {
+        return document.querySelectorAll('input[type=checkbox][name=ids][form="' + form + '"]');
+      };
+      all.addEventListener('change', function () {
+        boxes().forEach(function (box) { box.checked = all.checked; });
+      });
+    });
+  }
+
   function initScrollCues() {
     const wraps = document.querySelectorAll('.table-scroll');
     if (!wraps.length) return;
@@ -643,6 +656,7 @@
     initCopyButtons();
     initCharts();
     initScrollCues();
+    initSelectAll();
   }
 
   // For the browser tests and the console: redraw charts added after load.

@@ -212,6 +212,11 @@ async fn every_page_passes_axe_in_both_schemes_at_desktop_and_phone_widths() {
         browser.click("form.regenerate button[type=submit]").await;
         browser.wait_for_path(|p| p.ends_with("/regenerated")).await;
         findings.check(&browser, scheme, "key-regenerated").await;
+        browser.goto(&app, "/keys").await;
+        browser.click("input[data-select-all]").await;
+        browser.click("[data-testid=bulk-apply]").await;
+        browser.wait_for_path(|p| p == "/keys/bulk").await;
+        findings.check(&browser, scheme, "keys-bulk-confirm").await;
 
         let missing = "/keys/00000000-0000-4000-8000-000000000000";
         browser.goto(&app, missing).await;

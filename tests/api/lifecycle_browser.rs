@@ -101,3 +101,112 @@ async fn regenerate_shows_the_new_secret_once_and_the_old_one_keeps_working() {
         .contains("old secret valid until"));
     browser.close().await;
 }
+
+async fn bulk(browser: &Browser, app: &TestApp, ids: &[&str], action: &str, tag: &str) -> String {
+    browser.goto(app, "/keys").await;
+    for id in ids {
+        browser
+            .click(&format!("tr[data-key-id='{id}'] input[name=ids]"))
+            .await;
+    }
+    browser
+        .run(&format!(
+            "document.getElementById('bulk-action').value = '{action}'; return true"
+        ))
+        .await;
+    browser.fill("#bulk-tag", tag).await;
+    browser.click("[data-testid=bulk-apply]").await;
+    browser.wait_for_path(|p| p == "/keys/bulk").await;
+    let question = browser.text("[data-testid=bulk-question]").await;
+    browser.click("[data-testid=bulk-confirm]").await;
+    browser.wait_for_path(|p| p == "/keys").await;
+    question
+}
+
+#[tokio::test]
+async fn bulk_actions_from_the_list_confirm_how_many_keys() {
+    let app = TestApp::spawn_with(&[("KEYWARD_ADMIN_PASSWORD", PASSWORD)]).await;
+    let browser = Browser::start().await;
+    let (status, body) = app
+        .admin(
+            Method::POST,
+            "/api/v1/admin/keys/batch",
+            Some(json!({"count": 4, "namePrefix": "bulk"})),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+    let ids: Vec<String> = body["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["key"]["id"].as_str().expect("id").to_string())
+        .collect();
+    let secrets: Vec<String> = body["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["apiKey"].as_str().expect("secret").to_string())
+        .collect();
+    browser.log_in(&app, PASSWORD).await;
+
+    // Select all on this page, then disable: the confirmation names all four.
+    browser.goto(&app, "/keys").await;
+    browser.click("input[data-select-all]").await;
+    browser
+        .run("document.getElementById('bulk-action').value = 'disable'; return true")
+        .await;
+    browser.click("[data-testid=bulk-apply]").await;
+    browser.wait_for_path(|p| p == "/keys/bulk").await;
+    assert_eq!(
+        browser.text("[data-testid=bulk-question]").await,
+        "Disable 4 keys?"
+    );
+    browser.click("[data-testid=bulk-confirm]").await;
+    browser.wait_for_path(|p| p == "/keys").await;
+    assert!(browser.text(".flash").await.contains("Disabled 4 keys"));
+    for secret in &secrets {
+        assert_eq!(verify_code(&app, secret).await, "disabled");
+    }
+
+    let two = [ids[0].as_str(), ids[1].as_str()];
+    assert_eq!(
+        bulk(&browser, &app, &two, "enable", "").await,
+        "Enable 2 keys?"
+    );
+    assert_eq!(verify_code(&app, &secrets[0]).await, "ok");
+    assert_eq!(verify_code(&app, &secrets[2]).await, "disabled");
+    assert_eq!(
+        bulk(&browser, &app, &two, "add-tag", "vip").await,
+        "Add the tag “vip” to 2 keys?"
+    );
+    assert_eq!(app.get_key(&ids[0]).await["tags"], json!(["vip"]));
+    assert_eq!(app.get_key(&ids[2]).await["tags"], json!([]));
+    assert_eq!(
+        bulk(&browser, &app, &[two[0]], "remove-tag", "vip").await,
+        "Remove the tag “vip” from 1 key?"
+    );
+    assert_eq!(app.get_key(&ids[0]).await["tags"], json!([]));
+    assert_eq!(app.get_key(&ids[1]).await["tags"], json!(["vip"]));
+    assert_eq!(
+        bulk(
+            &browser,
+            &app,
+            &[ids[2].as_str(), ids[3].as_str()],
+            "delete",
+            ""
+        )
+        .await,
+        "Delete 2 keys?"
+    );
+    assert_eq!(app.get_key(&ids[2]).await["status"], "deleted");
+    assert_eq!(app.get_key(&ids[3]).await["status"], "deleted");
+    assert_eq!(app.get_key(&ids[0]).await["status"], "active");
+
+    // Nothing selected: nothing happens, and the list says why.
+    browser.goto(&app, "/keys").await;
+    browser.click("[data-testid=bulk-apply]").await;
+    browser
+        .wait_for_text(".flash", |t| t.contains("Select at least one key"))
+        .await;
+    browser.close().await;
+}

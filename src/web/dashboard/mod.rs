@@ -2,6 +2,7 @@
 
 mod accounts;
 mod audit;
+mod bulk;
 mod charts;
 mod flash;
 mod format;
@@ -27,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .merge(key_form::router())
         .merge(lifecycle::router())
         .merge(audit::router())
+        .merge(bulk::router())
         .merge(accounts::router())
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
