@@ -45,6 +45,8 @@ pub enum SessionKey {
     NewSecret,
     /// A regenerated key's new secret waiting for the one page that shows it.
     RegeneratedSecret,
+    /// A batch's new keys and secrets waiting for the one page that shows them.
+    BatchSecrets,
 }
 
 impl SessionKey {
@@ -56,6 +58,7 @@ impl SessionKey {
             SessionKey::Flashes => "flash",
             SessionKey::NewSecret => "new_secret",
             SessionKey::RegeneratedSecret => "regenerated_secret",
+            SessionKey::BatchSecrets => "batch_secrets",
         }
     }
 

@@ -176,6 +176,7 @@ async fn every_page_passes_axe_in_both_schemes_at_desktop_and_phone_widths() {
             ("key-deleted-detail", format!("/keys/{deleted_id}")),
             ("key-erase", format!("/keys/{deleted_id}/erase")),
             ("audit", "/audit".to_string()),
+            ("keys-batch", "/keys/batch".to_string()),
             ("audit-key", format!("/audit?keyId={id}")),
             ("accounts", "/accounts".to_string()),
             ("account", "/accounts/acct-a11y".to_string()),
@@ -217,6 +218,14 @@ async fn every_page_passes_axe_in_both_schemes_at_desktop_and_phone_widths() {
         browser.click("[data-testid=bulk-apply]").await;
         browser.wait_for_path(|p| p == "/keys/bulk").await;
         findings.check(&browser, scheme, "keys-bulk-confirm").await;
+        browser.goto(&app, "/keys/batch").await;
+        browser.fill("#count", "2").await;
+        browser
+            .fill("#namePrefix", &format!("batch-{scheme}"))
+            .await;
+        browser.click("form.batch-form button[type=submit]").await;
+        browser.wait_for_path(|p| p == "/keys/batch/created").await;
+        findings.check(&browser, scheme, "keys-batch-created").await;
 
         let missing = "/keys/00000000-0000-4000-8000-000000000000";
         browser.goto(&app, missing).await;

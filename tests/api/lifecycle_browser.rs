@@ -210,3 +210,57 @@ async fn bulk_actions_from_the_list_confirm_how_many_keys() {
         .await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn batch_create_shows_every_secret_once_with_copy_all_and_a_csv() {
+    let app = TestApp::spawn_with(&[("KEYWARD_ADMIN_PASSWORD", PASSWORD)]).await;
+    let browser = Browser::start().await;
+    browser.log_in(&app, PASSWORD).await;
+    browser.goto(&app, "/keys/batch").await;
+    browser.fill("#count", "0").await;
+    browser.fill("#namePrefix", "shop").await;
+    browser.click("form.batch-form button[type=submit]").await;
+    browser
+        .wait_for_text("#error-summary", |t| t.contains("count"))
+        .await;
+    assert_eq!(app.key_total().await, 0);
+
+    browser.fill("#count", "3").await;
+    browser.fill("#concurrencyLimit", "2").await;
+    browser.click("form.batch-form button[type=submit]").await;
+    browser.wait_for_path(|p| p == "/keys/batch/created").await;
+    let secrets: Vec<String> = serde_json::from_value(
+        browser
+            .run("return [...document.querySelectorAll('[data-testid=batch-secret]')].map(e => e.textContent)")
+            .await,
+    )
+    .expect("secrets");
+    assert_eq!(secrets.len(), 3);
+    for secret in &secrets {
+        assert_eq!(verify_code(&app, secret).await, "ok");
+    }
+    browser.click("[data-csv-from]").await;
+    let csv = browser.run("return window.keywardLastCsv").await;
+    let csv = csv.as_str().expect("csv built");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "name,id,apiKey");
+    assert_eq!(lines.len(), 4);
+    assert!(lines[1].starts_with("shop-001,") && lines[1].ends_with(&secrets[0]));
+    let (_, listed) = app
+        .admin(Method::GET, "/api/v1/admin/keys?q=shop", None)
+        .await;
+    assert_eq!(listed["total"], 3);
+    assert!(listed["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .all(|k| k["concurrencyLimit"] == 2));
+
+    // Shown once: a reload says so instead.
+    browser.goto(&app, "/keys/batch/created").await;
+    browser.wait_for_path(|p| p == "/keys").await;
+    assert!(browser.text(".flash").await.contains("shown once"));
+    let secret_refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    crate::lifecycle::assert_no_secret_stored(&app, &secret_refs);
+    browser.close().await;
+}

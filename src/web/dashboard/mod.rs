@@ -2,6 +2,7 @@
 
 mod accounts;
 mod audit;
+mod batch;
 mod bulk;
 mod charts;
 mod flash;
@@ -29,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .merge(lifecycle::router())
         .merge(audit::router())
         .merge(bulk::router())
+        .merge(batch::router())
         .merge(accounts::router())
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
