@@ -16,6 +16,9 @@ use crate::domain::username::AdminUsername;
 
 /// Settings whose values are secrets or free text: taken from the environment verbatim, so a
 /// password like `12345` stays a string instead of being parsed as a number.
+/// Ten years: longer is surely a typo.
+const MAX_DELETED_RETENTION_DAYS: u64 = 3650;
+
 const VERBATIM_ENV_SETTINGS: [&str; 9] = [
     "encryption_key",
     "admin_password",
@@ -69,6 +72,9 @@ struct RawSettings {
     test_clock_offset_secs: i64,
     max_waiters_per_key: u64,
     expiry_sweep_secs: u64,
+    deleted_retention_days: u64,
+    audit_max_entries: u64,
+    audit_retention_days: u64,
     session_idle_minutes: u64,
     redis_timeout_ms: u64,
     password_hash_concurrency: usize,
@@ -118,6 +124,11 @@ pub struct Config {
     /// it a full key refuses at once.
     pub max_waiters_per_key: u64,
     pub expiry_sweep_interval: Option<Duration>,
+    /// Soft-deleted keys are erased by the background job this long after their deletion.
+    pub deleted_retention: chrono::TimeDelta,
+    /// The audit log keeps about this many entries, none older than `audit_retention`.
+    pub audit_max_entries: u64,
+    pub audit_retention: chrono::TimeDelta,
     pub session_idle: Duration,
     pub redis_timeout: Duration,
     /// Argon2 hashes at once (0: one per two cores, 1 to 4) and how long a sign-in
@@ -165,6 +176,9 @@ impl std::fmt::Debug for Config {
             .field("pricing_fallback_model", &self.pricing_fallback_model)
             .field("lease_ttl", &self.lease_ttl)
             .field("expiry_sweep_interval", &self.expiry_sweep_interval)
+            .field("deleted_retention", &self.deleted_retention)
+            .field("audit_max_entries", &self.audit_max_entries)
+            .field("audit_retention", &self.audit_retention)
             .field("session_idle", &self.session_idle)
             .field("redis_timeout", &self.redis_timeout)
             .field("password_hash_concurrency", &self.password_hash_concurrency)
@@ -315,6 +329,24 @@ impl RawSettings {
                 "must be between 0 and 100000",
             ));
         }
+        if self.deleted_retention_days > MAX_DELETED_RETENTION_DAYS {
+            return Err(invalid(
+                "deleted_retention_days",
+                format!("must be between 0 and {MAX_DELETED_RETENTION_DAYS}"),
+            ));
+        }
+        if !(1_000..=10_000_000).contains(&self.audit_max_entries) {
+            return Err(invalid(
+                "audit_max_entries",
+                "must be between 1000 and 10000000",
+            ));
+        }
+        if !(1..=MAX_DELETED_RETENTION_DAYS).contains(&self.audit_retention_days) {
+            return Err(invalid(
+                "audit_retention_days",
+                format!("must be between 1 and {MAX_DELETED_RETENTION_DAYS}"),
+            ));
+        }
         if self.session_idle_minutes == 0 {
             return Err(invalid("session_idle_minutes", "must be at least 1"));
         }
@@ -386,6 +418,9 @@ impl RawSettings {
             max_waiters_per_key: self.max_waiters_per_key,
             expiry_sweep_interval: (self.expiry_sweep_secs > 0)
                 .then(|| Duration::from_secs(self.expiry_sweep_secs)),
+            deleted_retention: chrono::TimeDelta::days(self.deleted_retention_days as i64),
+            audit_max_entries: self.audit_max_entries,
+            audit_retention: chrono::TimeDelta::days(self.audit_retention_days as i64),
             session_idle: Duration::from_secs(self.session_idle_minutes * 60),
             redis_timeout: Duration::from_millis(self.redis_timeout_ms),
             password_hash_concurrency: self.password_hash_concurrency,

@@ -112,6 +112,10 @@ pub async fn services(config: &Config) -> Result<Services, StartError> {
             lease_ttl: config.lease_ttl,
             clock_offset: chrono::Duration::seconds(config.test_clock_offset_secs),
             max_waiters: config.max_waiters_per_key,
+            audit: store::AuditLimits {
+                max_entries: config.audit_max_entries,
+                retention: config.audit_retention,
+            },
         },
     );
     Ok(Services {
@@ -273,7 +277,11 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         tokio::spawn(bootstrap);
     }
     if let Some(interval) = config.expiry_sweep_interval {
-        tokio::spawn(sweep_expired_keys(keys.clone(), interval));
+        tokio::spawn(sweep_expired_keys(
+            keys.clone(),
+            interval,
+            config.deleted_retention,
+        ));
     }
     // Wake-ups for verifies waiting for a slot (waitMs), from every instance's releases.
     let waking = keys.clone();
@@ -334,7 +342,12 @@ async fn bootstrap_admin(
     }
 }
 
-async fn sweep_expired_keys(keys: KeyService, interval: std::time::Duration) {
+/// Disables expired keys and erases the keys deleted longer than `deleted_retention` ago.
+async fn sweep_expired_keys(
+    keys: KeyService,
+    interval: std::time::Duration,
+    deleted_retention: chrono::TimeDelta,
+) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -342,6 +355,14 @@ async fn sweep_expired_keys(keys: KeyService, interval: std::time::Duration) {
         match keys.disable_expired(chrono::Utc::now()).await {
             Ok(disabled) => tracing::info!(disabled, "expiry sweep done"),
             Err(error) => tracing::warn!(%error, "expiry sweep failed; will retry"),
+        }
+        match keys
+            .erase_deleted(chrono::Utc::now(), deleted_retention)
+            .await
+        {
+            Ok(0) => {}
+            Ok(erased) => tracing::info!(erased, "erased keys deleted past their retention"),
+            Err(error) => tracing::warn!(%error, "erasing old deleted keys failed; will retry"),
         }
     }
 }

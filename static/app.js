@@ -129,6 +129,51 @@
      Wide tables on narrow screens: scroll sideways, with a visible cue
      (edge shadows and a hint) and a keyboard stop to scroll with
      ------------------------------------------------------------------ */
+  // CSV of a table, built here from the page itself (the secrets are never served twice):
+  // [data-csv-from="table-id"] downloads as [data-csv-name].
+  function csvCell(text) {
+    return /[",\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text;
+  }
+
+  function initCsvButtons() {
+    document.querySelectorAll('[data-csv-from]').forEach(function (button) {
+      button.addEventListener('click', function () {
+        var table = document.getElementById(button.getAttribute('data-csv-from'));
+        if (!table) return;
+        var lines = [];
+        table.querySelectorAll('tr').forEach(function (row) {
+          var cells = [];
+          row.querySelectorAll('th, td').forEach(function (cell) {
+            cells.push(csvCell(cell.textContent.trim()));
+          });
+          lines.push(cells.join(','));
+        });
+        var blob = new Blob([lines.join('\n') + '\n'], { type: 'text/csv' });
+        var link = document.createElement('a');
+        link.href = URL.createObjectURL(blob);
+        link.download = button.getAttribute('data-csv-name') || 'table.csv';
+        document.body.appendChild(link);
+        link.click();
+        link.remove();
+        window.keywardLastCsv = lines.join('\n');
+        setTimeout(function () { URL.revokeObjectURL(link.href); }, 1000);
+      });
+    });
+  }
+
+  // "Select all on this page": the header checkbox ticks every row checkbox of its form.
+  function initSelectAll() {
+    document.querySelectorAll('input[data-select-all]').forEach(function (all) {
+      var form = all.getAttribute('data-select-all');
+      var boxes = function () {
+        return document.querySelectorAll('input[type=checkbox][name=ids][form="' + form + '"]');
+      };
+      all.addEventListener('change', function () {
+        boxes().forEach(function (box) { box.checked = all.checked; });
+      });
+    });
+  }
+
   function initScrollCues() {
     const wraps = document.querySelectorAll('.table-scroll');
     if (!wraps.length) return;
@@ -676,6 +721,8 @@
     initCopyButtons();
     initCharts();
     initScrollCues();
+    initSelectAll();
+    initCsvButtons();
   }
 
   // For the browser tests and the console: redraw charts added after load.

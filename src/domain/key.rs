@@ -34,6 +34,14 @@ pub struct ApiKey {
     pub updated_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub created_by: String,
+    /// `cr_` + the first 4 and last 4 characters of the secret; empty for keys made before
+    /// hints were stored.
+    pub key_hint: String,
+    /// Set while the key is soft-deleted (it does not verify, and is listed only as deleted).
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub deleted_by: Option<String>,
+    /// When a regenerated key's old secret stops verifying (may be in the past).
+    pub old_secret_valid_until: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +49,7 @@ pub enum KeyStatus {
     Active,
     Disabled,
     Expired,
+    Deleted,
 }
 
 impl KeyStatus {
@@ -49,20 +58,24 @@ impl KeyStatus {
             KeyStatus::Active => "active",
             KeyStatus::Disabled => "disabled",
             KeyStatus::Expired => "expired",
+            KeyStatus::Deleted => "deleted",
         }
     }
 
     pub fn parse(value: &str) -> Option<KeyStatus> {
-        [Self::Active, Self::Disabled, Self::Expired]
+        [Self::Active, Self::Disabled, Self::Expired, Self::Deleted]
             .into_iter()
             .find(|s| s.as_str() == value)
     }
 }
 
 impl ApiKey {
-    /// Disabled wins over expired: an admin who switched a key off sees it as off.
+    /// Deleted wins over everything; disabled wins over expired: an admin who switched a key
+    /// off sees it as off.
     pub fn status(&self, now: DateTime<Utc>) -> KeyStatus {
-        if !self.is_active {
+        if self.deleted_at.is_some() {
+            KeyStatus::Deleted
+        } else if !self.is_active {
             KeyStatus::Disabled
         } else if self.expires_at.is_some_and(|t| t <= now) {
             KeyStatus::Expired
@@ -147,6 +160,8 @@ impl KeySnapshot {
         match key.status(now) {
             KeyStatus::Disabled => return Some(Refusal::Disabled),
             KeyStatus::Expired => return Some(Refusal::Expired),
+            // Its status says it all (verify answers not_found); no limit is what blocks it.
+            KeyStatus::Deleted => return None,
             KeyStatus::Active => {}
         }
         let reached = |limit: NanoUsd, spent: NanoUsd| limit > NanoUsd::ZERO && spent >= limit;

@@ -966,6 +966,10 @@ mod tests {
             updated_at: now,
             last_used_at: None,
             created_by: "t".into(),
+            key_hint: String::new(),
+            deleted_at: None,
+            deleted_by: None,
+            old_secret_valid_until: None,
         }
     }
 

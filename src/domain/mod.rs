@@ -1,5 +1,6 @@
 //! Pure types and rules of keyward: no I/O.
 
+pub mod audit;
 pub mod budgets;
 pub mod clients;
 pub mod ids;

@@ -27,6 +27,19 @@ pub fn random_password(length: usize) -> String {
         .collect()
 }
 
+/// What identifies a key to people without revealing it: the prefix, the first 4 and the last
+/// 4 characters of its random part (`cr_1a2b…9f0e`).
+pub fn key_hint(prefix: &str, secret: &str) -> String {
+    let random = secret.strip_prefix(prefix).unwrap_or(secret);
+    let chars: Vec<char> = random.chars().collect();
+    if chars.len() < 8 {
+        return format!("{prefix}…");
+    }
+    let first: String = chars[..4].iter().collect();
+    let last: String = chars[chars.len() - 4..].iter().collect();
+    format!("{prefix}{first}…{last}")
+}
+
 /// Whether `candidate` has the shape of an issued key, so malformed keys never reach Redis.
 pub fn has_key_format(prefix: &str, candidate: &str) -> bool {
     candidate.strip_prefix(prefix).is_some_and(|rest| {
@@ -53,6 +66,12 @@ pub fn key_hash(key: &str, encryption_key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hints_show_four_characters_at_each_end() {
+        let secret = format!("cr_abcd{}wxyz", "0".repeat(56));
+        assert_eq!(key_hint("cr_", &secret), "cr_abcd…wxyz");
+    }
 
     #[test]
     fn generated_keys_have_the_format() {

@@ -13,26 +13,30 @@ use crate::domain::budgets::{address_hex, local_offset_ms};
 use crate::domain::clients::ClientMatcher;
 use crate::domain::ids::{KeyId, LeaseId};
 use crate::domain::key::DailyModelUsage;
-use crate::domain::key::{ApiKey, KeySnapshot, RateWindow};
+use crate::domain::key::{ApiKey, KeySnapshot, KeyStatus, RateWindow};
 use crate::domain::key_fields::KeyChanges;
 use crate::domain::listing::ListQuery;
 use crate::domain::money::NanoUsd;
 use crate::domain::pricing::LivePricing;
 use crate::domain::refusal::{Refusal, Refused};
-use crate::domain::secret::{generate_key, has_key_format, key_hash};
+use crate::domain::secret::{generate_key, has_key_format, key_hash, key_hint};
 use crate::domain::timezone::Zone;
 use crate::domain::usage::{UsageRefusal, UsageReport, MAX_COUNTER};
 use crate::domain::FieldErrors;
 use crate::store::{
-    AttemptVerdict, ExtendOutcome, Extension, RecordOutcome, ScriptRefusal, Store, UsageWrite,
-    VerifyRequest,
+    AttemptVerdict, AuditLimits, ExtendOutcome, Extension, RecordOutcome, ScriptRefusal, Store,
+    UsageWrite, VerifyRequest,
 };
 
 use super::{ServiceError, ServiceResult};
 
-/// Secret hash → key id never changes for a key's life, so it is cached in-process: the
-/// steady-state verify is then a single script call. A stale entry (deleted key) is caught by
-/// the script, which compares the stored hash.
+mod audit;
+mod lifecycle;
+pub use lifecycle::{batch_name, BatchMiss, MAX_BATCH, MAX_GRACE_SECS};
+
+/// Secret hash → key id is cached in-process: the steady-state verify is then a single script
+/// call. A stale entry (deleted key, or an old secret past its grace) is caught by the script,
+/// which compares the stored hash, the old hash's validity and the deleted mark.
 const SECRET_CACHE_ENTRIES: usize = 100_000;
 
 /// The outcome of a key holder's lookup (see [`KeyService::lookup_own_key`]).
@@ -95,6 +99,7 @@ struct Inner {
     max_waiters: u64,
     /// This instance's requests waiting for a slot, by their place in their key's queue.
     waiters: std::sync::Mutex<HashMap<String, Arc<Notify>>>,
+    audit: AuditLimits,
     secret_ids: Cache<String, KeyId>,
     known_ids: Cache<KeyId, ()>,
     /// Key records by revision, so a verify does not fetch an unchanged record again.
@@ -111,6 +116,7 @@ pub struct KeyServiceSettings {
     pub clock_offset: chrono::Duration,
     /// Most requests that may wait for a slot of one key (`max_waiters_per_key`).
     pub max_waiters: u64,
+    pub audit: AuditLimits,
 }
 
 impl KeyService {
@@ -127,6 +133,7 @@ impl KeyService {
                 clock_offset: settings.clock_offset,
                 max_waiters: settings.max_waiters,
                 waiters: std::sync::Mutex::new(HashMap::new()),
+                audit: settings.audit,
                 secret_ids: Cache::new(SECRET_CACHE_ENTRIES),
                 known_ids: Cache::new(SECRET_CACHE_ENTRIES),
                 records: Cache::new(SECRET_CACHE_ENTRIES),
@@ -172,10 +179,11 @@ impl KeyService {
         FieldErrors::check((), changes.check_rules(None, now))?;
         let secret = generate_key(&self.inner.key_prefix);
         let secret_hash = key_hash(&secret, &self.inner.encryption_key);
+        let hint = key_hint(&self.inner.key_prefix, &secret);
         let id = KeyId::new();
         self.inner
             .store
-            .create_key(id, &secret_hash, created_by, &changes, now)
+            .create_key(id, &secret_hash, &hint, created_by, &changes, now)
             .await?;
         tracing::info!(key_id = %id, created_by, "key created");
         let snapshot = self.get(id).await?.ok_or(ServiceError::Internal {
@@ -256,22 +264,17 @@ impl KeyService {
         Ok(store.update_key(id, changes, now).await?)
     }
 
-    pub async fn delete(&self, id: KeyId) -> ServiceResult<bool> {
-        let deleted = self
-            .inner
-            .store
-            .delete_key(id, self.today(Utc::now()))
-            .await?;
-        if deleted {
-            self.inner.known_ids.remove(&id);
-            tracing::info!(key_id = %id, "key deleted");
-        }
-        Ok(deleted)
-    }
-
     pub async fn list(&self, query: &ListQuery) -> ServiceResult<(u64, Vec<KeySnapshot>)> {
         let now = self.now();
         let today = self.today(now);
+        // A whole key pasted as the search text finds its key by hash (never by name).
+        if let Some(secret) = query.search.as_deref().filter(|q| self.is_whole_key(q)) {
+            let found: Vec<KeySnapshot> = self.find_by_secret(secret).await?.into_iter().collect();
+            return Ok((found.len() as u64, found));
+        }
+        if query.status == Some(KeyStatus::Deleted) {
+            return self.list_deleted(query.offset, query.count).await;
+        }
         let (total, ids) = self.inner.store.list_key_ids(query, now, today).await?;
         let keys = self
             .inner

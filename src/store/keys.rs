@@ -17,7 +17,7 @@ use crate::domain::money::NanoUsd;
 
 /// What `write_key.lua` and `disable_if_expired.lua` return of a key for its index entries
 /// (absent fields are empty).
-struct IndexRow {
+pub(super) struct IndexRow {
     revision: String,
     name: String,
     /// A JSON list.
@@ -98,12 +98,14 @@ impl Store {
         &self,
         id: KeyId,
         secret_hash: &str,
+        key_hint: &str,
         created_by: &str,
         changes: &KeyChanges,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         let (mut set, delete) = encode_changes(changes);
         set.push(("hash", secret_hash.to_string()));
+        set.push(("keyHint", key_hint.to_string()));
         set.push(("createdBy", created_by.to_string()));
         if let Some(row) = self.write_key(id, "create", set, delete, now).await? {
             self.sync_index(id, row).await?;
@@ -159,7 +161,6 @@ impl Store {
         decode("write_key.lua", &reply)
     }
 
-    /// Writes the index entries of one key from the fields its record returned.
     /// Extends a key's expiry by `add` from the later of now and its current expiry, or sets it
     /// to `until`; with `enable` also re-enables it.
     pub async fn extend_key(
@@ -252,7 +253,8 @@ impl Store {
         self.sync_index(id, row).await
     }
 
-    async fn sync_index(&self, id: KeyId, row: IndexRow) -> StoreResult<()> {
+    /// Writes the index entries of one key from the fields its record returned.
+    pub(super) async fn sync_index(&self, id: KeyId, row: IndexRow) -> StoreResult<()> {
         let accounts: Vec<&String> = row.accounts.iter().filter(|a| !a.is_empty()).collect();
         let accounts = serde_json::to_string(&accounts).unwrap_or_else(|_| "[]".into());
         let or = |text: String, empty: &str| {
@@ -294,16 +296,18 @@ impl Store {
             .key(key.leases())
             .key(key.window())
             .key(key.periods())
-            .key(key.usage_total());
+            .key(key.usage_total())
+            .key(key.usage_week())
+            .key(key.waiters())
+            .key(key.waiter_seq());
         let mut conn = self.conn();
-        let secret_hash: Option<String> = self
+        let secret_hashes: Option<(String, String)> = self
             .bounded(async move { invocation.invoke_async(&mut conn).await })
             .await?;
-        let Some(secret_hash) = secret_hash else {
+        let Some((secret_hash, previous_hash)) = secret_hashes else {
             return Ok(false);
         };
-        let mut conn = self.conn();
-        self.bounded(async move { conn.del::<_, i64>(names::secret_lookup(&secret_hash)).await })
+        self.drop_secret_lookups(&[secret_hash, previous_hash])
             .await?;
         let mut invocation = SCRIPTS.index_remove.prepare_invoke();
         for index in index::PER_KEY {
@@ -318,6 +322,7 @@ impl Store {
         let mut conn = self.conn();
         self.bounded(async move { invocation.invoke_async::<i64>(&mut conn).await })
             .await?;
+        self.forget_deleted(id).await?;
         Ok(true)
     }
 

@@ -2,8 +2,10 @@
 
 mod admins;
 mod admission;
+mod audit;
 mod conn;
 mod keys;
+mod lifecycle;
 mod meta;
 pub mod names;
 mod records;
@@ -20,6 +22,7 @@ use redis::Script;
 
 pub use admins::{AdminRecord, AdminSessionState};
 pub use admission::{Admission, ScriptRefusal, VerifyRequest};
+pub use audit::AuditLimits;
 pub use conn::RedisConn;
 pub use keys::{ExtendOutcome, Extension};
 pub use meta::EncryptionKeyCheck;

@@ -50,6 +50,14 @@ pub fn login_attempts_by_user(scope: &str, username: &str) -> String {
 /// The channel a released slot is announced on, with the waiter at the head of the key's queue
 /// as the message (PUBLISH reaches every node of a cluster, and every instance subscribes).
 pub const WAKE_CHANNEL: &str = "kw:wake";
+/// The audit log (a capped stream); with the per-key streams below it shares the `{audit}`
+/// slot, so one script appends to both.
+pub const AUDIT_LOG: &str = "kw:{audit}:log";
+
+/// One key's audit entries (a copy of each, same entry ids), for its history page.
+pub fn audit_of_key(key_id: &str) -> String {
+    format!("kw:{{audit}}:key:{key_id}")
+}
 
 /// Names of one key's data.
 pub struct KeyNames {
@@ -127,6 +135,8 @@ pub mod index {
     pub const ACCOUNT_KEYS_PREFIX: &str = "kw:{idx}:accountkeys:";
     pub const REQUEST_MARKERS_PREFIX: &str = "kw:{idx}:reqs:";
     pub const SORT_SCRATCH: &str = "kw:{idx}:sort-scratch";
+    /// Soft-deleted keys (sorted set: id -> deleted at ms); they are in no other index.
+    pub const DELETED: &str = "kw:{idx}:deleted";
 
     /// The indexes `index_upsert.lua` and `index_remove.lua` keep one entry of each key in, as
     /// their `KEYS[1..11]` in this order.

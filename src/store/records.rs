@@ -224,6 +224,10 @@ pub fn decode_key(id: KeyId, fields: &HashMap<String, String>) -> Option<ApiKey>
         updated_at: time("updatedAt")?,
         last_used_at: time("lastUsedAt"),
         created_by: text("createdBy"),
+        key_hint: text("keyHint"),
+        deleted_at: time("deletedAt"),
+        deleted_by: fields.get("deletedBy").cloned(),
+        old_secret_valid_until: time("prevHashUntil"),
     })
 }
 

@@ -122,6 +122,8 @@ where
 fn declared_routes() -> Vec<RouteSpec> {
     let mut routes = super::admin_api::routes();
     routes.extend(super::admin_budgets::routes());
+    routes.extend(super::lifecycle_api::routes());
+    routes.extend(super::audit::routes());
     routes.extend(super::dashboard::routes());
     routes
 }

@@ -1,6 +1,8 @@
 //! The admin API: keys CRUD, the expiry sweep, and per-account usage.
 
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -8,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::access::{delete, get, patch, post, Access, Actor, RouteSpec};
+use super::audit::{api_actor, key_changes, record, record_disable_expired};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, QueryPairs};
 use super::list_params::{ListParams, PageSizes};
@@ -45,7 +48,7 @@ const PAGE_SIZES: PageSizes = PageSizes::UpTo {
     max: 1000,
 };
 
-fn parse_key_id(id: &str) -> ApiResult<KeyId> {
+pub(super) fn parse_key_id(id: &str) -> ApiResult<KeyId> {
     KeyId::parse(id).ok_or(ApiError::NotFound("key"))
 }
 
@@ -101,7 +104,13 @@ struct AccountUsageBody {
 
 async fn route_get_keys(State(state): State<AppState>, query: QueryPairs) -> ApiResult<Response> {
     let list = ListParams::parse(&query, PAGE_SIZES)?;
-    let (total, keys) = state.keys.list(&list.query).await?;
+    let (total, keys) = match query.get("secret") {
+        Some(secret) => {
+            let found = state.keys.find_by_secret(secret.trim()).await?;
+            (found.iter().count() as u64, found.into_iter().collect())
+        }
+        None => state.keys.list(&list.query).await?,
+    };
     let now = Utc::now();
     let body = KeyListBody {
         keys: keys.iter().map(|k| key_json(k, now)).collect(),
@@ -115,10 +124,20 @@ async fn route_get_keys(State(state): State<AppState>, query: QueryPairs) -> Api
 async fn route_post_key(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(body): ApiJson<KeyFieldsInput>,
 ) -> ApiResult<Response> {
     let changes = body.validate(state.keys.clients())?;
     let (snapshot, secret) = state.keys.create(changes, &actor.name).await?;
+    let changes = key_changes(None, Some(&snapshot.key));
+    record(
+        &state,
+        &api_actor(&actor, peer),
+        "create",
+        Some(snapshot.key.id),
+        changes,
+    )
+    .await;
     let body = CreatedBody {
         key: key_json(&snapshot, Utc::now()),
         api_key: secret,
@@ -143,26 +162,62 @@ async fn route_get_key(
 
 async fn route_patch_key(
     State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<KeyFieldsInput>,
 ) -> ApiResult<Response> {
     let id = parse_key_id(&id)?;
     let changes = body.validate(state.keys.clients())?;
+    // Read first for the audit entry's "before" values.
+    let before = state.keys.get(id).await?;
     if !state.keys.update(id, &changes).await? {
         return Err(ApiError::NotFound("key"));
     }
     let snapshot = state.keys.get(id).await?.ok_or(ApiError::NotFound("key"))?;
+    let changes = key_changes(before.as_ref().map(|b| &b.key), Some(&snapshot.key));
+    record(
+        &state,
+        &api_actor(&actor, peer),
+        "update",
+        Some(id),
+        changes,
+    )
+    .await;
     let body = KeyBody {
         key: key_json(&snapshot, Utc::now()),
     };
     Ok(Json(&body).into_response())
 }
 
+/// Soft delete; `?permanent=true` erases the key and its usage.
 async fn route_delete_key(
     State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
+    query: QueryPairs,
 ) -> ApiResult<StatusCode> {
-    if state.keys.delete(parse_key_id(&id)?).await? {
+    query.only(&["permanent"])?;
+    let id = parse_key_id(&id)?;
+    let permanent = match query.get("permanent") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(ApiError::invalid("permanent", "must be true or false")),
+    };
+    let before = state.keys.get(id).await?;
+    let (done, action) = if permanent {
+        (state.keys.erase(id).await?, "erase")
+    } else {
+        (state.keys.delete(id, &actor.name).await?, "delete")
+    };
+    if done {
+        let after = state.keys.get(id).await?;
+        let changes = key_changes(
+            before.as_ref().map(|b| &b.key),
+            after.as_ref().map(|a| &a.key),
+        );
+        record(&state, &api_actor(&actor, peer), action, Some(id), changes).await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound("key"))
@@ -171,8 +226,11 @@ async fn route_delete_key(
 
 async fn route_post_disable_expired(
     State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> ApiResult<Json<DisabledBody>> {
     let disabled = state.keys.disable_expired(Utc::now()).await?;
+    record_disable_expired(&state, &api_actor(&actor, peer), disabled).await;
     Ok(Json(DisabledBody { disabled }))
 }
 

@@ -1,11 +1,14 @@
 //! The admin API's admission tools: a key's leases (list, release all) and extending its expiry.
 
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::access::{delete, get, post, Access, RouteSpec};
+use super::access::{delete, get, post, Access, Actor, RouteSpec};
+use super::audit::{api_actor, key_changes, record, record_released_leases};
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiJson;
 use super::views::{key_json, time, KeyJson};
@@ -71,13 +74,17 @@ async fn route_get_leases(
 
 async fn route_delete_leases(
     State(state): State<AppState>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ReleasedBody>> {
+    let id = parse_key_id(&id)?;
     let released = state
         .keys
-        .release_all_leases(parse_key_id(&id)?)
+        .release_all_leases(id)
         .await?
         .ok_or(ApiError::NotFound("key"))?;
+    record_released_leases(&state, &api_actor(&actor, peer), id, released).await;
     Ok(Json(ReleasedBody { released }))
 }
 
@@ -100,6 +107,8 @@ struct KeyBody<'a> {
 
 async fn route_post_extend(
     State(state): State<AppState>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ExtendBody>,
 ) -> ApiResult<Response> {
@@ -122,6 +131,8 @@ async fn route_post_extend(
             ))
         }
     };
+    // Read first for the audit entry's "before" values.
+    let before = state.keys.get(id).await?;
     match state.keys.extend(id, extension, body.enable).await? {
         ExtendOutcome::Extended => {}
         ExtendOutcome::NotFound => return Err(ApiError::NotFound("key")),
@@ -131,6 +142,15 @@ async fn route_post_extend(
         )),
     }
     let snapshot = state.keys.get(id).await?.ok_or(ApiError::NotFound("key"))?;
+    let changes = key_changes(before.as_ref().map(|b| &b.key), Some(&snapshot.key));
+    record(
+        &state,
+        &api_actor(&actor, peer),
+        "extend",
+        Some(id),
+        changes,
+    )
+    .await;
     let now = state.keys.now();
     let body = KeyBody {
         key: key_json(&snapshot, now),

@@ -46,6 +46,10 @@ pub enum SessionKey {
     NewSecret,
     /// A new admin's generated password waiting for the one page that shows it.
     NewAdminPassword,
+    /// A regenerated key's new secret waiting for the one page that shows it.
+    RegeneratedSecret,
+    /// A batch's new keys and secrets waiting for the one page that shows them.
+    BatchSecrets,
 }
 
 impl SessionKey {
@@ -57,6 +61,8 @@ impl SessionKey {
             SessionKey::Flashes => "flash",
             SessionKey::NewSecret => "new_secret",
             SessionKey::NewAdminPassword => "new_admin_password",
+            SessionKey::RegeneratedSecret => "regenerated_secret",
+            SessionKey::BatchSecrets => "batch_secrets",
         }
     }
 

@@ -30,7 +30,9 @@ pub struct ListParams {
 
 impl ListParams {
     pub fn parse(pairs: &QueryPairs, sizes: PageSizes) -> ApiResult<ListParams> {
-        pairs.only(&["page", "perPage", "q", "tag", "status", "sort", "order"])?;
+        pairs.only(&[
+            "page", "perPage", "q", "secret", "tag", "status", "sort", "order",
+        ])?;
         let page = pairs.number("page", 1, 1, LAST_PAGE)?;
         let per_page = match sizes {
             PageSizes::UpTo { default, max } => pairs.number("perPage", default, 1, max)?,
@@ -62,7 +64,7 @@ impl ListParams {
         let status = match pairs.get("status").filter(|s| !s.is_empty()) {
             None => None,
             Some(s) => Some(KeyStatus::parse(s).ok_or_else(|| {
-                ApiError::invalid("status", "must be active, disabled or expired")
+                ApiError::invalid("status", "must be active, disabled, expired or deleted")
             })?),
         };
         let sort = match pairs.get("sort").filter(|s| !s.is_empty()) {

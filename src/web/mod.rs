@@ -3,10 +3,12 @@
 mod access;
 mod admin_api;
 mod admin_budgets;
+pub(crate) mod audit;
 mod auth;
 mod dashboard;
 mod error;
 mod extract;
+pub(crate) mod lifecycle_api;
 mod list_params;
 mod ops;
 mod relay_api;

@@ -61,6 +61,11 @@ pub struct KeyFields<'a> {
     updated_at: String,
     last_used_at: Option<String>,
     created_by: &'a str,
+    key_hint: &'a str,
+    deleted_at: Option<String>,
+    deleted_by: Option<&'a str>,
+    /// Set while a regenerated key's old secret still verifies.
+    old_secret_valid_until: Option<String>,
 }
 
 pub fn key_fields(key: &ApiKey, now: DateTime<Utc>) -> KeyFields<'_> {
@@ -113,6 +118,10 @@ pub fn key_fields(key: &ApiKey, now: DateTime<Utc>) -> KeyFields<'_> {
         updated_at: time(key.updated_at),
         last_used_at: key.last_used_at.map(time),
         created_by: &key.created_by,
+        key_hint: &key.key_hint,
+        deleted_at: key.deleted_at.map(time),
+        deleted_by: key.deleted_by.as_deref(),
+        old_secret_valid_until: key.old_secret_valid_until.filter(|t| *t > now).map(time),
     }
 }
 

@@ -157,6 +157,18 @@ async fn every_page_passes_axe_in_both_schemes_at_desktop_and_phone_widths() {
     }
 
     let id = fill(&app).await;
+    // Regenerated in each scheme: a key of its own, so team-alpha's secret (the holders' page
+    // below looks it up) stays valid.
+    let (regenerated_id, _) = app.create_key(json!({"name": "a11y regenerated"})).await;
+    let (deleted_id, _) = app.create_key(json!({"name": "a11y deleted"})).await;
+    let (status, _) = app
+        .admin(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/admin/keys/{deleted_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::NO_CONTENT);
     for scheme in SCHEMES {
         browser.color_scheme(scheme).await;
         let pages = [
@@ -165,6 +177,12 @@ async fn every_page_passes_axe_in_both_schemes_at_desktop_and_phone_widths() {
             ("key-detail", format!("/keys/{id}")),
             ("key-edit", format!("/keys/{id}/edit")),
             ("key-delete", format!("/keys/{id}/delete")),
+            ("keys-deleted", "/keys?status=deleted".to_string()),
+            ("key-deleted-detail", format!("/keys/{deleted_id}")),
+            ("key-erase", format!("/keys/{deleted_id}/erase")),
+            ("audit", "/audit".to_string()),
+            ("keys-batch", "/keys/batch".to_string()),
+            ("audit-key", format!("/audit?keyId={id}")),
             ("accounts", "/accounts".to_string()),
             ("account", "/accounts/acct-a11y".to_string()),
             ("admins", "/admins".to_string()),
@@ -198,6 +216,23 @@ async fn every_page_passes_axe_in_both_schemes_at_desktop_and_phone_widths() {
         browser.click("form.key-form button[type=submit]").await;
         browser.wait_for_path(|p| p.ends_with("/created")).await;
         findings.check(&browser, scheme, "key-created").await;
+        browser.goto(&app, &format!("/keys/{regenerated_id}")).await;
+        browser.click("form.regenerate button[type=submit]").await;
+        browser.wait_for_path(|p| p.ends_with("/regenerated")).await;
+        findings.check(&browser, scheme, "key-regenerated").await;
+        browser.goto(&app, "/keys").await;
+        browser.click("input[data-select-all]").await;
+        browser.click("[data-testid=bulk-apply]").await;
+        browser.wait_for_path(|p| p == "/keys/bulk").await;
+        findings.check(&browser, scheme, "keys-bulk-confirm").await;
+        browser.goto(&app, "/keys/batch").await;
+        browser.fill("#count", "2").await;
+        browser
+            .fill("#namePrefix", &format!("batch-{scheme}"))
+            .await;
+        browser.click("form.batch-form button[type=submit]").await;
+        browser.wait_for_path(|p| p == "/keys/batch/created").await;
+        findings.check(&browser, scheme, "keys-batch-created").await;
 
         // The key holders' page: empty, refused, and showing a key (reached by a POST).
         browser.goto(&app, "/stats").await;

@@ -303,7 +303,7 @@ async fn concurrent_updates_of_different_fields_all_apply() {
 }
 
 #[tokio::test]
-async fn delete_leaves_nothing_behind() {
+async fn permanent_delete_leaves_nothing_behind() {
     let app = TestApp::spawn().await;
     let (keep_id, _) = app.create_key(json!({"name": "keep"})).await;
     let (id, secret) = app
@@ -315,13 +315,16 @@ async fn delete_leaves_nothing_behind() {
     assert!(app.redis.all_keys().iter().any(|k| k.contains(&id)));
 
     let path = format!("/api/v1/admin/keys/{id}");
-    let (status, _) = app.admin(Method::DELETE, &path, None).await;
+    let (status, _) = app
+        .admin(Method::DELETE, &format!("{path}?permanent=true"), None)
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let leftovers: Vec<String> = app
         .redis
         .all_keys()
         .into_iter()
-        .filter(|k| k.contains(&id))
+        // The audit log keeps the key's history (who made and erased it) on purpose.
+        .filter(|k| k.contains(&id) && !k.starts_with("kw:{audit}"))
         .collect();
     assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
     for index in app.redis.all_keys().iter().filter(|k| k.contains("{idx}")) {

@@ -1,11 +1,13 @@
 -- Delete a key and everything stored under its hash tag. KEYS[1] key hash, KEYS[2] lease zset,
--- KEYS[3] rate window, KEYS[4] period index, KEYS[5] usage total.
+-- KEYS[3] rate window, KEYS[4] period index, KEYS[5] usage total, KEYS[6] this week's cost,
+-- KEYS[7] waiters zset, KEYS[8] waiters' arrival counter.
 -- The dated usage keys are named in the period index; they share the hash tag, so they live
--- on this node. Returns the secret hash (to drop its lookup), or false for an unknown key.
-local secret_hash = redis.call('HGET', KEYS[1], 'hash')
-if not secret_hash then return false end
+-- on this node. Returns {secret hash, previous secret hash or ''} (to drop their lookups), or
+-- false for an unknown key.
+local f = redis.call('HMGET', KEYS[1], 'hash', 'prevHash')
+if not f[1] then return false end
 for _, usage_key in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
   redis.call('DEL', usage_key)
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
-return secret_hash
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8])
+return {f[1], f[2] or ''}

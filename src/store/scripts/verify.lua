@@ -27,8 +27,14 @@ local f = redis.call('HMGET', KEYS[1], 'hash', 'isActive', 'expiresAt', 'permiss
   'concurrencyLimit', 'rateLimitWindow', 'rateLimitRequests', 'tokenLimit', 'dailyCostLimit',
   'rev', 'lastUsedAt', 'restrictedModelsNormalised', 'totalCostLimit', 'weeklyCostLimit',
   'weeklyResetDay', 'weeklyResetHour', 'monthlyCostLimit', 'rateLimitCost', 'allowedIpsMatch',
-  'expirationMode', 'activationDays', 'activationUnit', 'activatedAt', 'modelRestrictionMode')
-if f[1] ~= ARGV[1] then return {'not_found', 0} end
+  'expirationMode', 'activationDays', 'activationUnit', 'activatedAt', 'modelRestrictionMode',
+  'prevHash', 'prevHashUntil', 'deletedAt')
+-- A deleted key, and a replaced secret past its grace, are unknown: checked here, not only by
+-- dropping their lookups, so an instance whose cache still maps the secret refuses it too.
+if f[31] then return {'not_found', 0} end
+if f[1] ~= ARGV[1] and not (f[29] == ARGV[1] and tonumber(f[30] or '0') > tonumber(ARGV[2])) then
+  return {'not_found', 0}
+end
 if f[2] ~= '1' then return {'disabled', 0} end
 local now = tonumber(ARGV[2])
 if f[3] and f[3] ~= '' and tonumber(f[3]) <= now then return {'expired', 0} end

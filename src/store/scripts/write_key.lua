@@ -2,9 +2,12 @@
 -- update or disable is never reverted. KEYS[1] key hash.
 -- ARGV[1] 'create' or 'update'  ARGV[2] now ms  ARGV[3] number N of field/value pairs to set
 -- ARGV[4 .. 3+2N] the pairs  ARGV[4+2N ..] fields to delete
--- Returns false when the key exists on create or is missing on update, else the index fields.
+-- Returns false when the key exists on create or is missing (or deleted) on update, else the
+-- index fields.
 local exists = redis.call('EXISTS', KEYS[1]) == 1
 if (ARGV[1] == 'create') == exists then return false end
+-- A deleted key is changed only by restoring it.
+if exists and redis.call('HEXISTS', KEYS[1], 'deletedAt') == 1 then return false end
 local pairs_end = 3 + 2 * tonumber(ARGV[3])
 for i = 4, pairs_end, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 for i = pairs_end + 1, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end

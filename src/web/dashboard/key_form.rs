@@ -3,7 +3,9 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
@@ -18,6 +20,7 @@ use crate::domain::key_fields::ACCOUNT_FIELDS;
 use crate::domain::role::AdminRole;
 use crate::service::ServiceError;
 use crate::web::access::{get, post, Access, RouteSpec};
+use crate::web::audit::{admin_actor, key_changes, record};
 use crate::web::auth::{AdminForm, SessionAdmin, SessionKey};
 use crate::web::error::{PageError, PageResult};
 use crate::web::AppState;
@@ -144,6 +147,7 @@ struct NewSecret {
 /// second key. The secret rides along in the admin's own session until the next page takes it.
 async fn route_post_key(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     AdminForm { admin, form }: AdminForm,
 ) -> PageResult {
     let values = KeyFormValues::from_form(&form);
@@ -151,6 +155,9 @@ async fn route_post_key(
     let errors = match values.changes(keys.clients(), keys.zone(), Utc::now()) {
         Ok(changes) => match keys.create(changes, &admin.username).await {
             Ok((snapshot, secret)) => {
+                let actor = admin_actor(&admin.username, peer);
+                let changes = key_changes(None, Some(&snapshot.key));
+                record(&state, &actor, "create", Some(snapshot.key.id), changes).await;
                 let key_id = snapshot.key.id.to_string();
                 let target = format!("/keys/{key_id}/created");
                 SessionKey::NewSecret
@@ -234,11 +241,13 @@ async fn route_get_edit_key(
     ))
 }
 
-/// Saves the form. The form sends every setting, so the key is not read first: validating is
-/// the form's and the rules' business, and the save is the write script and the index script.
-/// The key is read only to show the form again with its errors.
+/// Saves the form. The form sends every setting, so the rules need no stored value: validating
+/// is the form's and the rules' business, and the save is the write script and the index
+/// script. The key is read before (for the audit entry's "before" values) and to show the
+/// form again with its errors.
 async fn route_post_edit_key(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
     AdminForm { admin, form }: AdminForm,
 ) -> PageResult {
@@ -246,16 +255,23 @@ async fn route_post_edit_key(
     let values = KeyFormValues::from_form(&form);
     let keys = &state.keys;
     let errors = match values.changes(keys.clients(), keys.zone(), Utc::now()) {
-        Ok(changes) => match keys.update(key_id, &changes).await {
-            Ok(true) => {
+        Ok(changes) => match (keys.get(key_id).await?, keys.update(key_id, &changes).await) {
+            (before, Ok(true)) => {
+                let after = keys.get(key_id).await?;
+                let audit = key_changes(
+                    before.as_ref().map(|b| &b.key),
+                    after.as_ref().map(|a| &a.key),
+                );
+                let actor = admin_actor(&admin.username, peer);
+                record(&state, &actor, "update", Some(key_id), audit).await;
                 let name = changes.name.unwrap_or_default();
                 Flash::info(format!("Saved “{name}”."))
                     .store(&admin.session)
                     .await?;
                 return Ok(Redirect::to(&format!("/keys/{id}")).into_response());
             }
-            Ok(false) => return Err(PageError::NotFound),
-            Err(error) => refused_fields(error)?,
+            (_, Ok(false)) => return Err(PageError::NotFound),
+            (_, Err(error)) => refused_fields(error)?,
         },
         Err(errors) => errors,
     };

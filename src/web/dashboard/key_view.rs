@@ -70,6 +70,14 @@ pub struct KeyView {
     pub limited_by: String,
     /// A bar per configured budget beyond the daily one.
     pub budgets: Vec<BudgetBar>,
+    /// `cr_1a2b…9f0e`, empty for keys made before hints were stored.
+    pub key_hint: String,
+    pub deleted: bool,
+    /// When and by whom it was deleted, empty unless deleted.
+    pub deleted_at: String,
+    pub deleted_by: String,
+    /// When a regenerated key's old secret stops verifying, empty when it does not (any more).
+    pub old_secret_until: String,
 }
 
 /// One budget's use: a bar with its text, amber past 80 %, red at the limit (the text says so
@@ -213,6 +221,15 @@ impl KeyView {
             enable_client_restriction: key.enable_client_restriction,
             limited_by: limited_text(snapshot),
             budgets: budget_bars(snapshot),
+            key_hint: key.key_hint.clone(),
+            deleted: key.deleted_at.is_some(),
+            deleted_at: optional_time(key.deleted_at, zone, ""),
+            deleted_by: key.deleted_by.clone().unwrap_or_default(),
+            old_secret_until: optional_time(
+                key.old_secret_valid_until.filter(|t| *t > now),
+                zone,
+                "",
+            ),
         }
     }
 

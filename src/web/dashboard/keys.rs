@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use chrono::Utc;
@@ -18,6 +20,7 @@ use crate::domain::ids::KeyId;
 use crate::domain::key_fields::KeyChanges;
 use crate::domain::role::AdminRole;
 use crate::web::access::{get, post, Access, RouteSpec};
+use crate::web::audit::{admin_actor, key_changes, record, record_disable_expired};
 use crate::web::auth::{AdminForm, SessionAdmin};
 use crate::web::error::{PageError, PageResult};
 use crate::web::extract::{FormPairs, QueryPairs};
@@ -220,6 +223,7 @@ fn is_local_path(path: &str) -> bool {
 /// admins at once cannot undo each other.
 async fn route_post_active(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
     AdminForm { admin, form }: AdminForm,
 ) -> PageResult<Redirect> {
@@ -238,10 +242,20 @@ async fn route_post_active(
         is_active: Some(active),
         ..KeyChanges::default()
     };
+    let before = state.keys.get(id).await?;
     if !state.keys.update(id, &changes).await? {
         return Err(PageError::NotFound);
     }
     let updated = state.keys.get(id).await?.ok_or(PageError::NotFound)?;
+    let audit = key_changes(before.as_ref().map(|b| &b.key), Some(&updated.key));
+    record(
+        &state,
+        &admin_actor(&admin.username, peer),
+        "update",
+        Some(id),
+        audit,
+    )
+    .await;
     let verb = if active { "Enabled" } else { "Disabled" };
     Flash::info(format!("{verb} “{}”.", updated.key.name))
         .store(&admin.session)
@@ -257,6 +271,8 @@ struct DeletePage {
     key: KeyView,
     /// `1 request`, `1,200 requests`.
     requests: String,
+    /// When the background job erases a deleted key: `after 30 days`.
+    retention: String,
 }
 
 async fn route_get_delete_key(
@@ -270,18 +286,27 @@ async fn route_get_delete_key(
         flashes: Vec::new(),
         key: KeyView::new(&snapshot, state.keys.zone()),
         requests: plural(snapshot.total.requests, "request", "requests"),
+        retention: match state.config.deleted_retention.num_days() {
+            0 => "soon".to_string(),
+            days => format!("after {}", plural(days as u64, "day", "days")),
+        },
     })
 }
 
 async fn route_post_delete_key(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
     AdminForm { admin, .. }: AdminForm,
 ) -> PageResult<Redirect> {
     let snapshot = load_key(&state, &id).await?;
-    if state.keys.delete(snapshot.key.id).await? {
+    if state.keys.delete(snapshot.key.id, &admin.username).await? {
+        let after = state.keys.get(snapshot.key.id).await?;
+        let audit = key_changes(Some(&snapshot.key), after.as_ref().map(|a| &a.key));
+        let actor = admin_actor(&admin.username, peer);
+        record(&state, &actor, "delete", Some(snapshot.key.id), audit).await;
         Flash::info(format!(
-            "Deleted “{}” and all its usage.",
+            "Deleted “{}”. It can be restored from the deleted keys.",
             snapshot.key.name
         ))
         .store(&admin.session)
@@ -292,9 +317,11 @@ async fn route_post_delete_key(
 
 async fn route_post_disable_expired(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     AdminForm { admin, .. }: AdminForm,
 ) -> PageResult<Redirect> {
     let disabled = state.keys.disable_expired(Utc::now()).await?;
+    record_disable_expired(&state, &admin_actor(&admin.username, peer), disabled).await;
     let text = match disabled {
         0 => "No expired keys were active.".to_string(),
         n => format!(

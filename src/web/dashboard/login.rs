@@ -14,6 +14,7 @@ use crate::domain::role::AdminRole;
 use crate::domain::username::{loggable, AdminUsername};
 use crate::service::SignIn;
 use crate::web::access::{get, post, Access, RouteSpec};
+use crate::web::audit::{admin_actor, record};
 use crate::web::auth::{
     login_form_cookie, login_form_nonce, new_login_form_nonce, sign_in, sign_out, AdminForm,
     SessionAdmin,
@@ -127,6 +128,8 @@ async fn route_post_login(
         SignIn::Accepted { session_epoch } => {
             sign_in(&session, &username, session_epoch).await?;
             tracing::info!(?username, client = %peer.ip(), "dashboard sign-in");
+            let actor = admin_actor(username.as_str(), peer);
+            record(&state, &actor, "sign-in", None, Default::default()).await;
             let mut response = Redirect::to("/keys").into_response();
             set_login_form_cookie(&mut response, None, state.config.cookie_secure);
             Ok(response)
@@ -156,6 +159,10 @@ async fn route_post_login(
         }
         SignIn::Refused => {
             tracing::warn!(?username, client = %peer.ip(), "failed dashboard sign-in");
+            // Refusals are throttled per address, so these entries stay few; the actor is the
+            // username as typed (only a well-formed one gets this far).
+            let actor = admin_actor(username.as_str(), peer);
+            record(&state, &actor, "sign-in-failed", None, Default::default()).await;
             let message = "Wrong username or password.".to_string();
             Ok(login_page_with_error(
                 StatusCode::UNAUTHORIZED,

@@ -2,6 +2,9 @@
 
 mod accounts;
 mod admins;
+mod audit;
+mod batch;
+mod bulk;
 mod charts;
 mod flash;
 mod format;
@@ -11,6 +14,7 @@ mod key_form;
 mod key_tools;
 mod key_view;
 mod keys;
+mod lifecycle;
 mod login;
 
 use axum::http::{header, HeaderValue};
@@ -27,6 +31,10 @@ pub fn routes() -> Vec<RouteSpec> {
     routes.extend(accounts::routes());
     routes.extend(admins::routes());
     routes.extend(holder::routes());
+    routes.extend(lifecycle::routes());
+    routes.extend(audit::routes());
+    routes.extend(bulk::routes());
+    routes.extend(batch::routes());
     routes
 }
 

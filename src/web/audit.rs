@@ -1,0 +1,201 @@
+//! The audit log as the web sees it: who is acting (the web layer knows the admin and the
+//! client address), what changed on a key, the admin API's `GET /api/v1/admin/audit` and the
+//! `/audit` page.
+
+use std::net::SocketAddr;
+
+use axum::extract::State;
+use axum::Json;
+use chrono::Utc;
+use serde::Serialize;
+
+use super::access::{self, get, Access, RouteSpec};
+use super::error::{ApiError, ApiResult};
+use super::extract::{Pairs, QueryPairs};
+use super::views::{key_fields, time};
+use super::AppState;
+use crate::domain::audit::{is_entry_id, Actor, AuditEntry, AuditQuery, Changes, NewAuditEntry};
+use crate::domain::ids::KeyId;
+use crate::domain::key::ApiKey;
+use crate::domain::role::AdminRole;
+
+/// Reading the audit log needs only the viewer role: it shows who changed what, never a secret.
+pub fn routes() -> Vec<RouteSpec> {
+    vec![get(
+        "/api/v1/admin/audit",
+        Access::Api(AdminRole::Viewer),
+        route_get_audit_api,
+    )]
+}
+
+/// An admin API caller: the signed-in admin by name, or `admin-api` for the admin token (the
+/// role guard puts who it let in on the request).
+pub fn api_actor(actor: &access::Actor, peer: SocketAddr) -> Actor {
+    Actor {
+        name: actor.name.clone(),
+        address: Some(peer.ip()),
+    }
+}
+
+/// A signed-in admin (or one trying to sign in).
+pub fn admin_actor(username: &str, peer: SocketAddr) -> Actor {
+    Actor {
+        name: username.to_string(),
+        address: Some(peer.ip()),
+    }
+}
+
+/// Fields of a key that are not recorded: bookkeeping, and the hint (part of the secret).
+const UNRECORDED: [&str; 6] = [
+    "id",
+    "createdAt",
+    "updatedAt",
+    "lastUsedAt",
+    "createdBy",
+    "keyHint",
+];
+
+/// The fields that differ between two states of a key (`None`: it did not exist), as the API
+/// names and shows them; limits, state and tags, never a secret or hash.
+pub fn key_changes(before: Option<&ApiKey>, after: Option<&ApiKey>) -> Changes {
+    let now = Utc::now();
+    let as_map = |key: Option<&ApiKey>| match key.map(|k| serde_json::to_value(key_fields(k, now)))
+    {
+        Some(Ok(serde_json::Value::Object(map))) => map,
+        _ => serde_json::Map::new(),
+    };
+    let (before, after) = (as_map(before), as_map(after));
+    let mut changes = Changes::new();
+    for field in before.keys().chain(after.keys()) {
+        if UNRECORDED.contains(&field.as_str()) || changes.contains_key(field) {
+            continue;
+        }
+        let old = before.get(field).cloned().unwrap_or_default();
+        let new = after.get(field).cloned().unwrap_or_default();
+        if old != new {
+            changes.insert(field.clone(), [old, new]);
+        }
+    }
+    changes
+}
+
+/// Appends one entry (a failure to write it is logged, not returned: the change is made).
+pub async fn record(
+    state: &AppState,
+    actor: &Actor,
+    action: &str,
+    key_id: Option<KeyId>,
+    changes: Changes,
+) {
+    state
+        .keys
+        .record_audit(NewAuditEntry {
+            actor,
+            action,
+            key_id,
+            changes,
+        })
+        .await;
+}
+
+const MAX_LIMIT: u64 = 500;
+
+pub fn parse_query(pairs: &Pairs) -> ApiResult<AuditQuery> {
+    pairs.only(&["keyId", "actor", "action", "limit", "before"])?;
+    let text = |name: &str| {
+        pairs
+            .get(name)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let key_id = match text("keyId") {
+        None => None,
+        Some(id) => {
+            Some(KeyId::parse(&id).ok_or_else(|| ApiError::invalid("keyId", "is not a key id"))?)
+        }
+    };
+    let before = text("before");
+    if before.as_deref().is_some_and(|b| !is_entry_id(b)) {
+        return Err(ApiError::invalid(
+            "before",
+            "must be the next value of an earlier page",
+        ));
+    }
+    for name in ["actor", "action"] {
+        if text(name).is_some_and(|v| v.chars().count() > 64) {
+            return Err(ApiError::invalid(name, "must be at most 64 characters"));
+        }
+    }
+    Ok(AuditQuery {
+        key_id,
+        actor: text("actor"),
+        action: text("action"),
+        limit: pairs.number("limit", 50, 1, MAX_LIMIT)? as usize,
+        before,
+    })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EntryJson<'a> {
+    id: &'a str,
+    at: String,
+    actor: &'a str,
+    actor_ip: Option<&'a str>,
+    action: &'a str,
+    key_id: Option<&'a str>,
+    changes: &'a Changes,
+}
+
+fn entry_json(entry: &AuditEntry) -> EntryJson<'_> {
+    EntryJson {
+        id: &entry.id,
+        at: time(entry.at),
+        actor: &entry.actor,
+        actor_ip: entry.actor_ip.as_deref(),
+        action: &entry.action,
+        key_id: entry.key_id.as_deref(),
+        changes: &entry.changes,
+    }
+}
+
+#[derive(Serialize)]
+struct AuditBody<'a> {
+    entries: Vec<EntryJson<'a>>,
+    next: Option<String>,
+}
+
+async fn route_get_audit_api(
+    State(state): State<AppState>,
+    query: QueryPairs,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let query = parse_query(&query)?;
+    let (entries, next) = state.keys.audit_entries(&query).await?;
+    let body = AuditBody {
+        entries: entries.iter().map(entry_json).collect(),
+        next,
+    };
+    Ok(Json(&body).into_response())
+}
+
+/// The expiry sweep run by an admin: one entry with how many keys it disabled.
+pub async fn record_disable_expired(state: &AppState, actor: &Actor, disabled: usize) {
+    let mut changes = Changes::new();
+    changes.insert(
+        "disabledKeys".into(),
+        [serde_json::Value::Null, serde_json::Value::from(disabled)],
+    );
+    record(state, actor, "disable-expired", None, changes).await;
+}
+
+/// Releasing a key's leases by hand: one entry with how many it freed.
+pub async fn record_released_leases(state: &AppState, actor: &Actor, key_id: KeyId, released: u64) {
+    let mut changes = Changes::new();
+    changes.insert(
+        "releasedLeases".into(),
+        [serde_json::Value::Null, serde_json::Value::from(released)],
+    );
+    record(state, actor, "release-leases", Some(key_id), changes).await;
+}
