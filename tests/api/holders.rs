@@ -234,3 +234,54 @@ async fn a_holder_pastes_a_key_and_sees_the_numbers_move() {
     assert_ne!(browser.text("[data-field=dailyCost]").await, today);
     browser.close().await;
 }
+
+#[tokio::test]
+async fn every_budget_of_the_key_is_shown_with_its_use() {
+    let app = TestApp::spawn().await;
+    let (id, secret) = app
+        .create_key(
+            json!({"name": "budgeted", "rateLimitWindow": 60, "rateLimitCost": 5,
+            "weeklyCostLimit": 20, "monthlyCostLimit": 50, "totalCostLimit": 0.000001}),
+        )
+        .await;
+    let (status, body) = app
+        .record_usage(json!({"keyId": id, "model": "claude-sonnet-4-5",
+            "usage": {"input_tokens": 1000, "output_tokens": 100}}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = self_lookup(&app, Some(&secret)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let json: Value = serde_json::from_str(&body).expect("json");
+    let limits = json["limits"].as_array().expect("limits");
+    let fields: Vec<&str> = limits
+        .iter()
+        .map(|l| l["field"].as_str().expect("field"))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "rateLimitCost",
+            "weeklyCostLimit",
+            "monthlyCostLimit",
+            "totalCostLimit"
+        ]
+    );
+    let total = &limits[3];
+    assert!(total["used"].as_f64().expect("used") > total["limit"].as_f64().expect("limit"));
+    assert_eq!(total["ratio"], 1.0, "the bar is full, not past it");
+
+    // The page says how far past the limit the key is, where the bar can only be full.
+    let page = app
+        .http
+        .post(app.url("/stats"))
+        .form(&[("key", secret.as_str())])
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("Cost all time"), "{page}");
+    // $0.0045 of Sonnet 4.5 against a $0.000001 budget.
+    assert!(page.contains("450000%"), "{page}");
+}

@@ -52,13 +52,18 @@ pub struct LimitUse {
     used_text: String,
     #[serde(skip)]
     limit_text: String,
-    /// Used share, 0 to 1 (capped).
+    /// Used share for the bar, 0 to 1 (capped).
     ratio: f64,
 }
 
 impl LimitUse {
+    /// The used share as text: past the limit it says so (`163%`), where the bar can only be full.
     pub fn percent(&self) -> String {
-        percent(self.ratio)
+        percent(if self.limit > 0.0 {
+            self.used / self.limit
+        } else {
+            0.0
+        })
     }
 }
 
@@ -136,6 +141,30 @@ fn limits(snapshot: &KeySnapshot) -> Vec<LimitUse> {
             "Cost today",
             snapshot.daily.cost,
             key.daily_cost_limit,
+        ),
+        cost_limit(
+            "rateLimitCost",
+            "Cost this window",
+            snapshot.window_cost,
+            key.budgets.window_cost_limit,
+        ),
+        cost_limit(
+            "weeklyCostLimit",
+            "Cost this week",
+            snapshot.weekly_cost,
+            key.budgets.weekly_cost_limit,
+        ),
+        cost_limit(
+            "monthlyCostLimit",
+            "Cost this month",
+            snapshot.monthly.cost,
+            key.budgets.monthly_cost_limit,
+        ),
+        cost_limit(
+            "totalCostLimit",
+            "Cost all time",
+            snapshot.total.cost,
+            key.budgets.total_cost_limit,
         ),
     ]
     .into_iter()
