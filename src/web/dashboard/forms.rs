@@ -387,65 +387,38 @@ fn split_list(text: &str, separator: char) -> Vec<String> {
         .collect()
 }
 
-/// The key form's fields in the order the form shows them: (field, the id of its input, label).
-const FORM_FIELDS: [(&str, &str, &str); 29] = [
-    ("name", "name", "Name"),
-    ("tags", "tags", "Tags"),
-    ("description", "description", "Description"),
-    ("permissions", "permissions", "Services"),
-    ("isActive", "isActive", "Active"),
-    (
-        "concurrencyLimit",
-        "concurrencyLimit",
-        "Concurrent requests",
-    ),
-    ("dailyCostLimit", "dailyCostLimit", "Daily cost limit (USD)"),
-    (
-        "rateLimitWindow",
-        "rateLimitWindow",
-        "Rate window (minutes)",
-    ),
-    (
-        "rateLimitRequests",
-        "rateLimitRequests",
-        "Requests per window",
-    ),
-    ("tokenLimit", "tokenLimit", "Tokens per window"),
-    ("rateLimitCost", "rateLimitCost", "Cost per window (USD)"),
-    (
-        "weeklyCostLimit",
-        "weeklyCostLimit",
-        "Weekly cost limit (USD)",
-    ),
-    ("weeklyResetDay", "weeklyResetDay", "Week starts on"),
-    ("weeklyResetHour", "weeklyResetHour", "Week starts at hour"),
-    (
-        "monthlyCostLimit",
-        "monthlyCostLimit",
-        "Monthly cost limit (USD)",
-    ),
-    ("totalCostLimit", "totalCostLimit", "Total cost limit (USD)"),
-    ("modelRestrictionMode", "modelRestrictionMode", "Model list"),
-    ("restrictedModels", "restrictedModels", "Blocked models"),
-    ("allowedClients", "allowedClients", "Allowed clients"),
-    ("allowedIps", "allowedIps", "Allowed addresses"),
-    ("claudeAccountId", "claudeAccountId", "Claude account"),
-    (
-        "claudeConsoleAccountId",
-        "claudeConsoleAccountId",
-        "Claude Console account",
-    ),
-    ("geminiAccountId", "geminiAccountId", "Gemini account"),
-    ("openaiAccountId", "openaiAccountId", "OpenAI account"),
-    ("bedrockAccountId", "bedrockAccountId", "Bedrock account"),
-    (
-        "azureOpenaiAccountId",
-        "azureOpenaiAccountId",
-        "Azure OpenAI account",
-    ),
-    ("droidAccountId", "droidAccountId", "Droid account"),
-    ("expiryPreset", "expiryPreset", "Expires"),
-    ("expiresOn", "expiresOn", "Expiry date"),
+/// The key form's fields in the order the form shows them: (field, which is also the id of its
+/// input, label).
+const FORM_FIELDS: [(&str, &str); 29] = [
+    ("name", "Name"),
+    ("tags", "Tags"),
+    ("description", "Description"),
+    ("permissions", "Services"),
+    ("isActive", "Active"),
+    ("concurrencyLimit", "Concurrent requests"),
+    ("dailyCostLimit", "Daily cost limit (USD)"),
+    ("rateLimitWindow", "Rate window (minutes)"),
+    ("rateLimitRequests", "Requests per window"),
+    ("tokenLimit", "Tokens per window"),
+    ("rateLimitCost", "Cost per window (USD)"),
+    ("weeklyCostLimit", "Weekly cost limit (USD)"),
+    ("weeklyResetDay", "Week starts on"),
+    ("weeklyResetHour", "Week starts at hour"),
+    ("monthlyCostLimit", "Monthly cost limit (USD)"),
+    ("totalCostLimit", "Total cost limit (USD)"),
+    ("modelRestrictionMode", "Model list"),
+    ("restrictedModels", "Blocked models"),
+    ("allowedClients", "Allowed clients"),
+    ("allowedIps", "Allowed addresses"),
+    ("claudeAccountId", "Claude account"),
+    ("claudeConsoleAccountId", "Claude Console account"),
+    ("geminiAccountId", "Gemini account"),
+    ("openaiAccountId", "OpenAI account"),
+    ("bedrockAccountId", "Bedrock account"),
+    ("azureOpenaiAccountId", "Azure OpenAI account"),
+    ("droidAccountId", "Droid account"),
+    ("expiryPreset", "Expires"),
+    ("expiresOn", "Expiry date"),
 ];
 
 /// The error summary of a refused key form: (the id of the bad field's input, "Label message"),
@@ -469,16 +442,16 @@ pub fn error_summary(errors: &BTreeMap<String, String>) -> Vec<(String, String)>
         format!("{label}{}{message}", if reads_on { " " } else { ": " })
     };
     let mut entries = Vec::new();
-    for (field, anchor, label) in FORM_FIELDS {
+    for (field, label) in FORM_FIELDS {
         for (error_field, message) in errors {
             if form_field(error_field) == field {
-                entries.push((anchor.to_string(), text(label, message)));
+                entries.push((field.to_string(), text(label, message)));
             }
         }
     }
     for (field, message) in errors {
         let field = form_field(field);
-        if !FORM_FIELDS.iter().any(|(known, _, _)| *known == field) {
+        if !FORM_FIELDS.iter().any(|(known, _)| *known == field) {
             entries.push((field.clone(), text(&field, message)));
         }
     }
