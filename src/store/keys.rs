@@ -313,16 +313,18 @@ impl Store {
         for index in index::PER_KEY {
             invocation.key(index);
         }
+        // One script also drops the key from the deleted index (an erase of a deleted key).
         invocation
             .key(index::cost_on(today))
+            .key(index::DELETED)
             .arg(id.to_string())
             .arg(index::TAG_MEMBERS_PREFIX)
             .arg(index::ACCOUNT_KEYS_PREFIX)
+            .arg("erase")
             .arg(index::REQUEST_MARKERS_PREFIX);
         let mut conn = self.conn();
         self.bounded(async move { invocation.invoke_async::<i64>(&mut conn).await })
             .await?;
-        self.forget_deleted(id).await?;
         Ok(true)
     }
 

@@ -13,14 +13,12 @@ use crate::domain::ids::KeyId;
 
 struct LifecycleScripts {
     soft_delete: Script,
-    index_soft_delete: Script,
     restore: Script,
     regenerate: Script,
 }
 
 static SCRIPTS: LazyLock<LifecycleScripts> = LazyLock::new(|| LifecycleScripts {
     soft_delete: Script::new(include_str!("scripts/soft_delete.lua")),
-    index_soft_delete: Script::new(include_str!("scripts/index_soft_delete.lua")),
     restore: Script::new(include_str!("scripts/restore_key.lua")),
     regenerate: Script::new(include_str!("scripts/regenerate_key.lua")),
 });
@@ -80,7 +78,7 @@ impl Store {
         };
         self.drop_secret_lookups(&[secret_hash, previous_hash])
             .await?;
-        let mut invocation = SCRIPTS.index_soft_delete.prepare_invoke();
+        let mut invocation = super::SCRIPTS.index_remove.prepare_invoke();
         for index in index::PER_KEY {
             invocation.key(index);
         }
@@ -90,6 +88,7 @@ impl Store {
             .arg(id.to_string())
             .arg(index::TAG_MEMBERS_PREFIX)
             .arg(index::ACCOUNT_KEYS_PREFIX)
+            .arg("soft")
             .arg(now.timestamp_millis())
             .arg(revision);
         let mut conn = self.conn();

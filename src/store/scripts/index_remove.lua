@@ -1,6 +1,13 @@
--- Remove one key from every index. KEYS as in index_upsert.lua, plus KEYS[12] today's cost.
--- ARGV[1] key id  ARGV[2] tag set prefix  ARGV[3] account key set prefix
--- ARGV[4] prefix of the key's set of applied usage request ids
+-- Take one key out of every listing index: for good (an erase), or into the deleted index (a
+-- soft delete). KEYS[1..11] as in index_upsert.lua, KEYS[12] today's cost, KEYS[13] deleted keys
+-- (zset: id -> deleted at ms).
+-- ARGV[1] key id  ARGV[2] tag set prefix  ARGV[3] account key set prefix  ARGV[4] 'erase' | 'soft'
+-- erase: ARGV[5] prefix of the key's set of applied usage request ids (deleted with it).
+-- soft:  ARGV[5] deleted at ms  ARGV[6] the record's revision after the delete: kept, so a late
+--        index write of an earlier revision (an update racing the delete) cannot list the key
+--        again; the applied usage request ids are kept too, so a retried usage record is still
+--        applied once if the key is restored.
+-- Returns 1.
 local id = ARGV[1]
 local name = redis.call('HGET', KEYS[4], id)
 if name then redis.call('ZREM', KEYS[3], name .. '\0' .. id) end
@@ -11,7 +18,6 @@ end
 for _, account in ipairs(cjson.decode(redis.call('HGET', KEYS[10], id) or '[]')) do
   redis.call('SREM', ARGV[3] .. account, id)
 end
-redis.call('HDEL', KEYS[1], id)
 redis.call('ZREM', KEYS[2], id)
 redis.call('HDEL', KEYS[4], id)
 redis.call('ZREM', KEYS[5], id)
@@ -20,5 +26,12 @@ redis.call('ZREM', KEYS[7], id)
 redis.call('HDEL', KEYS[9], id)
 redis.call('HDEL', KEYS[10], id)
 redis.call('ZREM', KEYS[12], id)
-redis.call('DEL', ARGV[4] .. id)
+if ARGV[4] == 'soft' then
+  redis.call('HSET', KEYS[1], id, ARGV[6])
+  redis.call('ZADD', KEYS[13], ARGV[5], id)
+else
+  redis.call('HDEL', KEYS[1], id)
+  redis.call('ZREM', KEYS[13], id)
+  redis.call('DEL', ARGV[5] .. id)
+end
 return 1
