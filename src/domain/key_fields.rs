@@ -138,6 +138,27 @@ impl<'de> Deserialize<'de> for Permissions {
     }
 }
 
+/// `"all"`, one service, or a list of services, as the custom serde impls above read and write it.
+impl utoipa::PartialSchema for Permissions {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+        let one = || {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(std::iter::once("all").chain(SERVICES)))
+        };
+        OneOfBuilder::new()
+            .item(one())
+            .item(ArrayBuilder::new().items(one()))
+            .description(Some(
+                "`all`, one service, or a list of services; an empty list means every service",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Permissions {}
+
 /// The upstream account fields, in the order they are stored and shown.
 pub const ACCOUNT_FIELDS: [&str; ACCOUNT_COUNT] = [
     "claudeAccountId",
@@ -153,74 +174,107 @@ pub const ACCOUNT_FIELDS: [&str; ACCOUNT_COUNT] = [
 pub const ACCOUNT_COUNT: usize = 7;
 
 /// Key fields as sent in a create or update request (JSON or form, camelCase).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct KeyFieldsInput {
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub name: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub description: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<u64>)]
     pub token_limit: Patch<u64>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub claude_account_id: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub claude_console_account_id: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub gemini_account_id: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub openai_account_id: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub bedrock_account_id: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub azure_openai_account_id: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub droid_account_id: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Permissions>)]
     pub permissions: Patch<Permissions>,
     #[serde(default)]
+    #[schema(value_type = Option<bool>)]
     pub is_active: Patch<bool>,
     #[serde(default)]
+    #[schema(value_type = Option<u64>)]
     pub concurrency_limit: Patch<u64>,
     #[serde(default)]
+    #[schema(value_type = Option<u64>)]
     pub rate_limit_window: Patch<u64>,
     #[serde(default)]
+    #[schema(value_type = Option<u64>)]
     pub rate_limit_requests: Patch<u64>,
     #[serde(default)]
+    #[schema(value_type = Option<bool>)]
     pub enable_model_restriction: Patch<bool>,
     #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
     pub restricted_models: Patch<Vec<String>>,
     #[serde(default)]
+    #[schema(value_type = Option<bool>)]
     pub enable_client_restriction: Patch<bool>,
     #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
     pub allowed_clients: Patch<Vec<String>>,
     #[serde(default)]
+    #[schema(value_type = Option<f64>)]
     pub daily_cost_limit: Patch<f64>,
     #[serde(default)]
+    #[schema(value_type = Option<f64>)]
     pub total_cost_limit: Patch<f64>,
     #[serde(default)]
+    #[schema(value_type = Option<f64>)]
     pub weekly_cost_limit: Patch<f64>,
     #[serde(default)]
+    #[schema(value_type = Option<u8>)]
     pub weekly_reset_day: Patch<u8>,
     #[serde(default)]
+    #[schema(value_type = Option<u8>)]
     pub weekly_reset_hour: Patch<u8>,
     #[serde(default)]
+    #[schema(value_type = Option<f64>)]
     pub monthly_cost_limit: Patch<f64>,
     #[serde(default)]
+    #[schema(value_type = Option<f64>)]
     pub rate_limit_cost: Patch<f64>,
     #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
     pub allowed_ips: Patch<Vec<String>>,
     #[serde(default)]
+    #[schema(value_type = Option<ModelRestrictionMode>)]
     pub model_restriction_mode: Patch<ModelRestrictionMode>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub expiration_mode: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<u32>)]
     pub activation_days: Patch<u32>,
     #[serde(default)]
+    #[schema(value_type = Option<ActivationUnit>)]
     pub activation_unit: Patch<ActivationUnit>,
     #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
     pub tags: Patch<Vec<String>>,
 }
 

@@ -29,7 +29,7 @@ pub const REQUEST_ID_TTL_MS: i64 = 24 * 60 * 60 * 1000;
 
 const MAX_REQUEST_ID_CHARS: usize = 128;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UsageReportInput {
     pub key_id: String,
@@ -43,11 +43,12 @@ pub struct UsageReportInput {
     /// The shape of `usage`; recognised from its members when absent.
     #[serde(default)]
     pub format: Option<UsageFormat>,
+    #[schema(value_type = UsageMembers)]
     pub usage: UsageObject,
 }
 
 /// The usage shapes a report may carry, each mapped to [`TokenCounts`] by the contract's rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum UsageFormat {
     /// Anthropic Messages `usage`, whole or a streaming part (`message_start`, `message_delta`).
@@ -87,18 +88,24 @@ impl<'de> Deserialize<'de> for UsageObject {
 
 /// The counted members of all four shapes. Names shared by two shapes (`input_tokens`,
 /// `output_tokens`: Anthropic and OpenAI Responses) appear once.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[schema(as = Usage)]
 struct UsageMembers {
     input_tokens: Option<u64>,
     output_tokens: Option<u64>,
     cache_creation_input_tokens: Option<u64>,
     cache_read_input_tokens: Option<u64>,
+    #[schema(value_type = Option<CacheCreation>)]
     cache_creation: Option<Object<CacheCreation>>,
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
+    #[schema(value_type = Option<CachedTokens>)]
     prompt_tokens_details: Option<Object<CachedTokens>>,
+    #[schema(value_type = Option<ReasoningTokens>)]
     completion_tokens_details: Option<Object<ReasoningTokens>>,
+    #[schema(value_type = Option<CachedTokens>)]
     input_tokens_details: Option<Object<CachedTokens>>,
+    #[schema(value_type = Option<ReasoningTokens>)]
     output_tokens_details: Option<Object<ReasoningTokens>>,
     #[serde(rename = "promptTokenCount")]
     prompt_token_count: Option<u64>,
@@ -111,28 +118,29 @@ struct UsageMembers {
     #[serde(rename = "toolUsePromptTokenCount")]
     tool_use_prompt_token_count: Option<u64>,
     #[serde(rename = "usageMetadata")]
+    #[schema(value_type = Option<GeminiCounts>)]
     usage_metadata: Option<Object<GeminiCounts>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 struct CacheCreation {
     ephemeral_5m_input_tokens: Option<u64>,
     ephemeral_1h_input_tokens: Option<u64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 struct CachedTokens {
     cached_tokens: Option<u64>,
 }
 
 /// Read so that a malformed count is refused like any other; reasoning tokens are already
 /// inside the output count of both OpenAI shapes and are never billed again.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 struct ReasoningTokens {
     reasoning_tokens: Option<u64>,
 }
 
-#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct GeminiCounts {
     prompt_token_count: Option<u64>,

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::access::{delete, get, patch, post, Access, Actor, RouteSpec};
 use super::audit::{api_actor, key_changes, record, record_disable_expired};
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{ApiJson, QueryPairs};
 use super::list_params::{ListParams, PageSizes};
 use super::views::{daily_usage, key_json, time, DayUsageJson, KeyJson};
@@ -43,6 +43,20 @@ pub fn routes() -> Vec<RouteSpec> {
     ]
 }
 
+/// The OpenAPI paths of the routes above (assembled in `super::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    route_get_keys,
+    route_post_key,
+    route_post_disable_expired,
+    route_get_key,
+    route_patch_key,
+    route_delete_key,
+    route_get_accounts,
+    route_get_account_usage
+))]
+pub(super) struct Doc;
+
 const PAGE_SIZES: PageSizes = PageSizes::UpTo {
     default: 50,
     max: 1000,
@@ -52,7 +66,7 @@ pub(super) fn parse_key_id(id: &str) -> ApiResult<KeyId> {
     KeyId::parse(id).ok_or(ApiError::NotFound("key"))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct KeyListBody<'a> {
     keys: Vec<KeyJson<'a>>,
@@ -61,12 +75,12 @@ struct KeyListBody<'a> {
     per_page: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct KeyBody<'a> {
     key: KeyJson<'a>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct CreatedBody<'a> {
     key: KeyJson<'a>,
@@ -74,24 +88,25 @@ struct CreatedBody<'a> {
     api_key: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct DisabledBody {
     disabled: usize,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct AccountsBody {
     accounts: Vec<AccountJson>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct AccountJson {
     id: String,
+    #[schema(format = DateTime)]
     last_used_at: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct AccountUsageBody {
     account_id: String,
@@ -102,6 +117,30 @@ struct AccountUsageBody {
 // Bodies that borrow the handler's snapshots are serialized before it returns
 // (`Json(&body).into_response()`), so no key is copied into an owned shape.
 
+/// List keys
+///
+/// One page of keys, filtered, searched and sorted; `secret` finds the key with that full
+/// secret instead.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/keys",
+    operation_id = "listKeys",
+    tag = "keys",
+    params(
+        ("page" = Option<u64>, Query, description = "Page number, from 1", minimum = 1),
+        ("perPage" = Option<u64>, Query, description = "Keys per page (default 50)", minimum = 1, maximum = 1000),
+        ("q" = Option<String>, Query, description = "Name search (case-insensitive substring)"),
+        ("secret" = Option<String>, Query, description = "A whole key secret: lists the key it belongs to"),
+        ("tag" = Option<String>, Query, description = "Only keys with this tag"),
+        ("status" = Option<String>, Query, description = "`active`, `disabled`, `expired` or `deleted`"),
+        ("sort" = Option<String>, Query, description = "`createdAt` (default), `name`, `lastUsedAt` or `dailyCost`"),
+        ("order" = Option<String>, Query, description = "`asc` or `desc` (default: `asc` for `name`, else `desc`)"),
+    ),
+    responses(
+        (status = 200, description = "A page of keys", body = KeyListBody),
+        (status = 400, description = "A bad query parameter", body = ErrorBody),
+    )
+)]
 async fn route_get_keys(State(state): State<AppState>, query: QueryPairs) -> ApiResult<Response> {
     let list = ListParams::parse(&query, PAGE_SIZES)?;
     let (total, keys) = match query.get("secret") {
@@ -121,6 +160,20 @@ async fn route_get_keys(State(state): State<AppState>, query: QueryPairs) -> Api
     Ok(Json(&body).into_response())
 }
 
+/// Create a key
+///
+/// The answer carries the secret (`apiKey`), this once only.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/keys",
+    operation_id = "createKey",
+    tag = "keys",
+    request_body = KeyFieldsInput,
+    responses(
+        (status = 201, description = "Created", body = CreatedBody),
+        (status = 400, description = "A bad field; nothing is created", body = ErrorBody),
+    )
+)]
 async fn route_post_key(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
@@ -145,6 +198,18 @@ async fn route_post_key(
     Ok((StatusCode::CREATED, Json(&body)).into_response())
 }
 
+/// Get a key
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/keys/{id}",
+    operation_id = "getKey",
+    tag = "keys",
+    params(("id" = String, Path, description = "The key's id")),
+    responses(
+        (status = 200, description = "The key", body = KeyBody),
+        (status = 404, description = "No such key", body = ErrorBody),
+    )
+)]
 async fn route_get_key(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -160,6 +225,22 @@ async fn route_get_key(
     Ok(Json(&body).into_response())
 }
 
+/// Update a key
+///
+/// Only the fields sent change.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/admin/keys/{id}",
+    operation_id = "updateKey",
+    tag = "keys",
+    params(("id" = String, Path, description = "The key's id")),
+    request_body = KeyFieldsInput,
+    responses(
+        (status = 200, description = "The key as changed", body = KeyBody),
+        (status = 400, description = "A bad field; nothing changes", body = ErrorBody),
+        (status = 404, description = "No such key", body = ErrorBody),
+    )
+)]
 async fn route_patch_key(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
@@ -190,7 +271,25 @@ async fn route_patch_key(
     Ok(Json(&body).into_response())
 }
 
-/// Soft delete; `?permanent=true` erases the key and its usage.
+/// Delete a key
+///
+/// Soft delete (the key stops verifying, keeps its usage and can be restored);
+/// `?permanent=true` erases the key and its usage.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/keys/{id}",
+    operation_id = "deleteKey",
+    tag = "keys",
+    params(
+        ("id" = String, Path, description = "The key's id"),
+        ("permanent" = Option<bool>, Query, description = "`true` erases the key instead"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "A bad query parameter", body = ErrorBody),
+        (status = 404, description = "No such key", body = ErrorBody),
+    )
+)]
 async fn route_delete_key(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
@@ -224,6 +323,14 @@ async fn route_delete_key(
     }
 }
 
+/// Disable expired keys
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/keys/disable-expired",
+    operation_id = "disableExpiredKeys",
+    tag = "keys",
+    responses((status = 200, description = "How many keys were disabled", body = DisabledBody))
+)]
 async fn route_post_disable_expired(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
@@ -241,6 +348,16 @@ fn account_json((id, last_used): (String, Option<DateTime<Utc>>)) -> AccountJson
     }
 }
 
+/// List upstream accounts
+///
+/// Every account id a key is bound to or usage was recorded for.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/accounts",
+    operation_id = "listAccounts",
+    tag = "accounts",
+    responses((status = 200, description = "The accounts", body = AccountsBody))
+)]
 async fn route_get_accounts(State(state): State<AppState>) -> ApiResult<Json<AccountsBody>> {
     let accounts = state.keys.accounts().await?;
     Ok(Json(AccountsBody {
@@ -248,6 +365,23 @@ async fn route_get_accounts(State(state): State<AppState>) -> ApiResult<Json<Acc
     }))
 }
 
+/// An account's daily usage
+///
+/// Usage per day and canonical model for the last `days` days.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/accounts/{account}/usage",
+    operation_id = "getAccountUsage",
+    tag = "accounts",
+    params(
+        ("account" = String, Path, description = "The upstream account id"),
+        ("days" = Option<u64>, Query, description = "How many days, ending today (default 30)", minimum = 1, maximum = 90),
+    ),
+    responses(
+        (status = 200, description = "Daily usage per model", body = AccountUsageBody),
+        (status = 400, description = "A bad account id or `days`", body = ErrorBody),
+    )
+)]
 async fn route_get_account_usage(
     State(state): State<AppState>,
     Path(account): Path<String>,

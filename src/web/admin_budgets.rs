@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::access::{delete, get, post, Access, Actor, RouteSpec};
 use super::audit::{api_actor, key_changes, record, record_released_leases};
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::ApiJson;
 use super::views::{key_json, time, KeyJson};
 use super::AppState;
@@ -28,6 +28,11 @@ pub fn routes() -> Vec<RouteSpec> {
     ]
 }
 
+/// The OpenAPI paths of the routes above (assembled in `super::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(route_get_leases, route_delete_leases, route_post_extend))]
+pub(super) struct Doc;
+
 /// Longest extension in days (ten years).
 const MAX_EXTEND_DAYS: u64 = 3650;
 
@@ -35,23 +40,36 @@ fn parse_key_id(id: &str) -> ApiResult<KeyId> {
     KeyId::parse(id).ok_or(ApiError::NotFound("key"))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct LeaseJson {
     id: String,
+    #[schema(format = DateTime)]
     expires_at: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct LeasesBody {
     leases: Vec<LeaseJson>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ReleasedBody {
     released: u64,
 }
 
+/// List a key's leases
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/keys/{id}/leases",
+    operation_id = "listKeyLeases",
+    tag = "admission",
+    params(("id" = String, Path, description = "The key's id")),
+    responses(
+        (status = 200, description = "The key's live leases", body = LeasesBody),
+        (status = 404, description = "No such key", body = ErrorBody),
+    )
+)]
 async fn route_get_leases(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -72,6 +90,20 @@ async fn route_get_leases(
     }))
 }
 
+/// Release a key's leases
+///
+/// Frees the concurrency slots a crashed relay left behind.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/keys/{id}/leases",
+    operation_id = "releaseKeyLeases",
+    tag = "admission",
+    params(("id" = String, Path, description = "The key's id")),
+    responses(
+        (status = 200, description = "How many leases were released", body = ReleasedBody),
+        (status = 404, description = "No such key", body = ErrorBody),
+    )
+)]
 async fn route_delete_leases(
     State(state): State<AppState>,
     axum::Extension(actor): axum::Extension<Actor>,
@@ -89,22 +121,40 @@ async fn route_delete_leases(
 }
 
 /// `{"days": N}` or `{"expiresAt": "..."}`, optionally `"enable": true`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ExtendBody {
     #[serde(default)]
     days: Option<u64>,
     #[serde(default)]
+    #[schema(format = DateTime)]
     expires_at: Option<String>,
     #[serde(default)]
     enable: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct KeyBody<'a> {
     key: KeyJson<'a>,
 }
 
+/// Extend a key's expiry
+///
+/// By `days` or to `expiresAt`, from the later of now and the current expiry; `enable: true`
+/// also re-enables the key.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/keys/{id}/extend",
+    operation_id = "extendKey",
+    tag = "admission",
+    params(("id" = String, Path, description = "The key's id")),
+    request_body = ExtendBody,
+    responses(
+        (status = 200, description = "The key as extended", body = KeyBody),
+        (status = 400, description = "Bad `days` or `expiresAt`, or a key not yet activated", body = ErrorBody),
+        (status = 404, description = "No such key", body = ErrorBody),
+    )
+)]
 async fn route_post_extend(
     State(state): State<AppState>,
     axum::Extension(actor): axum::Extension<Actor>,

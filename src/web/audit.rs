@@ -10,7 +10,7 @@ use chrono::Utc;
 use serde::Serialize;
 
 use super::access::{self, get, Access, RouteSpec};
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Pairs, QueryPairs};
 use super::views::{key_fields, time};
 use super::AppState;
@@ -27,6 +27,11 @@ pub fn routes() -> Vec<RouteSpec> {
         route_get_audit_api,
     )]
 }
+
+/// The OpenAPI paths of the routes above (assembled in `super::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(route_get_audit_api))]
+pub(super) struct Doc;
 
 /// An admin API caller: the signed-in admin by name, or `admin-api` for the admin token (the
 /// role guard puts who it let in on the request).
@@ -136,15 +141,18 @@ pub fn parse_query(pairs: &Pairs) -> ApiResult<AuditQuery> {
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct EntryJson<'a> {
     id: &'a str,
+    #[schema(format = DateTime)]
     at: String,
     actor: &'a str,
     actor_ip: Option<&'a str>,
     action: &'a str,
     key_id: Option<&'a str>,
+    /// `{field: [before, after]}`.
+    #[schema(value_type = Object)]
     changes: &'a Changes,
 }
 
@@ -160,12 +168,32 @@ fn entry_json(entry: &AuditEntry) -> EntryJson<'_> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct AuditBody<'a> {
     entries: Vec<EntryJson<'a>>,
     next: Option<String>,
 }
 
+/// Read the audit log
+///
+/// Newest first; `next` is the `before` of the next page (null at the end).
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/audit",
+    operation_id = "listAuditEntries",
+    tag = "audit",
+    params(
+        ("keyId" = Option<String>, Query, description = "Only entries about this key"),
+        ("actor" = Option<String>, Query, description = "Only entries by this admin (`admin-api` for the admin token)"),
+        ("action" = Option<String>, Query, description = "Only entries of this action (`create`, `update`, `delete`, ...)"),
+        ("limit" = Option<u64>, Query, description = "Entries per page (default 50)", minimum = 1, maximum = 500),
+        ("before" = Option<String>, Query, description = "The `next` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page of entries", body = AuditBody),
+        (status = 400, description = "A bad query parameter", body = ErrorBody),
+    )
+)]
 async fn route_get_audit_api(
     State(state): State<AppState>,
     query: QueryPairs,

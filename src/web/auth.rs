@@ -25,7 +25,7 @@ use crate::domain::secret::random_hex;
 use crate::domain::username::AdminUsername;
 use crate::service::AdminService;
 
-const SESSION_COOKIE: &str = "keyward_session";
+pub(super) const SESSION_COOKIE: &str = "keyward_session";
 /// Holds a random nonce; the sign-in form carries its HMAC (see `AdminService::sign_in_form_token`).
 const LOGIN_FORM_COOKIE: &str = "keyward_login";
 const LOGIN_FORM_NONCE_BYTES: usize = 16;

@@ -162,20 +162,25 @@ impl From<ServiceError> for ApiError {
 }
 
 /// `{"error": {...}}`, the body of every API error.
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct ErrorBody<'a> {
     error: ErrorDetail<'a>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail<'a> {
+    /// What went wrong, for programs: `invalid_input`, `unauthorized`, `forbidden`,
+    /// `not_found`, `too_many_requests`, `counter_full`, `storage_unavailable`,
+    /// `internal_error`, or a verify's refusal code.
     pub code: &'a str,
+    /// What went wrong, for people.
     pub message: String,
     /// The first bad field.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<&'a str>,
     /// Every bad field with its message.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
     pub fields: Option<BTreeMap<&'a str, &'a str>>,
     /// The full usage counter (`counter_full`).
     #[serde(skip_serializing_if = "Option::is_none")]

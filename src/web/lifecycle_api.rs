@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::access::{patch, post, Access, Actor, RouteSpec};
 use super::admin_api::parse_key_id;
 use super::audit::{api_actor, key_changes, record};
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{parse_json, ApiJson};
 use super::views::{key_json, KeyJson};
 use super::AppState;
@@ -43,12 +43,23 @@ pub fn routes() -> Vec<RouteSpec> {
     ]
 }
 
-#[derive(Serialize)]
+/// The OpenAPI paths of the routes above (assembled in `super::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    route_post_batch,
+    route_patch_batch,
+    route_post_batch_delete,
+    route_post_restore,
+    route_post_regenerate
+))]
+pub(super) struct Doc;
+
+#[derive(Serialize, utoipa::ToSchema)]
 struct KeyBody<'a> {
     key: KeyJson<'a>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct RegeneratedBody<'a> {
     key: KeyJson<'a>,
@@ -56,13 +67,25 @@ struct RegeneratedBody<'a> {
     api_key: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RegenerateInput {
     #[serde(default)]
     grace_seconds: u64,
 }
 
+/// Restore a deleted key
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/keys/{id}/restore",
+    operation_id = "restoreKey",
+    tag = "lifecycle",
+    params(("id" = String, Path, description = "The key's id")),
+    responses(
+        (status = 200, description = "The key, verifying again", body = KeyBody),
+        (status = 404, description = "No deleted key with this id", body = ErrorBody),
+    )
+)]
 async fn route_post_restore(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
@@ -91,6 +114,22 @@ async fn route_post_restore(
     Ok(Json(&body).into_response())
 }
 
+/// Regenerate a key's secret
+///
+/// Id, limits and usage stay; the old secret keeps verifying for `graceSeconds`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/keys/{id}/regenerate",
+    operation_id = "regenerateKey",
+    tag = "lifecycle",
+    params(("id" = String, Path, description = "The key's id")),
+    request_body = RegenerateInput,
+    responses(
+        (status = 200, description = "The key and its new secret, this once only", body = RegeneratedBody),
+        (status = 400, description = "A bad `graceSeconds`", body = ErrorBody),
+        (status = 404, description = "No such key", body = ErrorBody),
+    )
+)]
 async fn route_post_regenerate(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
@@ -125,13 +164,42 @@ async fn route_post_regenerate(
     Ok(Json(&body).into_response())
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct BatchCreatedBody<'a> {
     keys: Vec<RegeneratedBody<'a>>,
 }
 
-/// `POST /api/v1/admin/keys/batch`: `count` and `namePrefix` beside the key fields of a create
-/// (without `name`: each key is named `namePrefix-001` ...).
+/// The body of a batch create as the document describes it. The handler reads the body as a map
+/// (it checks the key fields as a create of the batch's longest name), so this type only
+/// describes it: `count` and `namePrefix` beside the key fields of a create, without `name`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct BatchCreateInput {
+    /// How many keys, 1 to 500.
+    #[schema(minimum = 1, maximum = 500)]
+    count: u64,
+    /// Each key is named `namePrefix-001`, `namePrefix-002`, ...
+    name_prefix: String,
+    #[serde(flatten)]
+    fields: KeyFieldsInput,
+}
+
+/// Create keys in a batch
+///
+/// `count` keys with the same fields, named `namePrefix-001` ...; each secret is in the answer,
+/// this once only.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/keys/batch",
+    operation_id = "createKeyBatch",
+    tag = "lifecycle",
+    request_body = BatchCreateInput,
+    responses(
+        (status = 201, description = "The keys with their secrets", body = BatchCreatedBody),
+        (status = 400, description = "A bad field; nothing is created", body = ErrorBody),
+    )
+)]
 async fn route_post_batch(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
@@ -220,32 +288,32 @@ async fn route_post_batch(
     Ok((StatusCode::CREATED, Json(&body)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct BatchUpdateInput {
     ids: Vec<String>,
     changes: KeyFieldsInput,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct BatchDeleteInput {
     ids: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct BatchMissJson {
     id: String,
     code: &'static str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct BatchUpdatedBody {
     updated: usize,
     errors: Vec<BatchMissJson>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct BatchDeletedBody {
     deleted: usize,
 }
@@ -271,6 +339,20 @@ fn batch_ids(ids: &[String]) -> ApiResult<(Vec<KeyId>, Vec<String>)> {
     Ok((keys, unknown))
 }
 
+/// Update keys in a batch
+///
+/// The same changes to every listed key; ids that are not keys are listed in `errors`.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/admin/keys/batch",
+    operation_id = "updateKeyBatch",
+    tag = "lifecycle",
+    request_body = BatchUpdateInput,
+    responses(
+        (status = 200, description = "How many keys changed, and the misses", body = BatchUpdatedBody),
+        (status = 400, description = "A bad field or id list; nothing changes", body = ErrorBody),
+    )
+)]
 async fn route_patch_batch(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
@@ -308,6 +390,18 @@ async fn route_patch_batch(
     Ok(Json(BatchUpdatedBody { updated, errors }))
 }
 
+/// Delete keys in a batch (soft delete)
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/keys/batch-delete",
+    operation_id = "deleteKeyBatch",
+    tag = "lifecycle",
+    request_body = BatchDeleteInput,
+    responses(
+        (status = 200, description = "How many keys were deleted", body = BatchDeletedBody),
+        (status = 400, description = "A bad id list", body = ErrorBody),
+    )
+)]
 async fn route_post_batch_delete(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,

@@ -10,6 +10,7 @@ mod error;
 mod extract;
 pub(crate) mod lifecycle_api;
 mod list_params;
+pub mod openapi;
 mod ops;
 mod relay_api;
 pub mod server;
@@ -116,6 +117,7 @@ pub fn app<S: SessionStore + Clone>(state: AppState, sessions: S) -> Router {
     let mut router = Router::new()
         .merge(relay_api::router(state.clone()))
         .merge(ops::router())
+        .merge(openapi::router())
         .merge(admin_side)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .route_layer(middleware::from_fn(ops::track_requests))

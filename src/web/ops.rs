@@ -17,6 +17,24 @@ pub fn router() -> Router<AppState> {
         .route("/metrics", get(route_get_metrics))
 }
 
+/// The OpenAPI paths of the routes above (assembled in `super::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(route_get_healthz, route_get_metrics))]
+pub(super) struct Doc;
+
+/// Health check
+///
+/// No authentication: whether keyward can reach Redis.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "health",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Redis answers", body = String, content_type = "text/plain"),
+        (status = 503, description = "Redis does not answer", body = String, content_type = "text/plain"),
+    )
+)]
 async fn route_get_healthz(State(state): State<AppState>) -> Response {
     match state.keys.ping().await {
         Ok(()) => (StatusCode::OK, "ok\n").into_response(),
@@ -28,6 +46,14 @@ async fn route_get_healthz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// Prometheus metrics
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"))
+)]
 async fn route_get_metrics(State(state): State<AppState>) -> Response {
     (
         [("content-type", "text/plain; version=0.0.4")],

@@ -10,7 +10,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::auth::require_service_token;
-use super::error::{ApiError, ApiResult, ErrorDetail};
+use super::error::{ApiError, ApiResult, ErrorBody, ErrorDetail};
 use super::extract::ApiJson;
 use super::views::{key_fields, time, KeyFields};
 use super::AppState;
@@ -31,9 +31,19 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route_layer(middleware::from_fn_with_state(state, require_service_token))
 }
 
+/// The OpenAPI paths of the routes above (assembled in `super::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    route_post_verify,
+    route_post_usage,
+    route_post_renew_lease,
+    route_delete_lease
+))]
+pub(super) struct Doc;
+
 use crate::domain::key_fields::SERVICES;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VerifyBody {
     key: String,
@@ -57,7 +67,7 @@ struct VerifyBody {
 const MAX_WAIT_MS: u64 = 60_000;
 
 /// `{"valid": false, "error": {...}}`: a refused verify.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct RefusedBody<'a> {
     valid: bool,
     error: ErrorDetail<'a>,
@@ -82,6 +92,24 @@ fn refusal_response(refused: Refused) -> Response {
     response
 }
 
+/// Verify a key (an admission with `acquire: true`)
+///
+/// Checks a key and its limits; with `acquire: true` it also takes a concurrency slot (a lease)
+/// and counts one request in the rate window, atomically with the checks.
+#[utoipa::path(
+    post,
+    path = "/api/v1/keys/verify",
+    operation_id = "verifyKey",
+    tag = "relay",
+    request_body = VerifyBody,
+    responses(
+        (status = 200, description = "The key may be used", body = Verified),
+        (status = 401, description = "Refused: `invalid_format`, `not_found`, `disabled` or `expired` (a missing or wrong service token gets the same `error` object without `valid`)", body = RefusedBody),
+        (status = 403, description = "Refused: `permission_denied`, `model_not_allowed`, `client_not_allowed` or `ip_not_allowed`", body = RefusedBody),
+        (status = 429, description = "Refused: `concurrency_limit`, `rate_limit`, `token_limit`, `daily_cost_limit`, `total_cost_limit`, `weekly_cost_limit`, `monthly_cost_limit` or `window_cost_limit`", body = RefusedBody,
+            headers(("Retry-After" = u64, description = "Seconds until waiting may help (absent for `total_cost_limit`)"))),
+    )
+)]
 async fn route_post_verify(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<VerifyBody>,
@@ -160,7 +188,7 @@ fn verify_model(model: Option<&str>) -> ApiResult<Option<&str>> {
     Ok(Some(model))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Verified<'a> {
     valid: bool,
@@ -170,15 +198,16 @@ struct Verified<'a> {
     lease: Option<LeaseJson<'a>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct LeaseJson<'a> {
     id: &'a str,
+    #[schema(format = DateTime)]
     expires_at: String,
 }
 
 /// The usage answer. A repeat of a `requestId` carries the first answer's figures.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct UsageRecorded {
     cost_usd: f64,
@@ -195,7 +224,7 @@ struct UsageRecorded {
     duplicate: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct TokensJson {
     input_tokens: u64,
@@ -221,6 +250,24 @@ impl From<&TokenCounts> for TokensJson {
     }
 }
 
+/// Record a request's usage
+///
+/// Prices the usage (any of four shapes, named by `format` or recognised by its members),
+/// adds it to the key's counters and releases `lease` when given. A repeated `requestId`
+/// within 24 hours is answered with the first answer's figures and changes nothing.
+#[utoipa::path(
+    post,
+    path = "/api/v1/usage",
+    operation_id = "recordUsage",
+    tag = "relay",
+    request_body = UsageReportInput,
+    responses(
+        (status = 200, description = "Recorded (or a repeat of a `requestId`)", body = UsageRecorded),
+        (status = 400, description = "A malformed report; nothing is recorded", body = ErrorBody),
+        (status = 404, description = "Unknown `keyId`", body = ErrorBody),
+        (status = 409, description = "`counter_full`: a counter would pass 2^53 - 1; nothing is recorded", body = ErrorBody),
+    )
+)]
 async fn route_post_usage(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<UsageReportInput>,
@@ -251,6 +298,19 @@ fn parse_lease(id: &str) -> ApiResult<LeaseId> {
     LeaseId::parse(id).ok_or_else(|| ApiError::invalid("id", "is not a lease id"))
 }
 
+/// Renew a lease
+#[utoipa::path(
+    post,
+    path = "/api/v1/leases/{id}/renew",
+    operation_id = "renewLease",
+    tag = "relay",
+    params(("id" = String, Path, description = "The lease id from a verify")),
+    responses(
+        (status = 204, description = "Renewed"),
+        (status = 400, description = "Not a lease id", body = ErrorBody),
+        (status = 404, description = "The lease has expired or was released", body = ErrorBody),
+    )
+)]
 async fn route_post_renew_lease(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -264,6 +324,18 @@ async fn route_post_renew_lease(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Release a lease (idempotent)
+#[utoipa::path(
+    delete,
+    path = "/api/v1/leases/{id}",
+    operation_id = "releaseLease",
+    tag = "relay",
+    params(("id" = String, Path, description = "The lease id from a verify")),
+    responses(
+        (status = 204, description = "Released, or already gone"),
+        (status = 400, description = "Not a lease id", body = ErrorBody),
+    )
+)]
 async fn route_delete_lease(
     State(state): State<AppState>,
     Path(id): Path<String>,

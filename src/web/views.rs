@@ -17,13 +17,14 @@ pub fn time(t: DateTime<Utc>) -> String {
 
 /// The stored fields of a key (no live values); also the relay's `keyData`. A typed struct,
 /// not a map, because the verify path serializes it on every request.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyFields<'a> {
     id: String,
     name: &'a str,
     description: &'a str,
     token_limit: u64,
+    #[schema(format = DateTime)]
     expires_at: Option<String>,
     claude_account_id: Option<&'a str>,
     claude_console_account_id: Option<&'a str>,
@@ -55,16 +56,22 @@ pub struct KeyFields<'a> {
     activation_days: Option<u32>,
     activation_unit: Option<&'static str>,
     is_activated: bool,
+    #[schema(format = DateTime)]
     activated_at: Option<String>,
     tags: &'a [String],
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     updated_at: String,
+    #[schema(format = DateTime)]
     last_used_at: Option<String>,
     created_by: &'a str,
     key_hint: &'a str,
+    #[schema(format = DateTime)]
     deleted_at: Option<String>,
     deleted_by: Option<&'a str>,
     /// Set while a regenerated key's old secret still verifies.
+    #[schema(format = DateTime)]
     old_secret_valid_until: Option<String>,
 }
 
@@ -126,7 +133,7 @@ pub fn key_fields(key: &ApiKey, now: DateTime<Utc>) -> KeyFields<'_> {
 }
 
 /// One usage bucket's counters.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageJson {
     requests: u64,
@@ -158,7 +165,7 @@ impl From<&UsageTotals> for UsageJson {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct UsagePeriods {
     total: UsageJson,
     daily: UsageJson,
@@ -166,7 +173,7 @@ pub struct UsagePeriods {
 }
 
 /// A key as the admin API returns it: stored fields, live limits, usage.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyJson<'a> {
     #[serde(flatten)]
@@ -174,7 +181,9 @@ pub struct KeyJson<'a> {
     current_concurrency: u64,
     current_window_requests: u64,
     current_window_tokens: u64,
+    #[schema(format = DateTime)]
     window_start_time: Option<String>,
+    #[schema(format = DateTime)]
     window_end_time: Option<String>,
     window_remaining_seconds: Option<u64>,
     daily_cost: f64,
@@ -217,7 +226,7 @@ pub fn key_json(snapshot: &KeySnapshot, now: DateTime<Utc>) -> KeyJson<'_> {
 }
 
 /// One day of usage per model, with the day's total.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct DayUsageJson {
     date: String,
     models: BTreeMap<String, UsageJson>,

@@ -251,6 +251,15 @@ async fn every_page_passes_axe_in_both_schemes_at_desktop_and_phone_widths() {
             .await;
         findings.check(&browser, scheme, "stats-key").await;
 
+        // The API reference (the vendored Swagger UI), once it has rendered.
+        browser.goto(&app, "/api/docs").await;
+        browser
+            .wait_for_text("#operations-relay-verifyKey .opblock-summary-path", |t| {
+                !t.is_empty()
+            })
+            .await;
+        findings.check(&browser, scheme, "api-docs").await;
+
         let missing = "/keys/00000000-0000-4000-8000-000000000000";
         browser.goto(&app, missing).await;
         assert!(browser.text("h1").await.contains("Not found"));

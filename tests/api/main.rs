@@ -25,6 +25,7 @@ mod listing;
 mod logs;
 mod metering;
 mod model_breakdown;
+mod openapi;
 mod ops;
 mod roles;
 mod signin;

@@ -38,8 +38,13 @@ pub fn routes() -> Vec<RouteSpec> {
     ]
 }
 
+/// The OpenAPI path of `GET /api/v1/self` (assembled in `web::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(route_get_self))]
+pub(in crate::web) struct Doc;
+
 /// One limit of the key and how much of it is used.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LimitUse {
     /// The key field the limit comes from (`dailyCostLimit`, `concurrencyLimit`, ...).
@@ -173,15 +178,17 @@ fn limits(snapshot: &KeySnapshot) -> Vec<LimitUse> {
 }
 
 /// What a holder sees of their key as JSON: no id, no account bindings, no admin fields.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct SelfJson {
     name: String,
     status: &'static str,
     is_active: bool,
+    #[schema(format = DateTime)]
     expires_at: Option<String>,
     limits: Vec<LimitUse>,
     current_concurrency: u64,
+    #[schema(format = DateTime)]
     window_end_time: Option<String>,
     window_remaining_seconds: Option<u64>,
     cost: CostJson,
@@ -189,14 +196,14 @@ struct SelfJson {
     daily: Vec<DayUsageJson>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CostJson {
     today: f64,
     month: f64,
     total: f64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct SelfUsageJson {
     total: UsageJson,
     daily: UsageJson,
@@ -302,6 +309,22 @@ async fn route_post_stats(
     .into_response())
 }
 
+/// A key holder's own key
+///
+/// The key in the bearer token: its limits and how much of each is used, costs and 30 days of
+/// usage. Nothing of other keys, no account ids. Lookups are throttled per client address.
+#[utoipa::path(
+    get,
+    path = "/api/v1/self",
+    operation_id = "getOwnKey",
+    tag = "holders",
+    responses(
+        (status = 200, description = "The key's limits and usage", body = SelfJson),
+        (status = 401, description = "A wrong, removed or malformed key (one answer for all)", body = crate::web::error::ErrorBody),
+        (status = 429, description = "Too many lookups from this address", body = crate::web::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until the next lookup may pass"))),
+    )
+)]
 async fn route_get_self(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

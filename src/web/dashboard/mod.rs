@@ -22,6 +22,9 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::access::RouteSpec;
 
+/// The OpenAPI path of the holders' `GET /api/v1/self`.
+pub(super) use holder::Doc as SelfApiDoc;
+
 /// Every dashboard route with its declared access (see `web::access`).
 pub fn routes() -> Vec<RouteSpec> {
     let mut routes = login::routes();

@@ -43,6 +43,8 @@ impl Browser {
                 ],
             }),
         );
+        // Keeps the console (errors, CSP refusals, failed loads) for `console()`.
+        capabilities.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
         let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
         let client = loop {
@@ -281,6 +283,28 @@ impl Browser {
         std::fs::write(format!("{dir}/{name}.png"), png).expect("write screenshot");
     }
 
+    /// What the pages printed to the console since the last call (ChromeDriver's `browser`
+    /// log): each entry's level (`SEVERE`, `WARNING`, `INFO`, ...) and message. Errors, CSP
+    /// refusals and failed loads are `SEVERE`.
+    pub async fn console(&self) -> Vec<(String, String)> {
+        let log = self
+            .client
+            .issue_cmd(BrowserLog)
+            .await
+            .expect("the browser log");
+        log.as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .map(|entry| {
+                        let field = |name: &str| entry[name].as_str().unwrap_or_default().to_string();
+                        (field("level"), field("message"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Ends the browser session (ChromeDriver then stops Chromium) and the driver.
     pub async fn close(self) {
         let _ = self.client.clone().close().await;
@@ -355,6 +379,24 @@ impl WebDriverCompatibleCommand for Cdp {
     fn method_and_body(&self, _url: &Url) -> (Method, Option<String>) {
         let body = json!({"cmd": self.command, "params": self.params});
         (Method::POST, Some(body.to_string()))
+    }
+}
+
+/// A ChromeDriver extension command: `POST /session/{id}/se/log` for the `browser` log.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base: &Url,
+        session: Option<&str>,
+    ) -> Result<Url, <Url as std::str::FromStr>::Err> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _url: &Url) -> (Method, Option<String>) {
+        (Method::POST, Some(json!({"type": "browser"}).to_string()))
     }
 }
 
