@@ -14,7 +14,9 @@ window.addEventListener("DOMContentLoaded", function () {
     supportedSubmitMethods: [],
     // No call to the public validator service: nothing leaves this host.
     validatorUrl: null,
-    deepLinking: true,
+    // Off: its links sit inside each operation's toggle button (nested controls for
+    // keyboards and screen readers).
+    deepLinking: false,
     docExpansion: "list",
     defaultModelsExpandDepth: 0,
     displayOperationId: true,

@@ -109,9 +109,11 @@ fn guard_of(method: &Method, path: &str) -> Guard {
 }
 
 fn requirement(schemes: &[&str]) -> SecurityRequirement {
-    schemes.iter().fold(SecurityRequirement::default(), |req, name| {
-        req.add::<&str, [&str; 0], &str>(name, [])
-    })
+    schemes
+        .iter()
+        .fold(SecurityRequirement::default(), |req, name| {
+            req.add::<&str, [&str; 0], &str>(name, [])
+        })
 }
 
 /// Declares the security schemes, and on each operation the one its guard enforces, with the
@@ -148,10 +150,7 @@ fn add_security(document: &mut utoipa::openapi::OpenApi) {
             "The session's CSRF token, required with a session on every request but a read",
         ))),
     );
-    components.add_security_scheme(
-        HOLDER_KEY,
-        bearer("A key holder's own API key (`cr_...`)"),
-    );
+    components.add_security_scheme(HOLDER_KEY, bearer("A key holder's own API key (`cr_...`)"));
 
     for (path, item) in document.paths.paths.iter_mut() {
         let operations = [
@@ -185,8 +184,14 @@ fn secure(operation: &mut Operation, guard: Guard) {
                 },
             ],
             &[
-                ("401", "No admin token, session or CSRF token (`unauthorized`)"),
-                ("403", "The signed-in admin's role does not allow this (`forbidden`)"),
+                (
+                    "401",
+                    "No admin token, session or CSRF token (`unauthorized`)",
+                ),
+                (
+                    "403",
+                    "The signed-in admin's role does not allow this (`forbidden`)",
+                ),
             ],
         ),
         Guard::Holder => (vec![requirement(&[HOLDER_KEY])], &[]),
@@ -194,7 +199,8 @@ fn secure(operation: &mut Operation, guard: Guard) {
     };
     operation.security = Some(security);
     if let Guard::Admin { role, .. } = &guard {
-        let note = format!("Needs the admin token, or a signed-in admin with the `{role}` role or above.");
+        let note =
+            format!("Needs the admin token, or a signed-in admin with the `{role}` role or above.");
         operation.description = Some(match operation.description.take() {
             Some(text) if !text.is_empty() => format!("{text}\n\n{note}"),
             _ => note,
@@ -202,7 +208,10 @@ fn secure(operation: &mut Operation, guard: Guard) {
     }
     let failures = [
         ("500", "An internal error, logged (`internal_error`)"),
-        ("503", "Redis is unavailable; nothing changed, retry (`storage_unavailable`)"),
+        (
+            "503",
+            "Redis is unavailable; nothing changed, retry (`storage_unavailable`)",
+        ),
     ];
     for (status, description) in errors.iter().chain(failures.iter()) {
         operation
@@ -253,7 +262,10 @@ pub fn router() -> Router<AppState> {
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json"))
 )]
 async fn route_get_document() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], document_json())
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        document_json(),
+    )
 }
 
 #[derive(Template, WebTemplate)]

@@ -212,7 +212,10 @@ async fn the_document_is_valid_openapi_3_1_with_every_route_of_the_contract() {
             assert!(ids.insert(id.to_string()), "{id} twice");
             assert!(operation["summary"].is_string(), "{method} {path}: summary");
             assert!(
-                !operation["responses"].as_object().expect("responses").is_empty(),
+                !operation["responses"]
+                    .as_object()
+                    .expect("responses")
+                    .is_empty(),
                 "{method} {path}: responses"
             );
             // Each alternative is a set of schemes that must all be sent.
@@ -254,7 +257,10 @@ async fn the_document_is_valid_openapi_3_1_with_every_route_of_the_contract() {
         .filter(|(method, path)| !documented.contains(&(method.to_string(), shape(path))))
         .map(|(method, path)| format!("{method} {path}"))
         .collect();
-    assert!(missing.is_empty(), "contract routes not documented: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "contract routes not documented: {missing:?}"
+    );
 
     // The error body the contract fixes.
     let error = &document["components"]["schemas"]["ErrorDetail"];
@@ -380,8 +386,10 @@ async fn the_documented_fields_are_the_fields_the_api_sends() {
     // A usage record's answer.
     let lease = verified["lease"]["id"].as_str().expect("lease");
     let (status, recorded) = app
-        .record_usage(json!({"keyId": id, "model": "claude-sonnet-4-5", "lease": lease,
-            "usage": {"input_tokens": 10, "output_tokens": 5}}))
+        .record_usage(
+            json!({"keyId": id, "model": "claude-sonnet-4-5", "lease": lease,
+            "usage": {"input_tokens": 10, "output_tokens": 5}}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{recorded}");
     let schema = answer_schema(&document, "/api/v1/usage", "post", "200");
@@ -438,10 +446,9 @@ async fn the_reference_page_renders_under_the_csp_and_calls_only_this_host() {
     let browser = Browser::start().await;
     browser.goto(&app, "/api/docs").await;
     let summary = browser
-        .wait_for_text(
-            "#operations-relay-verifyKey .opblock-summary-path",
-            |t| !t.is_empty(),
-        )
+        .wait_for_text("#operations-relay-verifyKey .opblock-summary-path", |t| {
+            !t.is_empty()
+        })
         .await;
     assert_eq!(summary.replace('\u{200b}', ""), "/api/v1/keys/verify");
     let description = browser
@@ -452,7 +459,15 @@ async fn the_reference_page_renders_under_the_csp_and_calls_only_this_host() {
         .run("return [...document.querySelectorAll('.opblock-tag')].map(t => t.dataset.tag)")
         .await;
     browser.full_screenshot("api-docs").await;
-    for tag in ["relay", "keys", "lifecycle", "admission", "accounts", "audit", "holders"] {
+    for tag in [
+        "relay",
+        "keys",
+        "lifecycle",
+        "admission",
+        "accounts",
+        "audit",
+        "holders",
+    ] {
         assert!(
             tags.as_array().expect("tags").contains(&json!(tag)),
             "{tag}: {tags}"
@@ -469,9 +484,9 @@ async fn the_reference_page_renders_under_the_csp_and_calls_only_this_host() {
         .await;
     let loaded = loaded.as_array().expect("entries");
     assert!(
-        loaded
-            .iter()
-            .any(|e| e["url"].as_str().is_some_and(|u| u.ends_with("/api/openapi.json"))),
+        loaded.iter().any(|e| e["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/api/openapi.json"))),
         "the page fetched the document: {loaded:?}"
     );
     for entry in loaded {
@@ -506,9 +521,9 @@ async fn the_console_check_sees_a_csp_refusal() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let console = browser.console().await;
     assert!(
-        console
-            .iter()
-            .any(|(level, message)| level == "SEVERE" && message.contains("Content Security Policy")),
+        console.iter().any(
+            |(level, message)| level == "SEVERE" && message.contains("Content Security Policy")
+        ),
         "{console:?}"
     );
     browser.close().await;

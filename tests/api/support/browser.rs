@@ -297,7 +297,8 @@ impl Browser {
                 entries
                     .iter()
                     .map(|entry| {
-                        let field = |name: &str| entry[name].as_str().unwrap_or_default().to_string();
+                        let field =
+                            |name: &str| entry[name].as_str().unwrap_or_default().to_string();
                         (field("level"), field("message"))
                     })
                     .collect()
