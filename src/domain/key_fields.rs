@@ -177,18 +177,23 @@ pub const ACCOUNT_COUNT: usize = 7;
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct KeyFieldsInput {
+    /// 1 to 100 characters; required on create.
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub name: Patch<String>,
+    /// At most 1000 characters.
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub description: Patch<String>,
+    /// Tokens allowed per rate window; 0 = none.
     #[serde(default)]
     #[schema(value_type = Option<u64>)]
     pub token_limit: Patch<u64>,
+    /// RFC 3339, or null for no expiry (fixed mode).
     #[serde(default)]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Patch<String>,
+    /// Upstream account binding (1-128 characters without spaces), or null.
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub claude_account_id: Patch<String>,
@@ -210,69 +215,90 @@ pub struct KeyFieldsInput {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub droid_account_id: Patch<String>,
+    /// Services the key may use.
     #[serde(default)]
     #[schema(value_type = Option<Permissions>)]
     pub permissions: Patch<Permissions>,
+    /// A disabled key refuses every verify (`disabled`).
     #[serde(default)]
     #[schema(value_type = Option<bool>)]
     pub is_active: Patch<bool>,
+    /// Requests at once; 0 = none.
     #[serde(default)]
     #[schema(value_type = Option<u64>)]
     pub concurrency_limit: Patch<u64>,
+    /// Rate window in minutes; 0 = none. A window starts at the first request after the previous
+    /// one ended.
     #[serde(default)]
     #[schema(value_type = Option<u64>)]
     pub rate_limit_window: Patch<u64>,
+    /// Requests allowed per rate window; 0 = none.
     #[serde(default)]
     #[schema(value_type = Option<u64>)]
     pub rate_limit_requests: Patch<u64>,
     #[serde(default)]
     #[schema(value_type = Option<bool>)]
     pub enable_model_restriction: Patch<bool>,
+    /// Models the key may not use (`deny` mode) or the only ones it may use (`allow`); a trailing
+    /// `*` matches a prefix.
     #[serde(default)]
     #[schema(value_type = Option<Vec<String>>)]
     pub restricted_models: Patch<Vec<String>>,
     #[serde(default)]
     #[schema(value_type = Option<bool>)]
     pub enable_client_restriction: Patch<bool>,
+    /// Client ids (from the configured client list) the key may be used from.
     #[serde(default)]
     #[schema(value_type = Option<Vec<String>>)]
     pub allowed_clients: Patch<Vec<String>>,
+    /// USD per day in `KEYWARD_TIMEZONE`; 0 = none.
     #[serde(default)]
     #[schema(value_type = Option<f64>)]
     pub daily_cost_limit: Patch<f64>,
+    /// USD all time; 0 = none.
     #[serde(default)]
     #[schema(value_type = Option<f64>)]
     pub total_cost_limit: Patch<f64>,
+    /// USD per week (from `weeklyResetDay` at `weeklyResetHour`); 0 = none.
     #[serde(default)]
     #[schema(value_type = Option<f64>)]
     pub weekly_cost_limit: Patch<f64>,
+    /// 1 = Monday … 7 = Sunday (default 1).
     #[serde(default)]
     #[schema(value_type = Option<u8>)]
     pub weekly_reset_day: Patch<u8>,
+    /// 0 to 23 (default 0).
     #[serde(default)]
     #[schema(value_type = Option<u8>)]
     pub weekly_reset_hour: Patch<u8>,
+    /// USD per calendar month; 0 = none.
     #[serde(default)]
     #[schema(value_type = Option<f64>)]
     pub monthly_cost_limit: Patch<f64>,
+    /// USD per rate window (needs `rateLimitWindow` > 0); 0 = none.
     #[serde(default)]
     #[schema(value_type = Option<f64>)]
     pub rate_limit_cost: Patch<f64>,
+    /// IPv4/IPv6 addresses or CIDR ranges a verify's `clientIp` must be in; empty = any.
     #[serde(default)]
     #[schema(value_type = Option<Vec<String>>)]
     pub allowed_ips: Patch<Vec<String>>,
     #[serde(default)]
     #[schema(value_type = Option<ModelRestrictionMode>)]
     pub model_restriction_mode: Patch<ModelRestrictionMode>,
+    /// `fixed` (default) or `activation`: the key expires `activationDays` after its first
+    /// admission.
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub expiration_mode: Patch<String>,
+    /// 1 to 3650, in `activationUnit`s (activation mode).
     #[serde(default)]
     #[schema(value_type = Option<u32>)]
     pub activation_days: Patch<u32>,
     #[serde(default)]
     #[schema(value_type = Option<ActivationUnit>)]
     pub activation_unit: Patch<ActivationUnit>,
+    /// At most 20 tags of at most 50 characters.
     #[serde(default)]
     #[schema(value_type = Option<Vec<String>>)]
     pub tags: Patch<Vec<String>>,
