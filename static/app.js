@@ -264,6 +264,28 @@
     if (el.textContent !== text) el.textContent = text;
   }
 
+  /* The bars of one key's budgets (week, month, all time, window): the share, the spent
+     amount and the amber/red level, matched by label. They may sit outside the key's row
+     (the key page puts them on a row of their own), so they are found by key id. */
+  function applyBudgets(table, keyId, budgets) {
+    if (!Array.isArray(budgets)) return;
+    table.querySelectorAll('[data-budget-key]').forEach(function (el) {
+      if (el.getAttribute('data-budget-key') !== keyId) return;
+      const data = budgets.find(function (b) { return b && b.label === el.getAttribute('data-budget'); });
+      if (!data) return;
+      ['ok', 'warn', 'full'].forEach(function (level) {
+        el.classList.toggle('budget-' + level, data.level === level);
+      });
+      const spent = el.querySelector('[data-part="spent"]');
+      if (spent && spent.textContent !== data.spent) spent.textContent = data.spent;
+      const text = el.querySelector('[data-part="text"]');
+      if (text && text.textContent !== data.text) text.textContent = data.text;
+      const bar = el.querySelector('progress');
+      let ratio = Number(data.ratio);
+      if (bar && Number.isFinite(ratio)) bar.value = Math.min(1, Math.max(0, ratio));
+    });
+  }
+
   function applyLive(table, keys) {
     table.querySelectorAll('tr[data-key-id]').forEach(function (row) {
       const data = keys[row.getAttribute('data-key-id')];
@@ -279,6 +301,9 @@
       if (limited && data.limitedBy !== undefined && limited.textContent !== data.limitedBy) {
         limited.textContent = data.limitedBy;
       }
+
+      setText(row, 'monthlyCost', data.monthlyCost);
+      applyBudgets(table, row.getAttribute('data-key-id'), data.budgets);
 
       const bar = row.querySelector('progress[data-field="dailyCostRatio"]');
       if (bar && data.dailyCostRatio !== undefined) {

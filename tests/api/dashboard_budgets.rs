@@ -42,7 +42,7 @@ async fn rows_and_the_key_page_show_budget_bars_and_what_limits_the_key() {
     assert!(list.contains("budget-warn"), "weekly bar is amber: {list}");
     assert!(list.contains("90% · near the limit"), "with text: {list}");
     assert!(
-        list.contains("This month $0.0100 / $1.00") || list.contains("This month $0.01"),
+        list.contains(r#"This month <span data-part="spent">$0.01</span> / $1.00"#),
         "{list}"
     );
     assert!(list.contains("budget-ok"), "{list}");
@@ -217,3 +217,163 @@ async fn the_key_form_sets_budgets_addresses_and_the_model_list_mode_with_api_va
         "{edit}"
     );
 }
+
+#[tokio::test]
+async fn the_key_form_starts_a_key_at_first_use_and_keeps_the_choice_when_edited() {
+    let app = spawn().await;
+    let client = browser_like();
+    let csrf = sign_in(&app, &client).await;
+    let post = |path: String, fields: Vec<(&'static str, &'static str)>| {
+        let client = client.clone();
+        let url = app.url(&path);
+        let csrf = csrf.clone();
+        async move {
+            let mut form = vec![
+                ("_csrf", csrf),
+                ("name", "first-use".to_string()),
+                ("permissions", "all".to_string()),
+                ("isActive", "true".to_string()),
+            ];
+            form.extend(fields.into_iter().map(|(k, v)| (k, v.to_string())));
+            client.post(url).form(&form).send().await.expect("sent")
+        }
+    };
+    // The duration is required, and named on its field.
+    let refused = post(
+        "/keys".into(),
+        vec![("expiryPreset", "activation"), ("activationDays", "")],
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let html = refused.text().await.expect("html");
+    assert!(html.contains(r#"id="activationDays-error""#), "{html}");
+    assert!(
+        html.contains(r#"<option value="activation" selected>"#),
+        "the choice is kept: {html}"
+    );
+    let refused = post(
+        "/keys".into(),
+        vec![
+            ("expiryPreset", "activation"),
+            ("activationDays", "3"),
+            ("activationUnit", "weeks"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let html = refused.text().await.expect("html");
+    assert!(html.contains(r#"id="activationUnit-error""#), "{html}");
+    let (_, list) = app
+        .admin(reqwest::Method::GET, "/api/v1/admin/keys", None)
+        .await;
+    assert_eq!(list["total"], 0, "refused forms create nothing: {list}");
+
+    let created = post(
+        "/keys".into(),
+        vec![
+            ("expiryPreset", "activation"),
+            ("activationDays", "12"),
+            ("activationUnit", "hours"),
+        ],
+    )
+    .await;
+    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    let (_, list) = app
+        .admin(reqwest::Method::GET, "/api/v1/admin/keys", None)
+        .await;
+    let key = &list["keys"][0];
+    let id = key["id"].as_str().expect("id").to_string();
+    assert_eq!(key["expirationMode"], "activation", "{key}");
+    assert_eq!(key["activationDays"], 12);
+    assert_eq!(key["activationUnit"], "hours");
+    assert_eq!(key["expiresAt"], serde_json::Value::Null);
+    assert_eq!(key["isActivated"], false);
+
+    // The edit form says what "Keep" keeps; saving it with Keep changes nothing.
+    let edit = page(&app, &client, &format!("/keys/{id}/edit")).await;
+    assert!(
+        edit.contains("Keep: starts at first use, then 12 hours"),
+        "{edit}"
+    );
+    let saved = post(format!("/keys/{id}/edit"), vec![("expiryPreset", "keep")]).await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let (_, after) = app
+        .admin(
+            reqwest::Method::GET,
+            &format!("/api/v1/admin/keys/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(after["key"]["expirationMode"], "activation", "{after}");
+    assert_eq!(after["key"]["activationDays"], 12);
+
+    // Once used, the clock has started: the form no longer offers to start it at first use.
+    let (used, secret) = app
+        .create_key(json!({"name": "used", "expirationMode": "activation", "activationDays": 2}))
+        .await;
+    let (status, _) = app.admit(&secret).await;
+    assert_eq!(status, StatusCode::OK);
+    let edit = page(&app, &client, &format!("/keys/{used}/edit")).await;
+    assert!(!edit.contains(r#"value="activation""#), "{edit}");
+    assert!(!edit.contains("starts at first use"), "{edit}");
+
+    // A dated preset turns the key into a fixed-expiry key.
+    let saved = post(format!("/keys/{id}/edit"), vec![("expiryPreset", "30")]).await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let (_, after) = app
+        .admin(
+            reqwest::Method::GET,
+            &format!("/api/v1/admin/keys/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(after["key"]["expirationMode"], "fixed", "{after}");
+    assert_ne!(after["key"]["expiresAt"], serde_json::Value::Null);
+}
+
+#[tokio::test]
+async fn budget_bars_and_the_monthly_total_refresh_without_a_reload() {
+    let app = TestApp::spawn_with(&[("KEYWARD_ADMIN_PASSWORD", BROWSER_PASSWORD)]).await;
+    let browser = crate::support::browser::Browser::start().await;
+    browser.log_in(&app, BROWSER_PASSWORD).await;
+    for page in ["list", "key page"] {
+        let (id, _) = app
+            .create_key(json!({"name": format!("live-{page}"), "weeklyCostLimit": 0.0111}))
+            .await;
+        let path = match page {
+            "list" => format!("/keys?q=live-{page}"),
+            _ => format!("/keys/{id}"),
+        };
+        browser.goto(&app, &path).await;
+        let bar = r#"[data-budget="This week"] [data-part="text"]"#;
+        assert_eq!(browser.text(bar).await, "0%", "{path}");
+        // $0.010002 of $0.0111: past 80 %, so the bar turns amber and says so.
+        let (status, _) = app
+            .record_usage(json!({"keyId": id, "model": "claude-sonnet-4-5",
+                                 "usage": {"input_tokens": 3334, "output_tokens": 0}}))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let text = browser.wait_for_text(bar, |t| t != "0%").await;
+        assert!(
+            text.contains("near the limit") || text.contains("limit reached"),
+            "{path}: {text}"
+        );
+        let level = browser
+            .run(r#"return document.querySelector('[data-budget="This week"]').className"#)
+            .await;
+        assert!(
+            level
+                .as_str()
+                .is_some_and(|c| c.contains("budget-warn") || c.contains("budget-full")),
+            "{path}: {level}"
+        );
+    }
+    // The key page's month total follows too.
+    let month = browser
+        .wait_for_text(r#"[data-field="monthlyCost"]"#, |t| t != "$0.00")
+        .await;
+    assert!(month.starts_with('$'), "{month}");
+    browser.close().await;
+}
+
+const BROWSER_PASSWORD: &str = "budget-bars-password-1";

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 
-use crate::domain::budgets::ModelRestrictionMode;
+use crate::domain::budgets::{ActivationUnit, ExpirationMode, ModelRestrictionMode};
 use crate::domain::clients::ClientMatcher;
 use crate::domain::key::ApiKey;
 use crate::domain::key_fields::{
@@ -39,6 +39,9 @@ pub struct KeyFormValues {
     pub accounts: [String; ACCOUNT_COUNT],
     pub expiry_preset: String,
     pub expires_on: String,
+    /// With the `activation` preset: how long the key lasts from its first use.
+    pub activation_days: String,
+    pub activation_unit: String,
     /// Budgets beyond the daily one (USD as typed; empty = none), the weekly reset, the
     /// address allow-list (one per line) and the model list's mode.
     pub total_cost_limit: String,
@@ -58,6 +61,7 @@ impl KeyFormValues {
             is_active: true,
             permissions: Permissions::ALL.as_text(),
             expiry_preset: "never".into(),
+            activation_unit: ActivationUnit::Days.as_str().into(),
             weekly_reset_day: "1".into(),
             weekly_reset_hour: "0".into(),
             model_restriction_mode: "deny".into(),
@@ -90,6 +94,16 @@ impl KeyFormValues {
             accounts: key.accounts.clone().map(Option::unwrap_or_default),
             expiry_preset: "keep".into(),
             expires_on: String::new(),
+            activation_days: match key.budgets.expiration {
+                ExpirationMode::Activation { count, .. } => count.to_string(),
+                ExpirationMode::Fixed => String::new(),
+            },
+            activation_unit: match key.budgets.expiration {
+                ExpirationMode::Activation { unit, .. } => unit,
+                ExpirationMode::Fixed => ActivationUnit::Days,
+            }
+            .as_str()
+            .into(),
             total_cost_limit: usd_text(key.budgets.total_cost_limit),
             weekly_cost_limit: usd_text(key.budgets.weekly_cost_limit),
             weekly_reset_day: key.budgets.weekly_reset_day.to_string(),
@@ -130,6 +144,8 @@ impl KeyFormValues {
             model_restriction_mode: text("modelRestrictionMode"),
             expiry_preset: text("expiryPreset"),
             expires_on: text("expiresOn"),
+            activation_days: text("activationDays"),
+            activation_unit: text("activationUnit"),
         }
     }
 
@@ -151,7 +167,7 @@ impl KeyFormValues {
                     Patch::Value(id)
                 }
             });
-        let input = KeyFieldsInput {
+        let mut input = KeyFieldsInput {
             name: Patch::Value(self.name.clone()),
             description: Patch::Value(self.description.clone()),
             token_limit: whole_number("tokenLimit", &self.token_limit, &mut errors),
@@ -249,12 +265,41 @@ impl KeyFormValues {
                     Patch::Absent
                 }
             },
-            // The form sets the expiry through its presets; activation mode is set through
-            // the API (a save leaves it as it is).
+            // Set below, from the preset.
             expiration_mode: Patch::Absent,
             activation_days: Patch::Absent,
             activation_unit: Patch::Absent,
         };
+        match self.expiry_preset.as_str() {
+            // "keep" leaves the mode (and an activation key's duration) as it is.
+            "keep" => {}
+            "activation" => {
+                input.expiration_mode = Patch::Value("activation".into());
+                input.activation_days = match self.activation_days.parse::<u32>() {
+                    Ok(days) => Patch::Value(days),
+                    Err(_) if self.activation_days.is_empty() => Patch::Value(0),
+                    Err(_) => {
+                        errors.push(FieldError::new(
+                            "activationDays",
+                            "must be a whole number, like 30",
+                        ));
+                        Patch::Absent
+                    }
+                };
+                input.activation_unit = match ActivationUnit::parse(&self.activation_unit) {
+                    Some(unit) => Patch::Value(unit),
+                    None => {
+                        errors.push(FieldError::new("activationUnit", "choose days or hours"));
+                        Patch::Absent
+                    }
+                };
+            }
+            // Any dated preset (or never) is a fixed expiry: a key in activation mode leaves it.
+            _ => {
+                input.expiration_mode = Patch::Value("fixed".into());
+                input.activation_days = Patch::Null;
+            }
+        }
         let expires_at = self.expiry(zone, now).unwrap_or_else(|error| {
             errors.push(error);
             None
@@ -282,7 +327,8 @@ impl KeyFormValues {
         let days_from_now = |days: u64| Some(now.checked_add_days(Days::new(days)).or(Some(now)));
         match self.expiry_preset.as_str() {
             "keep" => Ok(None),
-            "" | "never" => Ok(Some(None)),
+            // Activation mode: no expiry until the first use sets it.
+            "" | "never" | "activation" => Ok(Some(None)),
             "1" => Ok(days_from_now(1)),
             "7" => Ok(days_from_now(7)),
             "30" => Ok(days_from_now(30)),
@@ -389,7 +435,7 @@ fn split_list(text: &str, separator: char) -> Vec<String> {
 
 /// The key form's fields in the order the form shows them: (field, which is also the id of its
 /// input, label).
-const FORM_FIELDS: [(&str, &str); 29] = [
+const FORM_FIELDS: [(&str, &str); 31] = [
     ("name", "Name"),
     ("tags", "Tags"),
     ("description", "Description"),
@@ -419,6 +465,8 @@ const FORM_FIELDS: [(&str, &str); 29] = [
     ("droidAccountId", "Droid account"),
     ("expiryPreset", "Expires"),
     ("expiresOn", "Expiry date"),
+    ("activationDays", "Lasts from first use"),
+    ("activationUnit", "Unit"),
 ];
 
 /// The error summary of a refused key form: (the id of the bad field's input, "Label message"),

@@ -15,9 +15,12 @@ use super::flash::Flash;
 use super::format::expiry;
 use super::forms::{form_errors, FormErrors, KeyFormValues};
 use super::key_view::{load_key, KeyView, ACCOUNT_LABELS};
+use crate::domain::budgets::ExpirationMode;
 use crate::domain::ids::KeyId;
+use crate::domain::key::ApiKey;
 use crate::domain::key_fields::ACCOUNT_FIELDS;
 use crate::domain::role::AdminRole;
+use crate::domain::timezone::Zone;
 use crate::service::ServiceError;
 use crate::web::access::{get, post, Access, RouteSpec};
 use crate::web::audit::{admin_actor, key_changes, record};
@@ -48,7 +51,36 @@ struct KeyFormPage {
     errors: FormErrors,
     clients: Vec<String>,
     account_fields: Vec<(&'static str, &'static str, String)>,
-    current_expiry: String,
+    current_expiry: CurrentExpiry,
+}
+
+/// What the "Keep" choice of the edit form keeps, and whether "starts at first use" is still
+/// offered (not once the key's clock has started).
+struct CurrentExpiry {
+    text: String,
+    activated: bool,
+}
+
+impl CurrentExpiry {
+    fn new_key() -> CurrentExpiry {
+        CurrentExpiry {
+            text: String::new(),
+            activated: false,
+        }
+    }
+
+    fn of(key: &ApiKey, zone: Zone) -> CurrentExpiry {
+        let text = match key.budgets.expiration {
+            ExpirationMode::Activation { count, unit } if key.budgets.activated_at.is_none() => {
+                format!("starts at first use, then {count} {}", unit.as_str())
+            }
+            _ => expiry(key.expires_at, zone),
+        };
+        CurrentExpiry {
+            text,
+            activated: key.budgets.activated_at.is_some(),
+        }
+    }
 }
 
 impl KeyFormPage {
@@ -77,7 +109,7 @@ fn form_page(
     key_id: Option<String>,
     values: KeyFormValues,
     errors: FormErrors,
-    current_expiry: String,
+    current_expiry: CurrentExpiry,
 ) -> Response {
     let account_fields = ACCOUNT_FIELDS
         .iter()
@@ -131,7 +163,7 @@ async fn route_get_new_key(State(state): State<AppState>, admin: SessionAdmin) -
         None,
         values,
         FormErrors::new(),
-        String::new(),
+        CurrentExpiry::new_key(),
     )
 }
 
@@ -175,7 +207,7 @@ async fn route_post_key(
         None,
         values,
         errors,
-        String::new(),
+        CurrentExpiry::new_key(),
     ))
 }
 
@@ -229,7 +261,7 @@ async fn route_get_edit_key(
     Path(id): Path<String>,
 ) -> PageResult {
     let snapshot = load_key(&state, &id).await?;
-    let current = expiry(snapshot.key.expires_at, state.keys.zone());
+    let current = CurrentExpiry::of(&snapshot.key, state.keys.zone());
     let values = KeyFormValues::of(&snapshot.key);
     Ok(form_page(
         &state,
@@ -276,6 +308,6 @@ async fn route_post_edit_key(
         Err(errors) => errors,
     };
     let snapshot = load_key(&state, &id).await?;
-    let current = expiry(snapshot.key.expires_at, state.keys.zone());
+    let current = CurrentExpiry::of(&snapshot.key, state.keys.zone());
     Ok(form_page(&state, admin, Some(id), values, errors, current))
 }

@@ -82,6 +82,7 @@ pub struct KeyView {
 
 /// One budget's use: a bar with its text, amber past 80 %, red at the limit (the text says so
 /// too, so colour is never the only signal).
+#[derive(Serialize)]
 pub struct BudgetBar {
     pub label: &'static str,
     pub spent: String,
@@ -90,27 +91,22 @@ pub struct BudgetBar {
     pub percent: String,
     /// `ok`, `warn` (past 80 %) or `full` (at or over the limit).
     pub level: &'static str,
+    /// The share with the amber/red word, as the bar's text reads (the live refresh sends it).
+    pub text: String,
 }
 
 impl BudgetBar {
     fn new(label: &'static str, spent: NanoUsd, limit: NanoUsd) -> BudgetBar {
         let share = spent.nanos() as f64 / limit.nanos().max(1) as f64;
+        let level = budget_level(share);
         BudgetBar {
             label,
             spent: usd(spent),
             limit: usd(limit),
             ratio: share.clamp(0.0, 1.0),
             percent: percent(share),
-            level: budget_level(share),
-        }
-    }
-
-    /// What the bar's text adds to the share: a word for the amber and red states.
-    pub fn state_text(&self) -> &'static str {
-        match self.level {
-            "full" => " · limit reached",
-            "warn" => " · near the limit",
-            _ => "",
+            level,
+            text: format!("{}{}", percent(share), level_text(level)),
         }
     }
 }
@@ -126,6 +122,15 @@ fn budget_level(share: f64) -> &'static str {
 }
 
 /// The budget bars a key has (weekly, monthly, total, per window), in that order.
+/// What a bar's text adds to the share: a word for the amber and red states.
+fn level_text(level: &str) -> &'static str {
+    match level {
+        "full" => " · limit reached",
+        "warn" => " · near the limit",
+        _ => "",
+    }
+}
+
 fn budget_bars(snapshot: &KeySnapshot) -> Vec<BudgetBar> {
     let budgets = &snapshot.key.budgets;
     [
@@ -265,7 +270,10 @@ pub struct LiveKey {
     daily_cost_percent: String,
     /// Refreshed with today's cost, so the two never disagree on one row.
     total_cost: String,
+    monthly_cost: String,
     limited_by: String,
+    /// One per configured budget beyond the daily one, by label (the bars' `data-budget`).
+    budgets: Vec<BudgetBar>,
 }
 
 impl LiveKey {
@@ -281,7 +289,9 @@ impl LiveKey {
             daily_cost_ratio: cost_ratio(snapshot),
             daily_cost_percent: percent(cost_share(snapshot)),
             total_cost: usd(snapshot.total.cost),
+            monthly_cost: usd(snapshot.monthly.cost),
             limited_by: limited_text(snapshot),
+            budgets: budget_bars(snapshot),
         }
     }
 }
