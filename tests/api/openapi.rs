@@ -13,7 +13,7 @@ use crate::support::browser::Browser;
 use crate::support::TestApp;
 
 /// The checked-in copy of the document.
-const COPY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json");
+const COPY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/openapi.json");
 
 /// Set to rewrite the checked-in copy from the served document.
 const UPDATE_VAR: &str = "KEYWARD_UPDATE_OPENAPI";
@@ -143,7 +143,7 @@ async fn the_served_document_is_the_checked_in_copy() {
     .expect("the copy is JSON");
     if let Some(at) = first_difference("", &served, &copy) {
         panic!(
-            "the served OpenAPI document differs from docs/openapi.json at `{at}`.\n\
+            "the served OpenAPI document differs from tests/api/openapi.json at `{at}`.\n\
              If the API change is intended, regenerate the copy and commit it:\n    \
              {UPDATE_VAR}=1 cargo test --test api openapi::the_served_document_is_the_checked_in_copy"
         );
