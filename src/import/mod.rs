@@ -126,9 +126,8 @@ async fn import_crs(args: CrsImportArgs, config: &Config) -> Result<(), String> 
                         outcome.differing_fields = fields;
                     }
                     ImportOutcome::SecretTaken { by } => {
-                        outcome.reason = Some(format!(
-                            "its secret already verifies as keyward key {by}"
-                        ));
+                        outcome.reason =
+                            Some(format!("its secret already verifies as keyward key {by}"));
                     }
                 }
             }

@@ -35,8 +35,13 @@ pub fn imported_key(
     }
     let id = KeyId::parse(&key.id).ok_or("its id is not a UUID")?;
     let secret_hash = key.hashed_key.clone().ok_or("no `apiKey` hash")?;
-    let permissions = Permissions::of(key.permissions.iter().map(String::as_str))
-        .ok_or_else(|| format!("permissions: {:?} names a service keyward does not know", key.permissions))?;
+    let permissions =
+        Permissions::of(key.permissions.iter().map(String::as_str)).ok_or_else(|| {
+            format!(
+                "permissions: {:?} names a service keyward does not know",
+                key.permissions
+            )
+        })?;
     let account = |value: &Option<String>| match value {
         Some(id) if is_account_id(id) => Patch::Value(id.clone()),
         _ => Patch::Null,
@@ -94,7 +99,12 @@ pub fn imported_key(
             Ok(0) => Patch::Absent,
             Ok(count) if activation => Patch::Value(count),
             Ok(_) => Patch::Absent,
-            Err(_) => return Err(format!("activationDays: {} is out of range", key.expiry.activation_days)),
+            Err(_) => {
+                return Err(format!(
+                    "activationDays: {} is out of range",
+                    key.expiry.activation_days
+                ))
+            }
         },
         activation_unit: Patch::Value(match key.expiry.activation_unit {
             CrsUnit::Days => ActivationUnit::Days,
@@ -261,9 +271,18 @@ mod tests {
         ])
         .expect("imports");
         let changes = &key.changes;
-        assert_eq!(changes.daily_cost_limit, Some(NanoUsd::from_nanos(12_500_000_000)));
-        assert_eq!(changes.permissions.map(Permissions::as_text).as_deref(), Some("claude,openai"));
-        assert_eq!(changes.allowed_clients, Some(vec!["claude_code".to_string()]));
+        assert_eq!(
+            changes.daily_cost_limit,
+            Some(NanoUsd::from_nanos(12_500_000_000))
+        );
+        assert_eq!(
+            changes.permissions.map(Permissions::as_text).as_deref(),
+            Some("claude,openai")
+        );
+        assert_eq!(
+            changes.allowed_clients,
+            Some(vec!["claude_code".to_string()])
+        );
         // Past or not, the expiry is kept: an expired key stays expired.
         assert_eq!(
             changes.expires_at.flatten().map(|at| at.to_rfc3339()),
@@ -283,7 +302,10 @@ mod tests {
         .expect("imports");
         assert_eq!(key.changes.is_active, Some(true));
         let (at, by) = key.deleted.expect("deleted");
-        assert_eq!((at.to_rfc3339().as_str(), by.as_str()), ("2026-11-20T10:00:00+00:00", "alice"));
+        assert_eq!(
+            (at.to_rfc3339().as_str(), by.as_str()),
+            ("2026-11-20T10:00:00+00:00", "alice")
+        );
     }
 
     #[test]

@@ -434,7 +434,10 @@ pub struct KeyImportReport {
 /// Usage claude-relay-service keeps that no key's import carries over.
 pub fn usage_not_carried() -> Vec<NotCarried> {
     [
-        ("hourly counters", "keyward counts usage by day, month and in total, not by hour"),
+        (
+            "hourly counters",
+            "keyward counts usage by day, month and in total, not by hour",
+        ),
         (
             "real cost",
             "keyward keeps one cost: the rated cost (real cost × service rates), which \
@@ -445,7 +448,10 @@ pub fn usage_not_carried() -> Vec<NotCarried> {
             "keyward keeps usage per model by day; the monthly and total counters are imported \
              whole",
         ),
-        ("long-context counters", "keyward does not count 1M-context requests apart"),
+        (
+            "long-context counters",
+            "keyward does not count 1M-context requests apart",
+        ),
         (
             "running rate window and weekly Opus cost",
             "they start afresh in keyward",
@@ -564,7 +570,11 @@ impl DryRunReport<'_> {
     /// Why the days of the source cannot be carried over as they are (`Err`), or a warning
     /// when its data cannot tell (`Ok(Some)`): claude-relay-service files usage under days of
     /// its `TIMEZONE_OFFSET`, keyward under days of `KEYWARD_TIMEZONE`.
-    pub fn timezone_check(&self, keyward_zone: &Zone, now: DateTime<Utc>) -> Result<Option<String>, String> {
+    pub fn timezone_check(
+        &self,
+        keyward_zone: &Zone,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, String> {
         let keyward_seconds = zone_offset_seconds(keyward_zone, now);
         let offsets = &self.timezone.consistent_offsets_hours;
         if self.timezone.records_checked == 0 || offsets.is_empty() {

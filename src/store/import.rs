@@ -164,7 +164,7 @@ fn digest(fields: &[(&'static str, String)], buckets: &[Bucket]) -> String {
 
 /// The reply of `import_key.lua`.
 enum ImportReply {
-    Written(IndexRow),
+    Written(Box<IndexRow>),
     Exists(HashMap<String, String>),
 }
 
@@ -177,7 +177,7 @@ impl ImportReply {
         };
         match decode::<String>(Self::FROM, tag)?.as_str() {
             "written" => match rest {
-                [row] => Ok(ImportReply::Written(decode(Self::FROM, row)?)),
+                [row] => Ok(ImportReply::Written(Box::new(decode(Self::FROM, row)?))),
                 _ => Err(StoreError::unexpected(Self::FROM, "no index row")),
             },
             "exists" => {
@@ -231,7 +231,12 @@ impl Store {
         }
         for bucket in &buckets {
             invocation
-                .arg(bucket.expires_at_ms.map(|ms| ms.to_string()).unwrap_or_default())
+                .arg(
+                    bucket
+                        .expires_at_ms
+                        .map(|ms| ms.to_string())
+                        .unwrap_or_default(),
+                )
                 .arg(bucket.counters.len());
             for (counter, amount) in &bucket.counters {
                 invocation.arg(counter).arg(amount);
@@ -247,7 +252,7 @@ impl Store {
                     self.list_as_deleted(key.id, *deleted_at, "1", today)
                         .await?;
                 } else {
-                    self.sync_index(key.id, row).await?;
+                    self.sync_index(key.id, *row).await?;
                     let today_cost = key.usage.daily.get(&today).map(|t| t.cost.nanos());
                     if let Some(cost) = today_cost.filter(|c| *c > 0) {
                         self.import_today_cost(key.id, cost, today).await?;
@@ -294,7 +299,12 @@ impl Store {
     }
 
     /// Today's cost in the index the key list sorts by (kept if present).
-    async fn import_today_cost(&self, id: KeyId, cost_nanos: i64, today: NaiveDate) -> StoreResult<()> {
+    async fn import_today_cost(
+        &self,
+        id: KeyId,
+        cost_nanos: i64,
+        today: NaiveDate,
+    ) -> StoreResult<()> {
         let mut invocation = SCRIPTS.import_cost.key(index::cost_on(today));
         invocation
             .arg(id.to_string())

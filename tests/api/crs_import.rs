@@ -47,8 +47,16 @@ fn usd_nanos(usd: f64) -> i64 {
 }
 
 /// CRS sums costs as floats; each request may be a nano-USD off (micro-USD per model).
-fn assert_cost(actual_nanos: &Value, expected_usd: f64, slack_per_request: i64, requests: usize, what: &str) {
-    let actual = actual_nanos.as_i64().unwrap_or_else(|| panic!("{what}: {actual_nanos}"));
+fn assert_cost(
+    actual_nanos: &Value,
+    expected_usd: f64,
+    slack_per_request: i64,
+    requests: usize,
+    what: &str,
+) {
+    let actual = actual_nanos
+        .as_i64()
+        .unwrap_or_else(|| panic!("{what}: {actual_nanos}"));
     let difference = (actual - usd_nanos(expected_usd)).abs();
     assert!(
         difference <= slack_per_request * requests as i64 + 1,
@@ -63,8 +71,16 @@ fn sum(records: &[&SeededUsage], f: fn(&SeededUsage) -> u64) -> u64 {
 /// Token counters and cost of a keyward usage bucket against the records it should hold.
 fn check_bucket(bucket: &Value, records: &[&SeededUsage], what: &str) {
     assert_eq!(bucket["requests"], records.len() as u64, "{what}: requests");
-    assert_eq!(bucket["inputTokens"], sum(records, |u| u.input_tokens), "{what}");
-    assert_eq!(bucket["outputTokens"], sum(records, |u| u.output_tokens), "{what}");
+    assert_eq!(
+        bucket["inputTokens"],
+        sum(records, |u| u.input_tokens),
+        "{what}"
+    );
+    assert_eq!(
+        bucket["outputTokens"],
+        sum(records, |u| u.output_tokens),
+        "{what}"
+    );
     assert_eq!(
         bucket["cacheCreateTokens"],
         sum(records, |u| u.cache_create_tokens),
@@ -123,7 +139,11 @@ fn check_settings(seeded: &SeededKey, key: &Value) {
         "rateLimitWindow",
         "rateLimitRequests",
     ] {
-        assert_eq!(key[field], options[field].as_u64().unwrap_or(0), "{label}.{field}");
+        assert_eq!(
+            key[field],
+            options[field].as_u64().unwrap_or(0),
+            "{label}.{field}"
+        );
     }
     for field in ["rateLimitCost", "dailyCostLimit", "totalCostLimit"] {
         assert_eq!(
@@ -132,9 +152,18 @@ fn check_settings(seeded: &SeededKey, key: &Value) {
             "{label}.{field}"
         );
     }
-    assert_eq!(key["weeklyCostLimit"], 0.0, "{label}: Opus-only, not carried over");
-    assert_eq!(key["weeklyResetDay"], options["weeklyResetDay"].as_u64().unwrap_or(1));
-    assert_eq!(key["weeklyResetHour"], options["weeklyResetHour"].as_u64().unwrap_or(0));
+    assert_eq!(
+        key["weeklyCostLimit"], 0.0,
+        "{label}: Opus-only, not carried over"
+    );
+    assert_eq!(
+        key["weeklyResetDay"],
+        options["weeklyResetDay"].as_u64().unwrap_or(1)
+    );
+    assert_eq!(
+        key["weeklyResetHour"],
+        options["weeklyResetHour"].as_u64().unwrap_or(0)
+    );
     let permissions = match label {
         "full" => json!(["claude", "openai"]),
         "permission-string" => json!("gemini"),
@@ -151,7 +180,11 @@ fn check_settings(seeded: &SeededKey, key: &Value) {
         assert_eq!(key[field], expected, "{label}.{field}");
     }
     for field in ["enableModelRestriction", "enableClientRestriction"] {
-        assert_eq!(key[field], options[field].as_bool().unwrap_or(false), "{label}.{field}");
+        assert_eq!(
+            key[field],
+            options[field].as_bool().unwrap_or(false),
+            "{label}.{field}"
+        );
     }
     assert_eq!(key["modelRestrictionMode"], "deny", "{label}");
     for field in [
@@ -170,7 +203,11 @@ fn check_settings(seeded: &SeededKey, key: &Value) {
         Some(options["createdBy"].as_str().unwrap_or("admin")),
         "{label}"
     );
-    assert_eq!(instant(&key["createdAt"]), Some(seeded.created_at), "{label}");
+    assert_eq!(
+        instant(&key["createdAt"]),
+        Some(seeded.created_at),
+        "{label}"
+    );
 
     let (status, is_active) = match label {
         "expired" | "activation-hours-expired" => ("expired", true),
@@ -227,7 +264,11 @@ fn check_usage(seeded: &SeededKey, key: &Value, now: DateTime<Utc>) {
     let label = seeded.label.as_str();
     let all: Vec<&SeededUsage> = seeded.usage.iter().collect();
     check_bucket(&key["usage"]["total"], &all, &format!("{label} total"));
-    let today: Vec<&SeededUsage> = all.iter().copied().filter(|u| day_of(u.at) == day_of(now)).collect();
+    let today: Vec<&SeededUsage> = all
+        .iter()
+        .copied()
+        .filter(|u| day_of(u.at) == day_of(now))
+        .collect();
     check_bucket(&key["usage"]["daily"], &today, &format!("{label} today"));
     let month = |at: DateTime<Utc>| crs_local(at).format("%Y-%m").to_string();
     let this_month: Vec<&SeededUsage> = all
@@ -235,7 +276,11 @@ fn check_usage(seeded: &SeededKey, key: &Value, now: DateTime<Utc>) {
         .copied()
         .filter(|u| month(u.at) == month(now))
         .collect();
-    check_bucket(&key["usage"]["monthly"], &this_month, &format!("{label} month"));
+    check_bucket(
+        &key["usage"]["monthly"],
+        &this_month,
+        &format!("{label} month"),
+    );
 }
 
 /// Usage per day, as the key's holder sees it (`GET /api/v1/self`: the last 30 days).
@@ -254,13 +299,21 @@ async fn check_days(app: &TestApp, seeded: &SeededKey, now: DateTime<Utc>) {
         .as_array()
         .expect("days")
         .iter()
-        .map(|d| (d["date"].as_str().expect("date").to_string(), d["total"].clone()))
+        .map(|d| {
+            (
+                d["date"].as_str().expect("date").to_string(),
+                d["total"].clone(),
+            )
+        })
         .collect();
     assert_eq!(shown.len(), 30);
     let mut expected: BTreeMap<String, Vec<&SeededUsage>> = BTreeMap::new();
     for record in &seeded.usage {
         if day_of(now) - day_of(record.at) < Duration::days(30) {
-            expected.entry(day_of(record.at).to_string()).or_default().push(record);
+            expected
+                .entry(day_of(record.at).to_string())
+                .or_default()
+                .push(record);
         }
     }
     assert!(expected.len() >= 2, "{label}: usage on several days");
@@ -274,7 +327,13 @@ async fn check_days(app: &TestApp, seeded: &SeededKey, now: DateTime<Utc>) {
         );
         // Per-model costs are whole micro-USD per request in claude-relay-service.
         let rated: f64 = records.iter().map(|u| u.rated_cost).sum();
-        assert_cost(&total["costNanoUsd"], rated, 500, records.len(), &format!("{label} {date}"));
+        assert_cost(
+            &total["costNanoUsd"],
+            rated,
+            500,
+            records.len(),
+            &format!("{label} {date}"),
+        );
     }
 }
 
@@ -303,32 +362,52 @@ async fn import_carries_every_key_with_its_secret_limits_and_usage_once() {
     );
     assert_eq!(other_zone.code, 1, "{}", other_zone.stdout);
     assert!(
-        other_zone.stderr.contains("set KEYWARD_TIMEZONE=-07:00 and run again"),
+        other_zone
+            .stderr
+            .contains("set KEYWARD_TIMEZONE=-07:00 and run again"),
         "{}",
         other_zone.stderr
     );
     assert_eq!(keyward_redis.all_keys(), Vec::<String>::new());
     // A dry run writes nothing either.
-    let dry = import_crs(&keyward_redis, &source.url(), &MIGRATION_ENV, &["--dry-run"]);
+    let dry = import_crs(
+        &keyward_redis,
+        &source.url(),
+        &MIGRATION_ENV,
+        &["--dry-run"],
+    );
     assert_eq!(dry.code, 0, "{}", dry.stderr);
     assert_eq!(keyward_redis.all_keys(), Vec::<String>::new());
 
-    let first = report(&import_crs(&keyward_redis, &source.url(), &MIGRATION_ENV, &["--json"]));
+    let first = report(&import_crs(
+        &keyward_redis,
+        &source.url(),
+        &MIGRATION_ENV,
+        &["--json"],
+    ));
     assert_eq!(first["imported"], seeded.keys.len(), "{first}");
     assert_eq!(first["skipped"], 0);
     let by_id = outcomes(&first);
-    let full = seeded.keys.iter().find(|k| k.label == "full").expect("full");
+    let full = seeded
+        .keys
+        .iter()
+        .find(|k| k.label == "full")
+        .expect("full");
     let left: Vec<&str> = by_id[&full.id]["notCarriedOver"]
         .as_array()
         .expect("list")
         .iter()
         .map(|n| n["field"].as_str().expect("field"))
         .collect();
-    assert!(left.contains(&"weeklyOpusCostLimit") && left.contains(&"serviceRates"), "{left:?}");
+    assert!(
+        left.contains(&"weeklyOpusCostLimit") && left.contains(&"serviceRates"),
+        "{left:?}"
+    );
     let text = import_crs(&keyward_redis, &source.url(), &MIGRATION_ENV, &[]);
     assert_eq!(text.code, 0, "{}", text.stderr);
     assert!(
-        text.stdout.contains(&format!("key {} \"full\": unchanged", full.id)),
+        text.stdout
+            .contains(&format!("key {} \"full\": unchanged", full.id)),
         "{}",
         text.stdout
     );
@@ -342,22 +421,55 @@ async fn import_carries_every_key_with_its_secret_limits_and_usage_once() {
 
     // A second run changes nothing and says so.
     let before_second = keyward_redis.contents();
-    let second = report(&import_crs(&keyward_redis, &source.url(), &MIGRATION_ENV, &["--json"]));
+    let second = report(&import_crs(
+        &keyward_redis,
+        &source.url(),
+        &MIGRATION_ENV,
+        &["--json"],
+    ));
     assert_eq!(second["imported"], 0);
     assert_eq!(second["unchanged"], seeded.keys.len());
-    assert_eq!(keyward_redis.contents(), before_second, "the second run wrote nothing");
+    assert_eq!(
+        keyward_redis.contents(),
+        before_second,
+        "the second run wrote nothing"
+    );
 
     // The source only answered reads, and is as it was.
     let read_only = [
-        "scan", "hscan", "type", "hgetall", "hget", "get", "lindex", "ping", "hello", "select",
-        "client|setinfo", "config|resetstat", "info",
+        "scan",
+        "hscan",
+        "type",
+        "hgetall",
+        "hget",
+        "get",
+        "lindex",
+        "ping",
+        "hello",
+        "select",
+        "client|setinfo",
+        "config|resetstat",
+        "info",
     ];
     for command in source.commands_run() {
-        assert!(read_only.contains(&command.as_str()), "the import sent `{command}`");
+        assert!(
+            read_only.contains(&command.as_str()),
+            "the import sent `{command}`"
+        );
     }
     assert_eq!(source.contents(), source_before, "the source is unchanged");
 
-    let app = TestApp::spawn_on(keyward_redis, &MIGRATION_ENV).await;
+    // Without the expiry sweep, which would disable the expired keys (as claude-relay-service's
+    // cleanup job does): they are compared as imported.
+    let app = TestApp::spawn_on(
+        keyward_redis,
+        &[
+            MIGRATION_ENV[0],
+            MIGRATION_ENV[1],
+            ("KEYWARD_EXPIRY_SWEEP_SECS", "0"),
+        ],
+    )
+    .await;
     let now = Utc::now();
     for key in &seeded.keys {
         let imported = app.get_key(&key.id).await;
@@ -380,27 +492,63 @@ async fn import_carries_every_key_with_its_secret_limits_and_usage_once() {
             Some(code) => assert_eq!(body["error"]["code"], code, "{}: {body}", key.label),
         }
     }
-    let regenerated = seeded.keys.iter().find(|k| k.label == "regenerated").expect("regenerated");
-    let replaced = regenerated.replaced_api_key.as_deref().expect("the replaced secret");
-    assert_eq!(verify_code(&app, replaced, None).await.1["error"]["code"], "not_found");
-    let plain = seeded.keys.iter().find(|k| k.label == "plain").expect("plain");
+    let regenerated = seeded
+        .keys
+        .iter()
+        .find(|k| k.label == "regenerated")
+        .expect("regenerated");
+    let replaced = regenerated
+        .replaced_api_key
+        .as_deref()
+        .expect("the replaced secret");
+    assert_eq!(
+        verify_code(&app, replaced, None).await.1["error"]["code"],
+        "not_found"
+    );
+    let plain = seeded
+        .keys
+        .iter()
+        .find(|k| k.label == "plain")
+        .expect("plain");
     check_days(&app, full, now).await;
     check_days(&app, plain, now).await;
 
     // Listed, tagged and bound as keys made in keyward are.
-    let (_, tagged) = app.admin(Method::GET, "/api/v1/admin/keys?tag=team-a", None).await;
+    let (_, tagged) = app
+        .admin(Method::GET, "/api/v1/admin/keys?tag=team-a", None)
+        .await;
     assert_eq!(tagged["total"], 1, "{tagged}");
-    let (_, listed) = app.admin(Method::GET, "/api/v1/admin/keys?perPage=100", None).await;
-    assert_eq!(listed["total"], seeded.keys.len() - 1, "every key but the deleted one");
+    let (_, listed) = app
+        .admin(Method::GET, "/api/v1/admin/keys?perPage=100", None)
+        .await;
+    assert_eq!(
+        listed["total"],
+        seeded.keys.len() - 1,
+        "every key but the deleted one"
+    );
     let (_, accounts) = app.admin(Method::GET, "/api/v1/admin/accounts", None).await;
-    assert!(accounts.to_string().contains("group:droid-group-1"), "{accounts}");
+    assert!(
+        accounts.to_string().contains("group:droid-group-1"),
+        "{accounts}"
+    );
     // A deleted key is restored with its old secret.
-    let deleted = seeded.keys.iter().find(|k| k.label == "deleted").expect("deleted");
+    let deleted = seeded
+        .keys
+        .iter()
+        .find(|k| k.label == "deleted")
+        .expect("deleted");
     let (status, body) = app
-        .admin(Method::POST, &format!("/api/v1/admin/keys/{}/restore", deleted.id), None)
+        .admin(
+            Method::POST,
+            &format!("/api/v1/admin/keys/{}/restore", deleted.id),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(verify_code(&app, &deleted.api_key, None).await.0, StatusCode::OK);
+    assert_eq!(
+        verify_code(&app, &deleted.api_key, None).await.0,
+        StatusCode::OK
+    );
 
     // A change made in keyward since is kept, and named.
     let (status, _) = app
@@ -411,12 +559,55 @@ async fn import_carries_every_key_with_its_secret_limits_and_usage_once() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let third = report(&import_crs(&app.redis, &source.url(), &MIGRATION_ENV, &["--json"]));
+    let third = report(&import_crs(
+        &app.redis,
+        &source.url(),
+        &MIGRATION_ENV,
+        &["--json"],
+    ));
     assert_eq!(third["imported"], 0, "{third}");
     let plain_outcome = &outcomes(&third)[&plain.id];
     assert_eq!(plain_outcome["outcome"], "unchanged");
     assert_eq!(plain_outcome["changedInKeyward"], json!(["name"]));
     assert_eq!(app.get_key(&plain.id).await["name"], "renamed in keyward");
+
+    // Data changed in claude-relay-service since the import (its admin renamed a key; a key
+    // took another request) is not written over keyward's: named, and left.
+    let renamed = seeded
+        .keys
+        .iter()
+        .find(|k| k.label == "permission-string")
+        .expect("key");
+    let used = seeded
+        .keys
+        .iter()
+        .find(|k| k.label == "permission-list")
+        .expect("key");
+    source.cli(&[
+        "HSET",
+        &format!("apikey:{}", renamed.id),
+        "name",
+        "renamed-in-crs",
+    ]);
+    source.cli(&[
+        "HINCRBY",
+        &format!("usage:{}", used.id),
+        "totalRequests",
+        "1",
+    ]);
+    let fourth = report(&import_crs(
+        &app.redis,
+        &source.url(),
+        &MIGRATION_ENV,
+        &["--json"],
+    ));
+    assert_eq!(fourth["differs"], 2, "{fourth}");
+    let fourth = outcomes(&fourth);
+    assert_eq!(fourth[&renamed.id]["outcome"], "differs");
+    assert_eq!(fourth[&renamed.id]["differingFields"], json!(["name"]));
+    assert_eq!(fourth[&used.id]["differingFields"], json!(["usage"]));
+    assert_eq!(app.get_key(&renamed.id).await["name"], "permission-string");
+    assert_eq!(app.get_key(&used.id).await["usage"]["total"]["requests"], 0);
 
     // keyward refuses to import with another encryption key than its keys were made with.
     let other_key = import_crs(
@@ -430,7 +621,9 @@ async fn import_carries_every_key_with_its_secret_limits_and_usage_once() {
     );
     assert_eq!(other_key.code, 1);
     assert!(
-        other_key.stderr.contains("is not the one the keys in this Redis were"),
+        other_key
+            .stderr
+            .contains("is not the one the keys in this Redis were"),
         "{}",
         other_key.stderr
     );
