@@ -6,7 +6,11 @@ pub mod report;
 
 use crate::config::Config;
 use crate::domain::audit::{Actor, NewAuditEntry};
+use crate::domain::ids::KeyId;
 use crate::domain::imported::ImportOutcome;
+
+/// Keys whose usage is read back together after an import.
+const READ_BACK_CHUNK: usize = 100;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ImportCommand {
@@ -134,11 +138,29 @@ async fn import_crs(args: CrsImportArgs, config: &Config) -> Result<(), String> 
         }
         outcomes.push(outcome);
     }
+    // Read back what keyward now holds, for the operator to compare.
+    let ids: Vec<KeyId> = outcomes
+        .iter()
+        .filter(|k| k.is_in_keyward())
+        .filter_map(|k| KeyId::parse(&k.id))
+        .collect();
+    let mut keyward_totals = report::Totals::default();
+    for chunk in ids.chunks(READ_BACK_CHUNK) {
+        let snapshots = keys
+            .snapshots(chunk)
+            .await
+            .map_err(|e| crate::error_chain(&e))?;
+        for snapshot in snapshots {
+            let total = &snapshot.total;
+            keyward_totals.add(total.requests, total.all_tokens, total.cost);
+        }
+    }
     let result = report::ImportReport::new(
         &snapshot.source,
         config.timezone.to_string(),
         timezone_warning,
         outcomes,
+        keyward_totals,
     );
     if args.json {
         let json = serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?;

@@ -431,6 +431,13 @@ pub struct KeyImportReport {
     pub cost: NanoUsd,
 }
 
+impl KeyImportReport {
+    /// Whether the key is in keyward from this source (imported now or before).
+    pub fn is_in_keyward(&self) -> bool {
+        matches!(self.outcome, KeyOutcome::Imported | KeyOutcome::Unchanged)
+    }
+}
+
 /// Usage claude-relay-service keeps that no key's import carries over.
 pub fn usage_not_carried() -> Vec<NotCarried> {
     [
@@ -463,6 +470,33 @@ pub fn usage_not_carried() -> Vec<NotCarried> {
     .collect()
 }
 
+/// Usage totals of a set of keys, to compare the source with keyward.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Totals {
+    pub keys: usize,
+    pub requests: u64,
+    pub tokens: u64,
+    #[serde(serialize_with = "usd")]
+    pub cost: NanoUsd,
+}
+
+impl Totals {
+    pub fn add(&mut self, requests: u64, tokens: u64, cost: NanoUsd) {
+        self.keys += 1;
+        self.requests = self.requests.saturating_add(requests);
+        self.tokens = self.tokens.saturating_add(tokens);
+        self.cost = self.cost.checked_add(cost).unwrap_or(self.cost);
+    }
+
+    fn text(&self) -> String {
+        format!(
+            "{} requests, {} tokens, cost ${}",
+            self.requests, self.tokens, self.cost
+        )
+    }
+}
+
 /// The report of a writing import.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -477,6 +511,10 @@ pub struct ImportReport {
     pub differs: usize,
     pub skipped: usize,
     pub usage_not_carried_over: Vec<NotCarried>,
+    /// Usage of the keys now in keyward from this source (imported or unchanged), as the
+    /// source counted it and as keyward reads it back after the import.
+    pub source_totals: Totals,
+    pub keyward_totals: Totals,
     pub keys: Vec<KeyImportReport>,
 }
 
@@ -486,8 +524,13 @@ impl ImportReport {
         keyward_timezone: String,
         timezone_warning: Option<String>,
         keys: Vec<KeyImportReport>,
+        keyward_totals: Totals,
     ) -> ImportReport {
         let count = |outcome: KeyOutcome| keys.iter().filter(|k| k.outcome == outcome).count();
+        let mut source_totals = Totals::default();
+        for key in keys.iter().filter(|k| k.is_in_keyward()) {
+            source_totals.add(key.requests, key.tokens, key.cost);
+        }
         ImportReport {
             source: source.to_string(),
             keyward_timezone,
@@ -498,6 +541,8 @@ impl ImportReport {
             differs: count(KeyOutcome::Differs),
             skipped: count(KeyOutcome::Skipped),
             usage_not_carried_over: usage_not_carried(),
+            source_totals,
+            keyward_totals,
             keys,
         }
     }
@@ -557,6 +602,20 @@ impl ImportReport {
                 left.field, left.reason
             );
         }
+        let _ = writeln!(
+            out,
+            "Usage of the {} keys imported or unchanged: claude-relay-service counted {}; \
+             keyward now holds {}{}.",
+            self.source_totals.keys,
+            self.source_totals.text(),
+            self.keyward_totals.text(),
+            if self.source_totals == self.keyward_totals {
+                " (the same)"
+            } else {
+                " (they differ: usage recorded in either since the import, or counters that \
+                 could not be read)"
+            }
+        );
         let _ = writeln!(
             out,
             "Imported {} keys; unchanged {}; exist and differ {}; skipped {}.",

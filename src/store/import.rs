@@ -1,5 +1,5 @@
-//! Writing a key brought over from another key service: its record and usage in one script on
-//! its own slot, then its index entries and secret lookup through the paths keyward's own
+//! Writing a key brought over from another key service: its usage and record in short scripts
+//! on its own slot, then its index entries and secret lookup through the paths keyward's own
 //! writes use.
 
 use std::collections::{BTreeMap, HashMap};
@@ -19,14 +19,21 @@ use crate::domain::imported::{ImportOutcome, ImportedKey};
 use crate::domain::key::UsageTotals;
 
 struct ImportScripts {
+    import_usage: Script,
     import_key: Script,
     import_cost: Script,
 }
 
 static SCRIPTS: LazyLock<ImportScripts> = LazyLock::new(|| ImportScripts {
+    import_usage: Script::new(include_str!("scripts/import_usage.lua")),
     import_key: Script::new(include_str!("scripts/import_key.lua")),
     import_cost: Script::new(include_str!("scripts/import_cost.lua")),
 });
+
+/// Counters written per `import_usage.lua` call: a key with a month of daily usage per model
+/// holds a few thousand, which in one script would keep Redis busy for milliseconds; parts of
+/// this size take a fraction of one.
+const COUNTERS_PER_STEP: usize = 128;
 
 /// The record field holding a digest of what the import wrote, so a later run can tell "the
 /// same source data, imported already" from "a key that differs".
@@ -141,6 +148,34 @@ fn record_fields(key: &ImportedKey) -> Vec<(&'static str, String)> {
     fields
 }
 
+/// Part of a bucket's counters, written in one step.
+type Part<'a> = (&'a Bucket, &'a [(String, String)]);
+
+/// The buckets cut into steps of at most [`COUNTERS_PER_STEP`] counters (a large bucket in
+/// several parts).
+fn steps(buckets: &[Bucket]) -> Vec<Vec<Part<'_>>> {
+    let mut steps = Vec::new();
+    let mut step: Vec<Part<'_>> = Vec::new();
+    let mut room = COUNTERS_PER_STEP;
+    for bucket in buckets {
+        let mut rest = bucket.counters.as_slice();
+        while !rest.is_empty() {
+            if room == 0 {
+                steps.push(std::mem::take(&mut step));
+                room = COUNTERS_PER_STEP;
+            }
+            let (part, after) = rest.split_at(rest.len().min(room));
+            step.push((bucket, part));
+            room -= part.len();
+            rest = after;
+        }
+    }
+    if !step.is_empty() {
+        steps.push(step);
+    }
+    steps
+}
+
 /// A digest of everything written but expiries (which depend on the day of the run).
 fn digest(fields: &[(&'static str, String)], buckets: &[Bucket]) -> String {
     let mut hasher = Sha256::new();
@@ -199,10 +234,11 @@ impl ImportReply {
 
 impl Store {
     /// Writes an imported key whole, unless a key with its id exists (then compares) or its
-    /// secret already belongs to another key. The record and usage are one script on the key's
-    /// slot; then, as on create, the index entries, and the secret lookup last, so the key
-    /// verifies only once everything else is in place. A run cut short after the script is
-    /// completed by the next run (every step after it is idempotent).
+    /// secret already belongs to another key. Its usage goes first, in short steps on the key's
+    /// slot that each write nothing once the key exists; then its record (which makes it
+    /// exist); then, as on create, the index entries, and the secret lookup last, so the key
+    /// verifies only once everything else is in place. Every step can be run again with the
+    /// same result, so a run cut short is completed by the next.
     pub async fn import_key(
         &self,
         key: &ImportedKey,
@@ -220,27 +256,38 @@ impl Store {
         fields.push((IMPORT_DIGEST, digest.clone()));
 
         let names = KeyNames::new(key.id);
-        let mut invocation = SCRIPTS.import_key.prepare_invoke();
-        invocation.key(names.record()).key(names.periods());
-        for bucket in &buckets {
-            invocation.key(&bucket.name);
+        // The usage first, in steps that each stop when the key exists; then the record.
+        for step in steps(&buckets) {
+            let mut invocation = SCRIPTS.import_usage.prepare_invoke();
+            invocation.key(names.record()).key(names.periods());
+            for (bucket, _) in &step {
+                invocation.key(&bucket.name);
+            }
+            for (bucket, counters) in &step {
+                invocation
+                    .arg(
+                        bucket
+                            .expires_at_ms
+                            .map(|ms| ms.to_string())
+                            .unwrap_or_default(),
+                    )
+                    .arg(counters.len());
+                for (counter, amount) in *counters {
+                    invocation.arg(counter).arg(amount);
+                }
+            }
+            let mut conn = self.conn();
+            let written: i64 = self
+                .bounded(async move { invocation.invoke_async(&mut conn).await })
+                .await?;
+            if written == 0 {
+                // The key exists: the record script reads it back for the comparison.
+                break;
+            }
         }
-        invocation.arg(fields.len());
+        let mut invocation = SCRIPTS.import_key.key(names.record());
         for (field, value) in &fields {
             invocation.arg(*field).arg(value);
-        }
-        for bucket in &buckets {
-            invocation
-                .arg(
-                    bucket
-                        .expires_at_ms
-                        .map(|ms| ms.to_string())
-                        .unwrap_or_default(),
-                )
-                .arg(bucket.counters.len());
-            for (counter, amount) in &bucket.counters {
-                invocation.arg(counter).arg(amount);
-            }
         }
         let mut conn = self.conn();
         let reply: Vec<Value> = self
@@ -324,5 +371,49 @@ impl Store {
         self.bounded(async move { conn.set_nx::<_, _, bool>(lookup, id).await })
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bucket(name: &str, counters: usize) -> Bucket {
+        Bucket {
+            name: name.to_string(),
+            expires_at_ms: None,
+            counters: (0..counters)
+                .map(|i| (format!("c{i}"), i.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn usage_is_written_in_bounded_steps_covering_every_counter_once() {
+        let buckets = [
+            bucket("a", 3),
+            bucket("big", 300),
+            bucket("b", 0),
+            bucket("c", 5),
+        ];
+        let steps = steps(&buckets);
+        assert!(steps
+            .iter()
+            .all(|s| s.iter().map(|(_, c)| c.len()).sum::<usize>() <= COUNTERS_PER_STEP));
+        let written: Vec<(&str, &str)> = steps
+            .iter()
+            .flatten()
+            .flat_map(|(b, counters)| counters.iter().map(|(c, _)| (b.name.as_str(), c.as_str())))
+            .collect();
+        let expected: Vec<(&str, &str)> = buckets
+            .iter()
+            .flat_map(|b| {
+                b.counters
+                    .iter()
+                    .map(|(c, _)| (b.name.as_str(), c.as_str()))
+            })
+            .collect();
+        assert_eq!(written, expected);
+        assert_eq!(steps.len(), 3);
     }
 }

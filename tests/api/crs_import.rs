@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 use crate::support::crs::{
     import_crs, seed, SeededKey, SeededUsage, SourceRedis, ENCRYPTION_KEY, TIMEZONE_OFFSET_HOURS,
@@ -387,6 +388,11 @@ async fn import_carries_every_key_with_its_secret_limits_and_usage_once() {
     ));
     assert_eq!(first["imported"], seeded.keys.len(), "{first}");
     assert_eq!(first["skipped"], 0);
+    // The report reads back what keyward holds: the same usage as the source's.
+    let requests: usize = seeded.keys.iter().map(|k| k.usage.len()).sum();
+    assert_eq!(first["sourceTotals"]["keys"], seeded.keys.len());
+    assert_eq!(first["sourceTotals"]["requests"], requests);
+    assert_eq!(first["keywardTotals"], first["sourceTotals"]);
     let by_id = outcomes(&first);
     let full = seeded
         .keys
@@ -415,6 +421,7 @@ async fn import_carries_every_key_with_its_secret_limits_and_usage_once() {
         "Imported 0 keys; unchanged {}; exist and differ 0; skipped 0.",
         seeded.keys.len()
     )));
+    assert!(text.stdout.contains(" (the same)."), "{}", text.stdout);
     for key in &seeded.keys {
         assert!(!text.stdout.contains(&key.api_key), "no secret is printed");
     }
@@ -433,6 +440,40 @@ async fn import_carries_every_key_with_its_secret_limits_and_usage_once() {
         keyward_redis.contents(),
         before_second,
         "the second run wrote nothing"
+    );
+
+    // A run cut short after a key's record was written (its index entries and secret lookup
+    // not yet) is completed by the next run.
+    let plain = seeded
+        .keys
+        .iter()
+        .find(|k| k.label == "plain")
+        .expect("plain");
+    let plain_hash = hex::encode(Sha256::digest(format!("{}{ENCRYPTION_KEY}", plain.api_key)));
+    let lookup = format!("kw:sh:{plain_hash}");
+    assert_eq!(keyward_redis.cli(&["GET", &lookup]).trim(), plain.id);
+    keyward_redis.cli(&["DEL", &lookup]);
+    keyward_redis.cli(&["HDEL", "kw:{idx}:rev", &plain.id]);
+    keyward_redis.cli(&["ZREM", "kw:{idx}:created", &plain.id]);
+    let completing = report(&import_crs(
+        &keyward_redis,
+        &source.url(),
+        &MIGRATION_ENV,
+        &["--json"],
+    ));
+    assert_eq!(outcomes(&completing)[&plain.id]["outcome"], "unchanged");
+    assert_eq!(keyward_redis.cli(&["GET", &lookup]).trim(), plain.id);
+    assert_eq!(
+        keyward_redis
+            .cli(&["HGET", "kw:{idx}:rev", &plain.id])
+            .trim(),
+        "1"
+    );
+    assert_ne!(
+        keyward_redis
+            .cli(&["ZSCORE", "kw:{idx}:created", &plain.id])
+            .trim(),
+        ""
     );
 
     // The source only answered reads, and is as it was.
@@ -505,11 +546,6 @@ async fn import_carries_every_key_with_its_secret_limits_and_usage_once() {
         verify_code(&app, replaced, None).await.1["error"]["code"],
         "not_found"
     );
-    let plain = seeded
-        .keys
-        .iter()
-        .find(|k| k.label == "plain")
-        .expect("plain");
     check_days(&app, full, now).await;
     check_days(&app, plain, now).await;
 
