@@ -60,13 +60,18 @@ async fn import_crs(args: CrsImportArgs, config: &Config) -> Result<(), String> 
         return Ok(());
     }
     let timezone_warning = report.timezone_check(&config.timezone, now)?;
-    let services = crate::services(config)
-        .await
-        .map_err(|e| crate::error_chain(&e))?;
+    let refused = |error: crate::StartError| match error {
+        crate::StartError::Store(_) => format!(
+            "keyward's Redis (KEYWARD_REDIS_URL) failed before anything was written: {}",
+            crate::error_chain(&error)
+        ),
+        other => crate::error_chain(&other),
+    };
+    let services = crate::services(config).await.map_err(refused)?;
     services
         .check_encryption_key(config)
         .await
-        .map_err(|e| crate::error_chain(&e))?;
+        .map_err(refused)?;
     let keys = &services.keys;
     let source_name = format!("claude-relay-service at {}", snapshot.source);
     let mut outcomes = Vec::with_capacity(report.keys.len());

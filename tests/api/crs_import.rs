@@ -664,3 +664,112 @@ async fn import_carries_every_key_with_its_secret_limits_and_usage_once() {
         other_key.stderr
     );
 }
+
+/// A key as releases before 1.1.314 wrote it (by hand here; no Node needed): permissions as a
+/// plain string, usage under the older counter names, only the older `apikey_hash:` lookup.
+fn older_release_key(source: &SourceRedis) -> (&'static str, String) {
+    let id = "0b6f3c8e-8a57-4a5e-9a39-3c5f3ad0e111";
+    let secret = format!("cr_{}", "5".repeat(64));
+    let hash = hex::encode(Sha256::digest(format!("{secret}{ENCRYPTION_KEY}")));
+    let key = format!("apikey:{id}");
+    source.cli(&[
+        "HSET",
+        &key,
+        "id",
+        id,
+        "name",
+        "old",
+        "apiKey",
+        &hash,
+        "isActive",
+        "true",
+        "permissions",
+        "claude",
+        "dailyCostLimit",
+        "5",
+        "createdAt",
+        "2025-03-01T08:00:00.000Z",
+        "expiresAt",
+        "2099-01-01",
+    ]);
+    let lookup = format!("apikey_hash:{hash}");
+    source.cli(&["HSET", &lookup, "id", id, "name", "old", "isActive", "true"]);
+    source.cli(&[
+        "HSET",
+        &format!("usage:{id}"),
+        "inputTokens",
+        "600",
+        "outputTokens",
+        "300",
+        "requests",
+        "4",
+    ]);
+    source.cli(&["SET", &format!("usage:cost:total:{id}"), "1.5e-7"]);
+    (id, secret)
+}
+
+#[tokio::test]
+async fn keys_of_older_releases_import_and_verify() {
+    let source = SourceRedis::start();
+    let (id, secret) = older_release_key(&source);
+    let keyward_redis = RedisServer::start();
+    let run = report(&import_crs(
+        &keyward_redis,
+        &source.url(),
+        &MIGRATION_ENV,
+        &["--json"],
+    ));
+    assert_eq!(run["imported"], 1, "{run}");
+    assert!(
+        run["timezoneWarning"]
+            .as_str()
+            .is_some_and(|w| w.contains("does not tell")),
+        "no recent usage to tell the offset from: {run}"
+    );
+    let app = TestApp::spawn_on(keyward_redis, &MIGRATION_ENV).await;
+    let key = app.get_key(id).await;
+    assert_eq!(key["permissions"], "claude");
+    assert_eq!(key["dailyCostLimit"], 5.0);
+    assert_eq!(key["expiresAt"], "2099-01-01T00:00:00.000Z");
+    assert_eq!(key["usage"]["total"]["requests"], 4);
+    assert_eq!(key["usage"]["total"]["allTokens"], 900);
+    assert_eq!(key["usage"]["total"]["costNanoUsd"], 150);
+    let (status, body) = app
+        .verify(json!({"key": secret, "service": "claude"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        app.verify(json!({"key": secret, "service": "gemini"}))
+            .await
+            .1["error"]["code"],
+        "permission_denied"
+    );
+}
+
+#[test]
+fn keywards_redis_down_is_a_clear_error_and_the_source_untouched() {
+    let source = SourceRedis::start();
+    older_release_key(&source);
+    let before = source.contents();
+    let mut keyward_redis = RedisServer::start();
+    keyward_redis.kill();
+    let run = import_crs(
+        &keyward_redis,
+        &source.url(),
+        &[
+            MIGRATION_ENV[0],
+            MIGRATION_ENV[1],
+            ("KEYWARD_REDIS_TIMEOUT_MS", "500"),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("keyward's Redis (KEYWARD_REDIS_URL) failed before anything was written"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert_eq!(source.contents(), before);
+}
