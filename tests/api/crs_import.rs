@@ -549,6 +549,19 @@ async fn import_carries_every_key_with_its_secret_limits_and_usage_once() {
     check_days(&app, full, now).await;
     check_days(&app, plain, now).await;
 
+    // Each import is in the audit log, once (the later runs wrote nothing).
+    let (status, audit) = app
+        .admin(
+            Method::GET,
+            "/api/v1/admin/audit?action=import&limit=100",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{audit}");
+    let entries = audit["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), seeded.keys.len(), "{audit}");
+    assert_eq!(entries[0]["actor"], "keyward import crs");
+
     // Listed, tagged and bound as keys made in keyward are.
     let (_, tagged) = app
         .admin(Method::GET, "/api/v1/admin/keys?tag=team-a", None)
