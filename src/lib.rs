@@ -81,6 +81,14 @@ pub struct Services {
     pub encryption_fingerprint: String,
 }
 
+impl Services {
+    /// For commands that write keys: refuses an encryption key other than the one the stored
+    /// key hashes were made with (records it when there is none yet).
+    pub async fn check_encryption_key(&self, config: &Config) -> Result<(), StartError> {
+        check_encryption_key(&self.store, &self.encryption_fingerprint, config).await
+    }
+}
+
 pub async fn services(config: &Config) -> Result<Services, StartError> {
     let pricing = Arc::new(LivePricing::new(load_pricing(config)?));
     let encryption_key = secrets::encryption_key(config)?;

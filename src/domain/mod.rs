@@ -4,6 +4,7 @@ pub mod audit;
 pub mod budgets;
 pub mod clients;
 pub mod ids;
+pub mod imported;
 pub mod key;
 pub mod key_fields;
 pub mod listing;

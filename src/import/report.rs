@@ -398,6 +398,277 @@ impl<'a> DryRunReport<'a> {
     }
 }
 
+/// What happened to one key in a writing import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum KeyOutcome {
+    Imported,
+    /// Imported before from the same data; nothing written.
+    Unchanged,
+    /// A keyward key with this id differs from the source; not overwritten.
+    Differs,
+    Skipped,
+}
+
+/// One key in the report of a writing import.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyImportReport {
+    pub id: String,
+    pub name: String,
+    pub outcome: KeyOutcome,
+    /// Why it was skipped.
+    pub reason: Option<String>,
+    /// For `differs`: the fields (`usage` for the counters) that differ from the source.
+    pub differing_fields: Vec<String>,
+    /// For `unchanged`: fields changed in keyward since the import (kept).
+    pub changed_in_keyward: Vec<String>,
+    pub not_carried_over: Vec<NotCarried>,
+    /// The usage read from the source, to compare with keyward's totals.
+    pub requests: u64,
+    pub tokens: u64,
+    #[serde(serialize_with = "usd")]
+    pub cost: NanoUsd,
+}
+
+impl KeyImportReport {
+    /// Whether the key is in keyward from this source (imported now or before).
+    pub fn is_in_keyward(&self) -> bool {
+        matches!(self.outcome, KeyOutcome::Imported | KeyOutcome::Unchanged)
+    }
+}
+
+/// Usage claude-relay-service keeps that no key's import carries over.
+pub fn usage_not_carried() -> Vec<NotCarried> {
+    [
+        (
+            "hourly counters",
+            "keyward counts usage by day, month and in total, not by hour",
+        ),
+        (
+            "real cost",
+            "keyward keeps one cost: the rated cost (real cost × service rates), which \
+             claude-relay-service's limits compare, is imported",
+        ),
+        (
+            "per-model monthly and all-time counters",
+            "keyward keeps usage per model by day; the monthly and total counters are imported \
+             whole",
+        ),
+        (
+            "long-context counters",
+            "keyward does not count 1M-context requests apart",
+        ),
+        (
+            "running rate window and weekly Opus cost",
+            "they start afresh in keyward",
+        ),
+        ("request records", "usage:records:<id> are not imported"),
+    ]
+    .into_iter()
+    .map(|(field, reason)| NotCarried::new(field, reason))
+    .collect()
+}
+
+/// Usage totals of a set of keys, to compare the source with keyward.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Totals {
+    pub keys: usize,
+    pub requests: u64,
+    pub tokens: u64,
+    #[serde(serialize_with = "usd")]
+    pub cost: NanoUsd,
+}
+
+impl Totals {
+    pub fn add(&mut self, requests: u64, tokens: u64, cost: NanoUsd) {
+        self.keys += 1;
+        self.requests = self.requests.saturating_add(requests);
+        self.tokens = self.tokens.saturating_add(tokens);
+        self.cost = self.cost.checked_add(cost).unwrap_or(self.cost);
+    }
+
+    fn text(&self) -> String {
+        format!(
+            "{} requests, {} tokens, cost ${}",
+            self.requests, self.tokens, self.cost
+        )
+    }
+}
+
+/// The report of a writing import.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportReport {
+    pub source: String,
+    pub keyward_timezone: String,
+    /// Set when the source's day offset could not be told from its data.
+    pub timezone_warning: Option<String>,
+    pub keys_found: usize,
+    pub imported: usize,
+    pub unchanged: usize,
+    pub differs: usize,
+    pub skipped: usize,
+    pub usage_not_carried_over: Vec<NotCarried>,
+    /// Usage of the keys now in keyward from this source (imported or unchanged), as the
+    /// source counted it and as keyward reads it back after the import.
+    pub source_totals: Totals,
+    pub keyward_totals: Totals,
+    pub keys: Vec<KeyImportReport>,
+}
+
+impl ImportReport {
+    pub fn new(
+        source: &str,
+        keyward_timezone: String,
+        timezone_warning: Option<String>,
+        keys: Vec<KeyImportReport>,
+        keyward_totals: Totals,
+    ) -> ImportReport {
+        let count = |outcome: KeyOutcome| keys.iter().filter(|k| k.outcome == outcome).count();
+        let mut source_totals = Totals::default();
+        for key in keys.iter().filter(|k| k.is_in_keyward()) {
+            source_totals.add(key.requests, key.tokens, key.cost);
+        }
+        ImportReport {
+            source: source.to_string(),
+            keyward_timezone,
+            timezone_warning,
+            keys_found: keys.len(),
+            imported: count(KeyOutcome::Imported),
+            unchanged: count(KeyOutcome::Unchanged),
+            differs: count(KeyOutcome::Differs),
+            skipped: count(KeyOutcome::Skipped),
+            usage_not_carried_over: usage_not_carried(),
+            source_totals,
+            keyward_totals,
+            keys,
+        }
+    }
+
+    /// The report for people.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "claude-relay-service Redis at {}: {} keys",
+            self.source, self.keys_found
+        );
+        if let Some(warning) = &self.timezone_warning {
+            let _ = writeln!(out, "Warning: {warning}");
+        }
+        for key in &self.keys {
+            let _ = writeln!(out);
+            let head = format!("key {} {:?}", key.id, key.name);
+            let _ = match key.outcome {
+                KeyOutcome::Imported => writeln!(out, "{head}: imported"),
+                KeyOutcome::Unchanged => writeln!(
+                    out,
+                    "{head}: unchanged (imported before from the same data; nothing written)"
+                ),
+                KeyOutcome::Differs => writeln!(
+                    out,
+                    "{head}: exists, differs ({}): not overwritten",
+                    key.differing_fields.join(", ")
+                ),
+                KeyOutcome::Skipped => writeln!(
+                    out,
+                    "{head}: skipped: {}",
+                    key.reason.as_deref().unwrap_or("")
+                ),
+            };
+            if !key.changed_in_keyward.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  changed in keyward since the import (kept): {}",
+                    key.changed_in_keyward.join(", ")
+                );
+            }
+            let _ = writeln!(
+                out,
+                "  usage: {} requests, {} tokens, cost ${}",
+                key.requests, key.tokens, key.cost
+            );
+            for left in &key.not_carried_over {
+                let _ = writeln!(out, "  not carried over: {}: {}", left.field, left.reason);
+            }
+        }
+        let _ = writeln!(out);
+        for left in &self.usage_not_carried_over {
+            let _ = writeln!(
+                out,
+                "Not carried over for any key: {}: {}",
+                left.field, left.reason
+            );
+        }
+        let _ = writeln!(
+            out,
+            "Usage of the {} keys imported or unchanged: claude-relay-service counted {}; \
+             keyward now holds {}{}.",
+            self.source_totals.keys,
+            self.source_totals.text(),
+            self.keyward_totals.text(),
+            if self.source_totals == self.keyward_totals {
+                " (the same)"
+            } else {
+                " (they differ: usage recorded in either since the import, or counters that \
+                 could not be read)"
+            }
+        );
+        let _ = writeln!(
+            out,
+            "Imported {} keys; unchanged {}; exist and differ {}; skipped {}.",
+            self.imported, self.unchanged, self.differs, self.skipped
+        );
+        out
+    }
+}
+
+impl DryRunReport<'_> {
+    /// Why the days of the source cannot be carried over as they are (`Err`), or a warning
+    /// when its data cannot tell (`Ok(Some)`): claude-relay-service files usage under days of
+    /// its `TIMEZONE_OFFSET`, keyward under days of `KEYWARD_TIMEZONE`.
+    pub fn timezone_check(
+        &self,
+        keyward_zone: &Zone,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, String> {
+        let keyward_seconds = zone_offset_seconds(keyward_zone, now);
+        let offsets = &self.timezone.consistent_offsets_hours;
+        if self.timezone.records_checked == 0 || offsets.is_empty() {
+            return Ok(Some(format!(
+                "the usage of the last 7 days does not tell claude-relay-service's TIMEZONE_OFFSET \
+                 (default +8); daily usage is imported under the same dates, so \
+                 KEYWARD_TIMEZONE ({}) must be that offset",
+                self.keyward_timezone
+            )));
+        }
+        if offsets.iter().any(|hours| hours * 3600 == keyward_seconds) {
+            return Ok(None);
+        }
+        let fits = match offsets.as_slice() {
+            [one] => format!("UTC{}", offset_text(*one)),
+            several => several
+                .iter()
+                .map(|h| format!("UTC{}", offset_text(*h)))
+                .collect::<Vec<_>>()
+                .join(" or "),
+        };
+        let advice = match offsets.as_slice() {
+            [one] => format!("set KEYWARD_TIMEZONE={} and run again", offset_text(*one)),
+            _ => "set KEYWARD_TIMEZONE to claude-relay-service's TIMEZONE_OFFSET and run again"
+                .to_string(),
+        };
+        Err(format!(
+            "claude-relay-service counted its days at {fits} (TIMEZONE_OFFSET), but \
+             KEYWARD_TIMEZONE is {}: daily usage and daily limits would land on other days. \
+             {advice}. Nothing was written.",
+            self.keyward_timezone
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

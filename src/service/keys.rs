@@ -31,6 +31,7 @@ use crate::store::{
 use super::{ServiceError, ServiceResult};
 
 mod audit;
+mod import;
 mod lifecycle;
 pub use lifecycle::{batch_name, BatchMiss, MAX_BATCH, MAX_GRACE_SECS};
 

@@ -78,6 +78,19 @@ impl Store {
         };
         self.drop_secret_lookups(&[secret_hash, previous_hash])
             .await?;
+        self.list_as_deleted(id, now, &revision, today).await?;
+        Ok(true)
+    }
+
+    /// Moves a deleted key's index entries from the listing indexes to the deleted index
+    /// (deleted at `deleted_at`, its record now at `revision`).
+    pub(super) async fn list_as_deleted(
+        &self,
+        id: KeyId,
+        deleted_at: DateTime<Utc>,
+        revision: &str,
+        today: NaiveDate,
+    ) -> StoreResult<()> {
         let mut invocation = super::SCRIPTS.index_remove.prepare_invoke();
         for index in index::PER_KEY {
             invocation.key(index);
@@ -89,12 +102,12 @@ impl Store {
             .arg(index::TAG_MEMBERS_PREFIX)
             .arg(index::ACCOUNT_KEYS_PREFIX)
             .arg("soft")
-            .arg(now.timestamp_millis())
+            .arg(deleted_at.timestamp_millis())
             .arg(revision);
         let mut conn = self.conn();
         self.bounded(async move { invocation.invoke_async::<i64>(&mut conn).await })
             .await?;
-        Ok(true)
+        Ok(())
     }
 
     /// Brings a deleted key back with its limits and usage; its secret (and an old secret
@@ -225,7 +238,7 @@ impl Store {
     }
 
     /// Points a secret hash at a key, until `expires_at_ms` when given.
-    async fn set_secret_lookup(
+    pub(super) async fn set_secret_lookup(
         &self,
         secret_hash: &str,
         id: KeyId,

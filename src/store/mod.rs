@@ -4,6 +4,7 @@ mod admins;
 mod admission;
 mod audit;
 mod conn;
+mod import;
 mod keys;
 mod lifecycle;
 mod meta;

@@ -16,8 +16,8 @@ use crate::domain::pricing::TokenCounts;
 use crate::domain::usage::{RequestId, UsageRefusal, MAX_COUNTER, REQUEST_ID_TTL_MS};
 
 /// Dated usage is kept this long; charts look back at most 90 days.
-const DAILY_RETENTION_DAYS: u64 = 100;
-const MONTHLY_RETENTION_DAYS: u64 = 800;
+pub(super) const DAILY_RETENTION_DAYS: u64 = 100;
+pub(super) const MONTHLY_RETENTION_DAYS: u64 = 800;
 
 pub struct UsageWrite<'a> {
     pub key_id: KeyId,
@@ -150,7 +150,7 @@ impl KeySideReply {
     }
 }
 
-fn expiry_ms(today: NaiveDate, days: u64) -> i64 {
+pub(super) fn expiry_ms(today: NaiveDate, days: u64) -> i64 {
     today
         .checked_add_days(Days::new(days))
         .and_then(|d| d.and_hms_opt(0, 0, 0))

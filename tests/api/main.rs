@@ -10,6 +10,7 @@ mod audit;
 mod browser;
 mod budgets;
 mod cli;
+mod crs_import;
 mod crs_source;
 mod dashboard;
 mod dashboard_budgets;

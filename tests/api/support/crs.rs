@@ -7,6 +7,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+
+use super::app::keyward_command;
+use super::RedisServer;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -38,6 +41,9 @@ pub struct SeededKey {
     pub id: String,
     /// The plain secret (the current one for a regenerated key).
     pub api_key: String,
+    /// A regenerated key's secret before the regenerate.
+    #[serde(default)]
+    pub replaced_api_key: Option<String>,
     pub created_at: DateTime<Utc>,
     /// The options given to claude-relay-service's `generateApiKey`.
     pub options: Value,
@@ -277,4 +283,32 @@ pub fn seed(redis: &SourceRedis) -> Option<Seeded> {
     let seeded: Seeded = serde_json::from_str(&text).expect("the seed output parses");
     assert_eq!(seeded.timezone_offset, TIMEZONE_OFFSET_HOURS);
     Some(seeded)
+}
+
+/// How a `keyward` command ended.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `keyward import crs --from <from> <args>` with `keyward_redis` as keyward's own Redis.
+pub fn import_crs(
+    keyward_redis: &RedisServer,
+    from: &str,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> Run {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let output = keyward_command(&keyward_redis.url(), data_dir.path(), env)
+        .args(["import", "crs", "--from", from])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("keyward runs");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).to_string(),
+        stderr: String::from_utf8_lossy(&output.stderr).to_string(),
+    }
 }

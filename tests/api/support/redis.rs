@@ -183,6 +183,21 @@ impl RedisServer {
         node_cli(self.nodes[0].port, &all)
     }
 
+    /// Every key with its serialized value and whether it expires, sorted: equal before and
+    /// after something means that something changed no data.
+    pub fn contents(&self) -> Vec<(String, String, bool)> {
+        let mut names = self.all_keys();
+        names.sort();
+        names
+            .into_iter()
+            .map(|name| {
+                let dump = self.cli(&["DUMP", &name]);
+                let expires = self.cli(&["PTTL", &name]).trim() != "-1";
+                (name, dump, expires)
+            })
+            .collect()
+    }
+
     /// Every key name in this test's Redis (tests may scan; keyward's request paths never do).
     pub fn all_keys(&self) -> Vec<String> {
         self.nodes
