@@ -26,6 +26,7 @@ mod logs;
 mod metering;
 mod model_breakdown;
 mod ops;
+mod request_log;
 mod roles;
 mod signin;
 mod support;
