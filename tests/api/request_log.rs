@@ -216,6 +216,69 @@ async fn the_log_keeps_only_the_newest_entries_and_the_hours_count_them_all() {
 }
 
 #[tokio::test]
+async fn an_instance_whose_clock_is_behind_still_logs_its_own_time() {
+    // This instance's clock runs an hour ahead; a second one on the same Redis does not, so
+    // its records come after entries stamped later than its own clock.
+    let app = TestApp::spawn_with(&[("KEYWARD_TEST_CLOCK_OFFSET_SECS", "3600")]).await;
+    let (id, _) = app.create_key(json!({"name": "two clocks"})).await;
+    record_numbered(&app, &id, 1).await;
+    let second = app.second_instance();
+    let body = usage(
+        &id,
+        "claude-sonnet-4-5-20250929",
+        Some("acct-2"),
+        json!({"input_tokens": 2, "output_tokens": 1}),
+    );
+    let response = app
+        .http
+        .post(second.url("/api/v1/usage"))
+        .bearer_auth(crate::support::app::SERVICE_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::OK);
+    let now = Utc::now();
+    let log = whole_log(&app, &id).await;
+    // Newest recorded first, each with the time its instance recorded it at.
+    assert_eq!(input_tokens(&log), [2, 1]);
+    let (behind, ahead) = (at(&log[0]["at"]), at(&log[1]["at"]));
+    assert!((now - behind).num_seconds().abs() < 60, "{behind} vs {now}");
+    assert!(
+        (ahead - now - chrono::Duration::hours(1))
+            .num_seconds()
+            .abs()
+            < 60,
+        "{ahead}"
+    );
+    // Paging past the out-of-order entry still finds the older one.
+    let (_, page) = log_page(&app, &id, "?limit=1").await;
+    let cursor = page["next"].as_str().expect("a next page");
+    let (_, older) = log_page(&app, &id, &format!("?limit=1&before={cursor}")).await;
+    assert_eq!(older["requests"][0]["inputTokens"], 1);
+    assert_eq!(older["next"], Value::Null);
+}
+
+#[tokio::test]
+async fn hours_are_counted_on_the_configured_zones_clock() {
+    let app = TestApp::spawn_with(&[("KEYWARD_TIMEZONE", "+05:30")]).await;
+    let (id, _) = app.create_key(json!({"name": "zoned"})).await;
+    let zone = chrono::FixedOffset::east_opt(5 * 3600 + 1800).expect("offset");
+    let local_before = Utc::now().with_timezone(&zone);
+    record_numbered(&app, &id, 3).await;
+    let local_after = Utc::now().with_timezone(&zone);
+    let found = [local_before, local_after].iter().any(|local| {
+        let name = format!("kw:{{k:{id}}}:u:h:{}", local.format("%Y-%m-%d"));
+        let field = format!(
+            "{}:r",
+            local.format("%H").to_string().parse::<u32>().unwrap_or(99)
+        );
+        app.redis.cli(&["HGET", &name, &field]).trim() == "3"
+    });
+    assert!(found, "no bucket for {local_before} with 3 requests");
+}
+
+#[tokio::test]
 async fn a_repeated_request_id_is_logged_once() {
     let app = TestApp::spawn().await;
     let (id, _) = app.create_key(json!({"name": "idempotent"})).await;
