@@ -13,6 +13,9 @@ use crate::domain::request_log::{HourlyUsage, RequestLogEntry, RequestLogPage, R
 
 const FROM: &str = "the request log";
 
+/// Stream entries as `XREVRANGE` returns them: id, then field → value.
+type RawEntries = Vec<(String, HashMap<String, String>)>;
+
 impl Store {
     /// A page of a key's log, newest first; `None` for an unknown key. One entry more than the
     /// page is read, so `next` is set exactly when older entries exist.
@@ -35,7 +38,7 @@ impl Store {
             .arg("COUNT")
             .arg(query.limit + 1);
         let mut conn = self.conn();
-        let (exists, mut raw): (bool, Vec<(String, HashMap<String, String>)>) = self
+        let (exists, mut raw): (bool, RawEntries) = self
             .bounded(async move { pipe.query_async(&mut conn).await })
             .await?;
         if !exists {

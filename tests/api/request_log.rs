@@ -471,7 +471,8 @@ fn same(cell: &str, json: &Value) -> bool {
             let joined: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
             cell == joined.join("; ") || cell == joined.join(",")
         }
-        other => cell == other.to_string(),
+        Value::Bool(b) => cell.parse::<bool>() == Ok(*b),
+        Value::Object(_) => false,
     }
 }
 
