@@ -717,6 +717,7 @@ async fn the_key_page_shows_recent_requests_pages_older_ones_and_charts_today_by
         )
         .await;
     assert_eq!(drawn, json!({"labels": 24, "requests": 25}));
+    browser.full_screenshot("key-recent-requests").await;
     assert!(browser
         .text("[data-testid=hourly-summary]")
         .await
@@ -736,4 +737,79 @@ async fn the_key_page_shows_recent_requests_pages_older_ones_and_charts_today_by
     assert!(!browser.exists("[data-testid=older-requests]").await);
     assert!(browser.exists("a[href$='#recent-requests']").await);
     browser.close().await;
+}
+
+/// keyward's resident memory now (kB), from /proc.
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A measurement, not part of the suite (it creates 100,000 keys, minutes in a debug build):
+/// `cargo test --test api request_log::a_hundred -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore]
+async fn a_hundred_thousand_keys_export_in_bounded_memory() {
+    const KEYS: usize = 100_000;
+    let app = TestApp::spawn().await;
+    for batch in 0..KEYS / 500 {
+        let fields = json!({"count": 500, "namePrefix": format!("bulk{batch:03}"), "description": "x".repeat(200)});
+        let (status, body) = app
+            .admin(Method::POST, "/api/v1/admin/keys/batch", Some(fields))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let pid = app.pid();
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let before = rss_kb(pid);
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        tokio::spawn(async move {
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(rss_kb(pid));
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            peak
+        })
+    };
+    let started = std::time::Instant::now();
+    let response = app
+        .http
+        .get(app.url("/api/v1/admin/keys.csv"))
+        .bearer_auth(crate::support::app::ADMIN_TOKEN)
+        .timeout(std::time::Duration::from_secs(1800))
+        .send()
+        .await
+        .expect("sent");
+    // Read as it streams, counting lines, so the test holds no copy either.
+    let mut lines = 0usize;
+    let mut bytes = 0usize;
+    let mut body = response;
+    while let Some(chunk) = body.chunk().await.expect("a chunk") {
+        lines += chunk.iter().filter(|b| **b == b'\n').count();
+        bytes += chunk.len();
+    }
+    let took = started.elapsed();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let peak = sampler.await.expect("sampler");
+    println!(
+        "keys.csv: {KEYS} keys, {lines} lines, {bytes} bytes in {took:.1?}; keyward RSS {before} kB before, peak {peak} kB during (+{} kB)",
+        peak.saturating_sub(before)
+    );
+    assert_eq!(lines, KEYS + 1);
+    // The export is ~{bytes} bytes; holding it whole would add at least that much.
+    assert!(
+        (peak.saturating_sub(before) as usize) * 1024 < bytes / 4,
+        "memory grew with the export"
+    );
 }
