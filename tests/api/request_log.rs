@@ -651,6 +651,19 @@ async fn a_viewer_may_read_the_log_and_the_exports() {
         let response = client.get(app.url(&path)).send().await.expect("sent");
         assert_eq!(response.status(), StatusCode::OK, "{path}");
     }
+    // The list's "Export CSV" link carries its filters and sort (not its page).
+    let page = client
+        .get(app.url("/keys?tag=blue&status=active&sort=name&order=asc&perPage=50&page=2"))
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains(r#"href="/api/v1/admin/keys.csv?sort=name&amp;order=asc&amp;tag=blue&amp;status=active""#),
+        "{page}"
+    );
     let anonymous = reqwest::Client::new()
         .get(app.url("/api/v1/admin/keys.csv"))
         .send()
