@@ -115,7 +115,7 @@ impl KeyNames {
     }
     /// The newest usage records of the key, one stream entry each (see `record_usage.lua`).
     pub fn request_log(&self) -> String {
-        format!("{}:reqlog", self.tag)
+        format!("{}:log", self.tag)
     }
     /// A usage record's idempotency marker: the first answer's figures, kept 24 hours. The
     /// request id follows the hash tag, so whatever it contains cannot move the slot.
