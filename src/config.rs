@@ -19,7 +19,7 @@ use crate::domain::username::AdminUsername;
 /// Ten years: longer is surely a typo.
 const MAX_DELETED_RETENTION_DAYS: u64 = 3650;
 
-/// Each entry takes about 100 bytes of Redis memory, so the largest log is ~10 MB per key.
+/// Each entry takes 80-120 bytes of Redis memory, so the largest log is ~10 MB per key.
 const MAX_REQUEST_LOG_PER_KEY: u64 = 100_000;
 
 const VERBATIM_ENV_SETTINGS: [&str; 9] = [
