@@ -19,6 +19,9 @@ use crate::domain::username::AdminUsername;
 /// Ten years: longer is surely a typo.
 const MAX_DELETED_RETENTION_DAYS: u64 = 3650;
 
+/// Each entry takes 80-120 bytes of Redis memory, so the largest log is ~10 MB per key.
+const MAX_REQUEST_LOG_PER_KEY: u64 = 100_000;
+
 const VERBATIM_ENV_SETTINGS: [&str; 9] = [
     "encryption_key",
     "admin_password",
@@ -75,6 +78,7 @@ struct RawSettings {
     deleted_retention_days: u64,
     audit_max_entries: u64,
     audit_retention_days: u64,
+    request_log_per_key: u64,
     session_idle_minutes: u64,
     redis_timeout_ms: u64,
     password_hash_concurrency: usize,
@@ -129,6 +133,8 @@ pub struct Config {
     /// The audit log keeps about this many entries, none older than `audit_retention`.
     pub audit_max_entries: u64,
     pub audit_retention: chrono::TimeDelta,
+    /// Usage records each key's request log keeps, newest first (0: no log).
+    pub request_log_per_key: u64,
     pub session_idle: Duration,
     pub redis_timeout: Duration,
     /// Argon2 hashes at once (0: one per two cores, 1 to 4) and how long a sign-in
@@ -179,6 +185,7 @@ impl std::fmt::Debug for Config {
             .field("deleted_retention", &self.deleted_retention)
             .field("audit_max_entries", &self.audit_max_entries)
             .field("audit_retention", &self.audit_retention)
+            .field("request_log_per_key", &self.request_log_per_key)
             .field("session_idle", &self.session_idle)
             .field("redis_timeout", &self.redis_timeout)
             .field("password_hash_concurrency", &self.password_hash_concurrency)
@@ -347,6 +354,12 @@ impl RawSettings {
                 format!("must be between 1 and {MAX_DELETED_RETENTION_DAYS}"),
             ));
         }
+        if self.request_log_per_key > MAX_REQUEST_LOG_PER_KEY {
+            return Err(invalid(
+                "request_log_per_key",
+                format!("must be between 0 (no log) and {MAX_REQUEST_LOG_PER_KEY}"),
+            ));
+        }
         if self.session_idle_minutes == 0 {
             return Err(invalid("session_idle_minutes", "must be at least 1"));
         }
@@ -421,6 +434,7 @@ impl RawSettings {
             deleted_retention: chrono::TimeDelta::days(self.deleted_retention_days as i64),
             audit_max_entries: self.audit_max_entries,
             audit_retention: chrono::TimeDelta::days(self.audit_retention_days as i64),
+            request_log_per_key: self.request_log_per_key,
             session_idle: Duration::from_secs(self.session_idle_minutes * 60),
             redis_timeout: Duration::from_millis(self.redis_timeout_ms),
             password_hash_concurrency: self.password_hash_concurrency,
@@ -513,6 +527,7 @@ mod tests {
         assert_eq!(config.bind.port(), 3000);
         assert_eq!(config.key_prefix, "cr_");
         assert!(matches!(config.redis, RedisTarget::Single(_)));
+        assert_eq!(config.request_log_per_key, 1000);
     }
 
     #[test]
@@ -562,6 +577,10 @@ mod tests {
             .contains("request_body_timeout_secs"));
         assert!(message(&[("KEYWARD_IDLE_TIMEOUT_SECS", "3601")]).contains("idle_timeout_secs"));
         assert!(message(&[("KEYWARD_MAX_CONNECTIONS", "0")]).contains("max_connections"));
+        assert!(
+            message(&[("KEYWARD_REQUEST_LOG_PER_KEY", "100001")]).contains("request_log_per_key")
+        );
+        assert!(message(&[("KEYWARD_REQUEST_LOG_PER_KEY", "-1")]).contains("request_log_per_key"));
     }
 
     #[test]

@@ -120,6 +120,7 @@ pub async fn services(config: &Config) -> Result<Services, StartError> {
             lease_ttl: config.lease_ttl,
             clock_offset: chrono::Duration::seconds(config.test_clock_offset_secs),
             max_waiters: config.max_waiters_per_key,
+            request_log_len: config.request_log_per_key,
             audit: store::AuditLimits {
                 max_entries: config.audit_max_entries,
                 retention: config.audit_retention,

@@ -11,6 +11,7 @@ pub mod listing;
 pub mod money;
 pub mod pricing;
 pub mod refusal;
+pub mod request_log;
 pub mod role;
 pub mod secret;
 pub mod timezone;

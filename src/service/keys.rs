@@ -19,6 +19,7 @@ use crate::domain::listing::ListQuery;
 use crate::domain::money::NanoUsd;
 use crate::domain::pricing::LivePricing;
 use crate::domain::refusal::{Refusal, Refused};
+use crate::domain::request_log::{HourlyUsage, RequestLogPage, RequestLogQuery};
 use crate::domain::secret::{generate_key, has_key_format, key_hash, key_hint};
 use crate::domain::timezone::Zone;
 use crate::domain::usage::{UsageRefusal, UsageReport, MAX_COUNTER};
@@ -98,6 +99,7 @@ struct Inner {
     /// Added to the system clock (tests only; see `Config::test_clock_offset_secs`).
     clock_offset: chrono::Duration,
     max_waiters: u64,
+    request_log_len: u64,
     /// This instance's requests waiting for a slot, by their place in their key's queue.
     waiters: std::sync::Mutex<HashMap<String, Arc<Notify>>>,
     audit: AuditLimits,
@@ -117,6 +119,8 @@ pub struct KeyServiceSettings {
     pub clock_offset: chrono::Duration,
     /// Most requests that may wait for a slot of one key (`max_waiters_per_key`).
     pub max_waiters: u64,
+    /// Entries each key's request log keeps (`request_log_per_key`).
+    pub request_log_len: u64,
     pub audit: AuditLimits,
 }
 
@@ -133,6 +137,7 @@ impl KeyService {
                 lease_ttl: settings.lease_ttl,
                 clock_offset: settings.clock_offset,
                 max_waiters: settings.max_waiters,
+                request_log_len: settings.request_log_len,
                 waiters: std::sync::Mutex::new(HashMap::new()),
                 audit: settings.audit,
                 secret_ids: Cache::new(SECRET_CACHE_ENTRIES),
@@ -541,6 +546,7 @@ impl KeyService {
                 key_id: report.key_id,
                 account_id: report.account_id.as_deref(),
                 model: &usage_model,
+                reported_model: &report.model,
                 lease: report.lease.as_ref(),
                 request_id: report.request_id.as_ref(),
                 tokens: report.tokens,
@@ -550,6 +556,7 @@ impl KeyService {
                 now,
                 today: self.today(now),
                 local_offset_ms: self.local_offset_ms(now),
+                request_log_len: self.inner.request_log_len,
             })
             .await?;
         match outcome {
@@ -669,6 +676,21 @@ impl KeyService {
             .store
             .key_usage_by_day(id, self.today(Utc::now()), days)
             .await?)
+    }
+
+    /// A page of a key's request log, newest first; `None` for an unknown key.
+    pub async fn request_log(
+        &self,
+        id: KeyId,
+        query: &RequestLogQuery,
+    ) -> ServiceResult<Option<RequestLogPage>> {
+        Ok(self.inner.store.request_log(id, query).await?)
+    }
+
+    /// A key's usage per hour of today in the configured zone.
+    pub async fn usage_hours(&self, id: KeyId) -> ServiceResult<HourlyUsage> {
+        let now = self.now();
+        Ok(self.inner.store.usage_hours(id, self.today(now)).await?)
     }
 
     pub async fn accounts(&self) -> ServiceResult<Vec<(String, Option<DateTime<Utc>>)>> {

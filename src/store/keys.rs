@@ -299,7 +299,8 @@ impl Store {
             .key(key.usage_total())
             .key(key.usage_week())
             .key(key.waiters())
-            .key(key.waiter_seq());
+            .key(key.waiter_seq())
+            .key(key.request_log());
         let mut conn = self.conn();
         let secret_hashes: Option<(String, String)> = self
             .bounded(async move { invocation.invoke_async(&mut conn).await })

@@ -10,6 +10,7 @@ mod lifecycle;
 mod meta;
 pub mod names;
 mod records;
+mod request_log;
 mod sessions;
 mod throttle;
 mod usage;

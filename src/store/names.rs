@@ -108,6 +108,15 @@ impl KeyNames {
     pub fn usage_day_by_model(&self, date: NaiveDate) -> String {
         format!("{}:u:dm:{}", self.tag, date.format("%Y-%m-%d"))
     }
+    /// Today's usage per hour of the configured zone's wall clock: fields `<hour>:r` (requests),
+    /// `<hour>:t` (tokens), `<hour>:c` (cost, nano-USD); kept two days.
+    pub fn usage_hours(&self, date: NaiveDate) -> String {
+        format!("{}:u:h:{}", self.tag, date.format("%Y-%m-%d"))
+    }
+    /// The newest usage records of the key, one stream entry each (see `record_usage.lua`).
+    pub fn request_log(&self) -> String {
+        format!("{}:log", self.tag)
+    }
     /// A usage record's idempotency marker: the first answer's figures, kept 24 hours. The
     /// request id follows the hash tag, so whatever it contains cannot move the slot.
     pub fn request_marker(&self, request_id: &str) -> String {

@@ -18,11 +18,16 @@ use crate::domain::usage::{RequestId, UsageRefusal, MAX_COUNTER, REQUEST_ID_TTL_
 /// Dated usage is kept this long; charts look back at most 90 days.
 pub(super) const DAILY_RETENTION_DAYS: u64 = 100;
 pub(super) const MONTHLY_RETENTION_DAYS: u64 = 800;
+/// Hourly buckets chart only today; two days covers any zone's today.
+const HOUR_BUCKET_RETENTION_MS: i64 = 2 * 86_400_000;
 
 pub struct UsageWrite<'a> {
     pub key_id: KeyId,
     pub account_id: Option<&'a str>,
+    /// The usage bucket's model (canonical when the price table knows it).
     pub model: &'a str,
+    /// The model as the relay reported it, for the request log.
+    pub reported_model: &'a str,
     pub lease: Option<&'a LeaseId>,
     pub request_id: Option<&'a RequestId>,
     pub tokens: TokenCounts,
@@ -34,6 +39,8 @@ pub struct UsageWrite<'a> {
     pub today: NaiveDate,
     /// ms to add to `now` for the wall clock in the configured zone (weekly budgets).
     pub local_offset_ms: i64,
+    /// Entries the key's request log keeps (0: no log).
+    pub request_log_len: u64,
 }
 
 /// What recording one usage did.
@@ -247,7 +254,9 @@ impl Store {
             .key(key.leases())
             .key(key.periods())
             .key(key.usage_week())
-            .key(key.waiters());
+            .key(key.waiters())
+            .key(key.request_log())
+            .key(key.usage_hours(usage.today));
         if let Some(request_id) = usage.request_id {
             key_side.key(key.request_marker(request_id.as_str()));
         }
@@ -264,7 +273,11 @@ impl Store {
             .arg(usage.priced_as)
             .arg(if usage.price_fallback { "1" } else { "0" })
             .arg(usage.local_offset_ms)
-            .arg(WAKE_CHANNEL);
+            .arg(WAKE_CHANNEL)
+            .arg(usage.reported_model)
+            .arg(account)
+            .arg(usage.request_log_len)
+            .arg(now_ms.saturating_add(HOUR_BUCKET_RETENTION_MS));
         for (counter, amount) in &counters {
             key_side.arg(*counter).arg(amount);
         }

@@ -124,6 +124,7 @@ fn declared_routes() -> Vec<RouteSpec> {
     routes.extend(super::admin_budgets::routes());
     routes.extend(super::lifecycle_api::routes());
     routes.extend(super::audit::routes());
+    routes.extend(super::data_api::routes());
     routes.extend(super::dashboard::routes());
     routes
 }

@@ -6,6 +6,7 @@ mod admin_budgets;
 pub(crate) mod audit;
 mod auth;
 mod dashboard;
+mod data_api;
 mod error;
 mod extract;
 pub(crate) mod lifecycle_api;

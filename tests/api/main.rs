@@ -28,6 +28,7 @@ mod metering;
 mod model_breakdown;
 mod openapi;
 mod ops;
+mod request_log;
 mod roles;
 mod signin;
 mod support;

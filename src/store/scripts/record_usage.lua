@@ -4,14 +4,17 @@
 -- KEYS[6] rate window hash  KEYS[7] lease zset  KEYS[8] period index (usage key -> expiry ms)
 -- KEYS[9] this week's cost hash ({week = the week's reset on the local wall clock, ms; cost})
 -- KEYS[10] waiters zset (the head is told of a released lease on the wake channel)
--- KEYS[11] only with a request id: its marker (a hash of the first answer's figures)
+-- KEYS[11] request log (capped stream)  KEYS[12] today's per-hour counters (hash)
+-- KEYS[13] only with a request id: its marker (a hash of the first answer's figures)
 -- ARGV[1] now ms  ARGV[2] model  ARGV[3] lease id or ''  ARGV[4] day expiry ms  ARGV[5] month expiry ms
 -- ARGV[6] all tokens of the response (for the rate window)  ARGV[7] largest value a counter may reach
 -- ARGV[8] marker expiry ms  ARGV[9] this record's cost (nano-USD)  ARGV[10] priced as
 -- ARGV[11] '1' when priced with the fallback price
 -- ARGV[12] ms to add to now for the wall clock in the configured zone (its offset at now)
 -- ARGV[13] the wake channel
--- ARGV[14..] counter name, amount pairs (requests first, tokens of each kind, cost)
+-- ARGV[14] the model as reported  ARGV[15] account id or ''  ARGV[16] request log length (0: none)
+-- ARGV[17] expiry of the hour buckets (ms)
+-- ARGV[18..] counter name, amount pairs (requests first, tokens of each kind, cost)
 -- Returns {'unknown'} for an unknown key (nothing written);
 -- {'repeat', cost, daily cost, priced as, fallback} when the marker exists: the first answer,
 --   nothing applied (the lease is released: a retry may carry it);
@@ -26,7 +29,7 @@ local function release(lease)
   end
 end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'unknown'} end
-local marker = KEYS[11]
+local marker = KEYS[13]
 if marker and redis.call('EXISTS', marker) == 1 then
   if ARGV[3] ~= '' then release(ARGV[3]) end
   local first = redis.call('HMGET', marker, 'cost', 'dailyCost', 'pricedAs', 'priceFallback')
@@ -40,7 +43,7 @@ local max_counter = tonumber(ARGV[7])
 -- Amounts stay text for the writes (Lua prints numbers above 10^14 rounded); `room` holds,
 -- per counter, the largest value it may have now for this record to fit.
 local counters, amounts, by_model, room = {}, {}, {}, {}
-for i = 14, #ARGV, 2 do
+for i = 18, #ARGV, 2 do
   if ARGV[i + 1] ~= '0' then
     local n = #counters + 1
     counters[n], amounts[n] = ARGV[i], ARGV[i + 1]
@@ -135,4 +138,31 @@ if marker then
   redis.call('ZADD', KEYS[8], ARGV[8], marker)
   redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', ARGV[1])
 end
+-- Request log and today's hourly counters, in the same step as the counters above, so a
+-- record is logged exactly when it is counted (a repeat or a refusal returned earlier).
+-- The log is a stream capped at ARGV[16] entries: its ids give exact "before" cursors. An
+-- entry's id carries its time (ARGV[1]) when that is after the newest entry's; else (another
+-- instance's clock behind) Redis picks the next id and the time goes in field `t`.
+-- Field names are one letter and pricedAs is '' when it equals the model: entries stay small.
+local log_cap = ARGV[16]
+if log_cap ~= '0' then
+  local priced_as = ARGV[10] == ARGV[14] and '' or ARGV[10]
+  local amount = {}
+  for i = 18, #ARGV, 2 do amount[ARGV[i]] = ARGV[i + 1] end
+  -- Token counts are at most 10^9 each, so their sum prints exactly.
+  local cache_writes = tostring(tonumber(amount.cacheCreate5mTokens) + tonumber(amount.cacheCreate1hTokens))
+  local entry = {'m', ARGV[14], 'p', priced_as, 'a', ARGV[15], 'i', amount.inputTokens,
+    'o', amount.outputTokens, 'w', cache_writes, 'r', amount.cacheReadTokens, 'c', ARGV[9]}
+  local added = redis.pcall('XADD', KEYS[11], 'MAXLEN', log_cap, ARGV[1] .. '-*', unpack(entry))
+  if type(added) == 'table' and added.err then
+    redis.call('XADD', KEYS[11], 'MAXLEN', log_cap, '*', 't', ARGV[1], unpack(entry))
+  end
+end
+local hour = math.floor((tonumber(ARGV[1]) + tonumber(ARGV[12])) / 3600000) % 24
+if redis.call('HINCRBY', KEYS[12], hour .. ':r', 1) == 1 then
+  redis.call('PEXPIREAT', KEYS[12], ARGV[17])
+  redis.call('ZADD', KEYS[8], ARGV[17], KEYS[12])
+end
+if all_tokens ~= '0' then redis.call('HINCRBY', KEYS[12], hour .. ':t', all_tokens) end
+if cost ~= '0' then redis.call('HINCRBY', KEYS[12], hour .. ':c', cost) end
 return {'ok', daily_cost}

@@ -79,6 +79,16 @@ pub fn time(t: DateTime<Utc>, zone: Zone) -> String {
     local(t, zone, "%Y-%m-%d %H:%M %Z")
 }
 
+/// To the second, for events close together (the request log): `2026-11-28 01:23:45 CST`.
+pub fn time_seconds(t: DateTime<Utc>, zone: Zone) -> String {
+    local(t, zone, "%Y-%m-%d %H:%M:%S %Z")
+}
+
+/// The zone's name at `t` as the times show it: `CST`, `UTC`, `+08:00`.
+pub fn zone_name(t: DateTime<Utc>, zone: Zone) -> String {
+    local(t, zone, "%Z")
+}
+
 fn local(t: DateTime<Utc>, zone: Zone, pattern: &str) -> String {
     match zone {
         Zone::Named(tz) => t.with_timezone(&tz).format(pattern).to_string(),

@@ -15,6 +15,7 @@ use chrono::Utc;
 use super::charts::{parse_days, UsageCharts};
 use super::flash::Flash;
 use super::format::{count, plural};
+use super::key_requests::{parse_log_query, HourlyCharts, RecentRequests};
 use super::key_view::{load_key, KeyView, LiveKey, LiveKeys, PageLink};
 use crate::domain::ids::KeyId;
 use crate::domain::key_fields::KeyChanges;
@@ -100,6 +101,20 @@ impl KeysPage {
         )
     }
 
+    /// The CSV export of every key the current filters and sort select (all pages).
+    fn csv_href(&self) -> String {
+        let mut pairs = vec![("sort", self.sort.as_str()), ("order", self.order.as_str())];
+        for (name, value) in [("q", &self.q), ("tag", &self.tag), ("status", &self.status)] {
+            if !value.is_empty() {
+                pairs.push((name, value));
+            }
+        }
+        format!(
+            "/api/v1/admin/keys.csv?{}",
+            serde_urlencoded::to_string(&pairs).unwrap_or_default()
+        )
+    }
+
     /// The `aria-sort` of a sortable column's header.
     fn aria_sort(&self, column: &str) -> &'static str {
         match (self.sort == column, self.order.as_str()) {
@@ -176,6 +191,8 @@ struct KeyDetailPage {
     flashes: Vec<Flash>,
     key: KeyView,
     charts: UsageCharts,
+    requests: RecentRequests,
+    hourly: HourlyCharts,
 }
 
 async fn route_get_key(
@@ -186,8 +203,22 @@ async fn route_get_key(
 ) -> PageResult<KeyDetailPage> {
     let snapshot = load_key(&state, &id).await?;
     let days = parse_days(&query)?;
-    let usage = state.keys.key_usage_by_day(snapshot.key.id, days).await?;
+    let log_query = parse_log_query(&query)?;
+    let id = snapshot.key.id;
+    let usage = state.keys.key_usage_by_day(id, days).await?;
+    let zone = state.keys.zone();
+    // A key erased since it was read shows an empty log rather than an error.
+    let log = state.keys.request_log(id, &log_query).await?;
+    let hours = state.keys.usage_hours(id).await?;
     Ok(KeyDetailPage {
+        requests: RecentRequests::new(
+            id,
+            days,
+            log_query.before.is_none(),
+            &log.unwrap_or_default(),
+            zone,
+        ),
+        hourly: HourlyCharts::new(&hours, zone),
         can_change_keys: admin.role.allows(AdminRole::Operator),
         csrf: admin.csrf,
         flashes: Flash::take_all(&admin.session).await?,

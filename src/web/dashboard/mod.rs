@@ -11,6 +11,7 @@ mod format;
 mod forms;
 mod holder;
 mod key_form;
+mod key_requests;
 mod key_tools;
 mod key_view;
 mod keys;
