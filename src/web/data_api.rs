@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::access::{get, Access, RouteSpec};
 use super::admin_api::parse_key_id;
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::QueryPairs;
 use super::list_params::{ListParams, PageSizes};
 use super::views::time;
@@ -28,6 +28,11 @@ use crate::domain::request_log::{RequestLogEntry, RequestLogPage, RequestLogQuer
 use crate::domain::role::AdminRole;
 use crate::domain::timezone::Zone;
 use crate::service::ServiceError;
+
+/// The OpenAPI declarations of this module's routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(route_get_keys_csv, route_get_requests, route_get_requests_csv))]
+pub(super) struct Doc;
 
 /// Exports are reads: the viewer role may take them, like the list and the log they copy.
 pub fn routes() -> Vec<RouteSpec> {
@@ -66,11 +71,14 @@ pub fn parse_log_query(query: &QueryPairs) -> ApiResult<RequestLogQuery> {
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = RequestLogEntry)]
 struct RequestJson<'a> {
     /// The entry's place in the log (a `before` value).
     id: &'a str,
+    /// When the usage was recorded.
+    #[schema(format = DateTime)]
     at: String,
     model: &'a str,
     priced_as: &'a str,
@@ -100,12 +108,33 @@ fn request_json(entry: &RequestLogEntry) -> RequestJson<'_> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = RequestLogPage)]
 struct RequestsBody<'a> {
     requests: Vec<RequestJson<'a>>,
+    /// Pass as `before` for the next, older page; null on the last page.
     next: Option<&'a str>,
 }
 
+/// A key's request log, newest first
+///
+/// Every usage record of the key (the newest `request_log_per_key`), paged by cursor.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/keys/{id}/requests",
+    operation_id = "getKeyRequests",
+    tag = "data",
+    params(
+        ("id" = String, Path, description = "Key id"),
+        ("limit" = Option<u64>, Query, description = "Entries per page (default 50)", minimum = 1, maximum = 1000),
+        ("before" = Option<String>, Query, description = "The `next` value of an earlier page"),
+    ),
+    responses(
+        (status = 200, description = "A page of the log", body = RequestsBody),
+        (status = 400, description = "A bad `limit` or `before`", body = ErrorBody),
+        (status = 404, description = "No such key", body = ErrorBody),
+    )
+)]
 async fn route_get_requests(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -264,6 +293,21 @@ fn request_chunk(mut chunk: CsvChunk, page: &RequestLogPage, zone: Zone) -> Byte
     chunk.bytes()
 }
 
+/// A key's request log as CSV
+///
+/// The whole log, newest first, with a header row; cells that a spreadsheet would run as a
+/// formula get a leading `'`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/keys/{id}/requests.csv",
+    operation_id = "getKeyRequestsCsv",
+    tag = "data",
+    params(("id" = String, Path, description = "Key id")),
+    responses(
+        (status = 200, description = "UTF-8 CSV with a header row", content_type = "text/csv", body = String),
+        (status = 404, description = "No such key", body = ErrorBody),
+    )
+)]
 async fn route_get_requests_csv(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -423,6 +467,28 @@ struct KeyExport {
 
 /// Every key the list's filters select (`q`, `secret`, `tag`, `status`, `sort`, `order`; `page`
 /// and `perPage` are checked but the export has every page), one list page per chunk.
+/// Every key the list's filters select, as CSV
+///
+/// All pages, streamed; columns named like the key's JSON fields; cells that a spreadsheet
+/// would run as a formula get a leading `'`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/keys.csv",
+    operation_id = "exportKeysCsv",
+    tag = "data",
+    params(
+        ("q" = Option<String>, Query, description = "Name search (case-insensitive substring)"),
+        ("secret" = Option<String>, Query, description = "A whole key secret: exports the key it belongs to"),
+        ("tag" = Option<String>, Query, description = "Only keys with this tag"),
+        ("status" = Option<String>, Query, description = "`active`, `disabled`, `expired` or `deleted`"),
+        ("sort" = Option<String>, Query, description = "`createdAt` (default), `name`, `lastUsedAt` or `dailyCost`"),
+        ("order" = Option<String>, Query, description = "`asc` or `desc`"),
+    ),
+    responses(
+        (status = 200, description = "UTF-8 CSV with a header row", content_type = "text/csv", body = String),
+        (status = 400, description = "A bad query parameter", body = ErrorBody),
+    )
+)]
 async fn route_get_keys_csv(
     State(state): State<AppState>,
     query: QueryPairs,

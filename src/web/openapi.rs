@@ -47,6 +47,7 @@ pub const DOCUMENT_PATH: &str = "/api/openapi.json";
         (name = "admission", description = "Admin: a key's leases and expiry"),
         (name = "accounts", description = "Admin: upstream accounts and their usage"),
         (name = "audit", description = "Admin: the audit log"),
+        (name = "data", description = "Admin: request logs and CSV exports"),
         (name = "holders", description = "A key holder's own key (the key as bearer)"),
         (name = "operations", description = "Health, metrics and this document (no authentication)"),
     )
@@ -62,6 +63,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document.merge(super::admin_budgets::Doc::openapi());
     document.merge(super::lifecycle_api::Doc::openapi());
     document.merge(super::audit::Doc::openapi());
+    document.merge(super::data_api::Doc::openapi());
     document.merge(super::dashboard::SelfApiDoc::openapi());
     document.merge(super::ops::Doc::openapi());
     add_security(&mut document);
