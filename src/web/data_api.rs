@@ -27,7 +27,7 @@ use crate::domain::money::NanoUsd;
 use crate::domain::request_log::{RequestLogEntry, RequestLogPage, RequestLogQuery, MAX_PAGE};
 use crate::domain::role::AdminRole;
 use crate::domain::timezone::Zone;
-use crate::service::ServiceError;
+use crate::service::{KeyService, ServiceError};
 
 /// The OpenAPI declarations of this module's routes.
 #[derive(utoipa::OpenApi)]
@@ -533,7 +533,7 @@ async fn route_get_keys_csv(
             let Some(mut export) = export else {
                 return Ok(None);
             };
-            let (_, page) = keys.list(&export.query).await?;
+            let (_, page) = list_page_retrying(&keys, &export.query).await?;
             let chunk = key_chunk(CsvChunk::new(), &page, zone);
             export.query.offset += page.len() as u64;
             let more = page.len() as u64 == CSV_PAGE && export.query.offset < export.total;
@@ -541,6 +541,29 @@ async fn route_get_keys_csv(
         }
     });
     Ok(csv_response(export_name("keys"), first_chunk, rest))
+}
+
+/// One page of a running export. The headers are sent by then, so a failure can only cut the
+/// file short: a page that fails (a Redis timeout on a loaded machine, a failover) is asked
+/// again a few times before the export gives up.
+async fn list_page_retrying(
+    keys: &KeyService,
+    query: &ListQuery,
+) -> Result<(u64, Vec<KeySnapshot>), ServiceError> {
+    const ATTEMPTS: u32 = 3;
+    let mut attempt = 1;
+    loop {
+        match keys.list(query).await {
+            Ok(page) => return Ok(page),
+            Err(error) if attempt < ATTEMPTS => {
+                tracing::warn!(attempt, error = %error, "a page of a key export failed; asking again");
+                tokio::time::sleep(std::time::Duration::from_millis(250 * u64::from(attempt)))
+                    .await;
+                attempt += 1;
+            }
+            Err(error) => return Err(error),
+        }
+    }
 }
 
 #[cfg(test)]
