@@ -413,10 +413,10 @@ impl KeyService {
             return Ok(Err((refused(Refusal::InvalidFormat, 0), None)));
         }
         let secret_hash = key_hash(input.key, &self.inner.encryption_key);
-        let id = match self.inner.secret_ids.get(&secret_hash) {
-            Some(id) => id,
+        let (id, id_cached) = match self.inner.secret_ids.get(&secret_hash) {
+            Some(id) => (id, true),
             None => match self.inner.store.lookup_secret(&secret_hash).await? {
-                Some(id) => id,
+                Some(id) => (id, false),
                 None => return Ok(Err((refused(Refusal::NotFound, 0), None))),
             },
         };
@@ -498,8 +498,13 @@ impl KeyService {
             }
             Ok(admission) => admission,
         };
-        self.inner.secret_ids.insert(secret_hash, id);
-        self.inner.known_ids.insert(id, ());
+        // Written on a miss only: an insert takes its shard's write lock on every verify.
+        if !id_cached {
+            self.inner.secret_ids.insert(secret_hash, id);
+        }
+        if self.inner.known_ids.get(&id).is_none() {
+            self.inner.known_ids.insert(id, ());
+        }
         if admission.activated {
             tracing::info!(key_id = %id, "activation-mode key activated by its first admission");
             // The expiry index (listing by status, the expiry sweep) lives in another slot: it

@@ -48,6 +48,9 @@ pub enum RuleInput<T> {
 }
 
 /// What the verify script decided.
+// Returned once per verify and taken apart at once: boxing the admission would only add an
+// allocation to the hot path.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Verdict {
     Admitted(Admission),

@@ -261,7 +261,7 @@ async fn verify(
         return refused(StatusCode::UNAUTHORIZED);
     }
     let hash = key_hash(&body.key);
-    let mut invocation = state.script.key(record_name(&hash));
+    let invocation = state.script.key(record_name(&hash));
     let reply: redis::RedisResult<Vec<Option<String>>> = match state.conn.clone() {
         Conn::Single(mut c) => invocation.invoke_async(&mut c).await,
         Conn::Cluster(mut c) => invocation.invoke_async(&mut c).await,
