@@ -298,12 +298,13 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         config.redis.clone(),
         move |waiter| waking.wake(waiter),
     ));
-    let state = web::AppState {
+    let state = web::AppState::new(web::AppParts {
         config: Arc::new(config),
         keys,
         admins,
         metrics: metrics_handle(),
-    };
+    });
+    tokio::spawn(metrics_upkeep(state.metrics.clone()));
     tracing::info!(%address, "keyward listening");
     // Tests and scripts read this line to learn the port when binding to port 0.
     println!("keyward listening on http://{address}");
@@ -317,6 +318,17 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     )
     .await;
     Ok(())
+}
+
+/// The recorder keeps every histogram sample until upkeep folds it into the histogram; with no
+/// one scraping `/metrics`, the samples of every request would otherwise pile up in memory.
+async fn metrics_upkeep(handle: PrometheusHandle) {
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(5));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        handle.run_upkeep();
+    }
 }
 
 /// Creates the admin on first start; retries while Redis is unreachable.

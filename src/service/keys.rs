@@ -25,8 +25,8 @@ use crate::domain::timezone::Zone;
 use crate::domain::usage::{UsageRefusal, UsageReport, MAX_COUNTER};
 use crate::domain::FieldErrors;
 use crate::store::{
-    AttemptVerdict, AuditLimits, ExtendOutcome, Extension, RecordOutcome, ScriptRefusal, Store,
-    UsageWrite, VerifyRequest,
+    AttemptVerdict, AuditLimits, ExtendOutcome, Extension, RecordOutcome, RuleInput, ScriptRefusal,
+    Store, UsageWrite, Verdict, VerifyRequest,
 };
 
 use super::{ServiceError, ServiceResult};
@@ -419,40 +419,75 @@ impl KeyService {
             return Ok(Err((refused(Refusal::InvalidFormat, 0), None)));
         }
         let secret_hash = key_hash(input.key, &self.inner.encryption_key);
-        let id = match self.inner.secret_ids.get(&secret_hash) {
-            Some(id) => id,
+        let (id, id_cached) = match self.inner.secret_ids.get(&secret_hash) {
+            Some(id) => (id, true),
             None => match self.inner.store.lookup_secret(&secret_hash).await? {
-                Some(id) => id,
+                Some(id) => (id, false),
                 None => return Ok(Err((refused(Refusal::NotFound, 0), None))),
             },
         };
         let cached = self.inner.records.get(&id);
-        let result = self
-            .inner
-            .store
-            .verify(VerifyRequest {
-                id,
-                secret_hash: &secret_hash,
-                service: input.service,
-                model_names: input
-                    .model
-                    .map(|model| self.inner.pricing.current().restriction_names(model))
-                    .unwrap_or_default(),
-                matched_clients: input
-                    .client
-                    .map(|ua| self.inner.clients.matching(ua))
-                    .unwrap_or_default(),
-                acquire: input.acquire,
-                lease_ttl: self.inner.lease_ttl,
-                now,
-                today: self.today(now),
-                local_offset_ms: self.local_offset_ms(now),
-                client_ip_hex: input.client_ip.map(address_hex),
-                cached_revision: cached.as_ref().map(|(revision, _)| *revision),
-                waiter,
-                max_waiters: self.inner.max_waiters,
-            })
-            .await?;
+        // The model's names and the matched clients are worked out only for a key that may
+        // restrict them: when the cached record has no such restriction they are held back,
+        // and the script asks for them if the stored record has one after all.
+        let mut hold_back = cached.as_ref().map_or((false, false), |(_, key)| {
+            (
+                input.model.is_some() && !key.enable_model_restriction,
+                input.client.is_some() && !key.enable_client_restriction,
+            )
+        });
+        let result = loop {
+            let (hold_model, hold_clients) = hold_back;
+            let verdict = self
+                .inner
+                .store
+                .verify(VerifyRequest {
+                    id,
+                    secret_hash: &secret_hash,
+                    service: input.service,
+                    model_names: if hold_model {
+                        RuleInput::HeldBack
+                    } else {
+                        RuleInput::Sent(
+                            input
+                                .model
+                                .map(|model| self.inner.pricing.current().restriction_names(model))
+                                .unwrap_or_default(),
+                        )
+                    },
+                    matched_clients: if hold_clients {
+                        RuleInput::HeldBack
+                    } else {
+                        RuleInput::Sent(
+                            input
+                                .client
+                                .map(|ua| self.inner.clients.matching(ua))
+                                .unwrap_or_default(),
+                        )
+                    },
+                    acquire: input.acquire,
+                    lease_ttl: self.inner.lease_ttl,
+                    now,
+                    today: self.today(now),
+                    local_offset_ms: self.local_offset_ms(now),
+                    client_ip_hex: input.client_ip.map(address_hex),
+                    cached_revision: cached.as_ref().map(|(revision, _)| *revision),
+                    waiter,
+                    max_waiters: self.inner.max_waiters,
+                })
+                .await?;
+            match verdict {
+                Verdict::Resend if hold_back != (false, false) => hold_back = (false, false),
+                Verdict::Resend => {
+                    return Err(ServiceError::Internal {
+                        what: "the verify script asked again for inputs it was sent",
+                        source: None,
+                    })
+                }
+                Verdict::Admitted(admission) => break Ok(admission),
+                Verdict::Refused(refusal) => break Err(refusal),
+            }
+        };
         let admission = match result {
             Err(ScriptRefusal {
                 refusal,
@@ -469,8 +504,13 @@ impl KeyService {
             }
             Ok(admission) => admission,
         };
-        self.inner.secret_ids.insert(secret_hash, id);
-        self.inner.known_ids.insert(id, ());
+        // Written on a miss only: an insert takes its shard's write lock on every verify.
+        if !id_cached {
+            self.inner.secret_ids.insert(secret_hash, id);
+        }
+        if self.inner.known_ids.get(&id).is_none() {
+            self.inner.known_ids.insert(id, ());
+        }
         if admission.activated {
             tracing::info!(key_id = %id, "activation-mode key activated by its first admission");
             // The expiry index (listing by status, the expiry sweep) lives in another slot: it

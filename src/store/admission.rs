@@ -19,8 +19,9 @@ pub struct VerifyRequest<'a> {
     pub service: Option<&'a str>,
     /// The names a model restriction compares (see `PricingTable::restriction_names`); empty
     /// without a model.
-    pub model_names: Vec<String>,
-    pub matched_clients: Vec<&'a str>,
+    pub model_names: RuleInput<Vec<String>>,
+    /// The client ids the User-Agent matched; empty without a User-Agent.
+    pub matched_clients: RuleInput<Vec<&'a str>>,
     pub acquire: bool,
     pub lease_ttl: Duration,
     pub now: DateTime<Utc>,
@@ -35,6 +36,27 @@ pub struct VerifyRequest<'a> {
     /// (`<deadline ms>:<waiter id>`), and the most waiters a key may have.
     pub waiter: Option<&'a str>,
     pub max_waiters: u64,
+}
+
+/// An input only a restriction reads. The caller may hold it back when its copy of the key's
+/// record has no such restriction: working it out costs on every verify, and most keys have
+/// none. Should the record have one now, the script answers [`Verdict::Resend`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleInput<T> {
+    Sent(T),
+    HeldBack,
+}
+
+/// What the verify script decided.
+// Returned once per verify and taken apart at once: boxing the admission would only add an
+// allocation to the hot path.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    Admitted(Admission),
+    Refused(ScriptRefusal),
+    /// The key has a restriction whose input was held back: send the request again with it.
+    Resend,
 }
 
 /// A refusal as the verify script sent it, with the wait it named in ms (0 when none).
@@ -63,6 +85,7 @@ pub struct Admission {
 
 /// `verify.lua`'s reply, decoded by name from the positions its header promises.
 enum VerifyReply {
+    Resend,
     Refused {
         code: String,
         wait_ms: i64,
@@ -94,6 +117,7 @@ impl VerifyReply {
     fn decode(reply: &[Value]) -> StoreResult<VerifyReply> {
         let from = Self::FROM;
         match reply {
+            [Value::BulkString(code), _] if code == b"resend" => Ok(VerifyReply::Resend),
             [code, wait_ms] => Ok(VerifyReply::Refused {
                 code: decode(from, code)?,
                 wait_ms: decode(from, wait_ms)?,
@@ -136,6 +160,9 @@ impl VerifyReply {
     }
 }
 
+/// What the script reads as a held-back input (`RuleInput::HeldBack`).
+const HELD_BACK: &str = "?";
+
 /// An instant from a script's milliseconds; 0 (or less) means none.
 fn instant(ms: i64) -> Option<DateTime<Utc>> {
     (ms > 0)
@@ -144,21 +171,19 @@ fn instant(ms: i64) -> Option<DateTime<Utc>> {
 }
 
 impl Store {
-    pub async fn verify(
-        &self,
-        request: VerifyRequest<'_>,
-    ) -> StoreResult<Result<Admission, ScriptRefusal>> {
+    pub async fn verify(&self, request: VerifyRequest<'_>) -> StoreResult<Verdict> {
         let key = KeyNames::new(request.id);
-        let lease = LeaseId::new(request.id);
-        let matched = if request.matched_clients.is_empty() {
-            String::new()
-        } else {
-            format!(",{},", request.matched_clients.join(","))
+        // Only an admission takes a lease.
+        let lease = request.acquire.then(|| LeaseId::new(request.id));
+        let matched = match &request.matched_clients {
+            RuleInput::HeldBack => HELD_BACK.to_string(),
+            RuleInput::Sent(clients) if clients.is_empty() => String::new(),
+            RuleInput::Sent(clients) => format!(",{},", clients.join(",")),
         };
-        let model_names = if request.model_names.is_empty() {
-            String::new()
-        } else {
-            serde_json::to_string(&request.model_names).unwrap_or_default()
+        let model_names = match &request.model_names {
+            RuleInput::HeldBack => HELD_BACK.to_string(),
+            RuleInput::Sent(names) if names.is_empty() => String::new(),
+            RuleInput::Sent(names) => serde_json::to_string(names).unwrap_or_default(),
         };
         let mut invocation = SCRIPTS.verify.prepare_invoke();
         invocation
@@ -177,7 +202,7 @@ impl Store {
             .arg(model_names)
             .arg(matched)
             .arg(if request.acquire { "1" } else { "0" })
-            .arg(lease.as_str())
+            .arg(lease.as_ref().map_or("", LeaseId::as_str))
             .arg(request.lease_ttl.as_millis() as u64)
             .arg(
                 request
@@ -195,6 +220,7 @@ impl Store {
             .bounded(async move { invocation.invoke_async(&mut conn).await })
             .await?;
         let admitted = match VerifyReply::decode(&reply)? {
+            VerifyReply::Resend => return Ok(Verdict::Resend),
             VerifyReply::Refused {
                 code,
                 wait_ms,
@@ -204,7 +230,7 @@ impl Store {
                 let refusal = Refusal::from_code(&code).ok_or_else(|| {
                     StoreError::unexpected(VerifyReply::FROM, format!("the code `{code}`"))
                 })?;
-                return Ok(Err(ScriptRefusal {
+                return Ok(Verdict::Refused(ScriptRefusal {
                     refusal,
                     wait_ms,
                     week_reset,
@@ -217,7 +243,7 @@ impl Store {
             Some(fields) => match decode_key(request.id, &fields) {
                 Some(key) => Some(key),
                 None => {
-                    return Ok(Err(ScriptRefusal {
+                    return Ok(Verdict::Refused(ScriptRefusal {
                         refusal: Refusal::NotFound,
                         wait_ms: 0,
                         week_reset: (1, 0),
@@ -227,11 +253,11 @@ impl Store {
             },
             None => None,
         };
-        Ok(Ok(Admission {
+        Ok(Verdict::Admitted(Admission {
             key,
             revision: admitted.revision,
             last_used_at: instant(admitted.last_used_ms),
-            lease: instant(admitted.lease_expires_ms).map(|expires_at| (lease, expires_at)),
+            lease: lease.zip(instant(admitted.lease_expires_ms)),
             activated: admitted.activated,
             window: (admitted.window_end_ms > 0).then(|| RateWindow {
                 start_ms: admitted.window_start_ms,
@@ -340,6 +366,10 @@ mod tests {
         assert!(matches!(
             VerifyReply::decode(&[text("rate_limit"), Value::Int(1500)]),
             Ok(VerifyReply::Refused { code, wait_ms: 1500, .. }) if code == "rate_limit"
+        ));
+        assert!(matches!(
+            VerifyReply::decode(&[text("resend"), Value::Int(0)]),
+            Ok(VerifyReply::Resend)
         ));
         assert!(VerifyReply::decode(&[text("ok")]).is_err());
     }

@@ -23,7 +23,7 @@ use std::time::Duration;
 use redis::Script;
 
 pub use admins::{AdminRecord, AdminSessionState};
-pub use admission::{Admission, ScriptRefusal, VerifyRequest};
+pub use admission::{Admission, RuleInput, ScriptRefusal, Verdict, VerifyRequest};
 pub use audit::AuditLimits;
 pub use conn::RedisConn;
 pub use keys::{ExtendOutcome, Extension};

@@ -40,6 +40,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 /// Parses one JSON value; anything but whitespace after it is refused, so a body is read one way
 /// only (a proxy or a second parser cannot see a different request in the trailing bytes).
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    // The common case, a good body, without tracking the path (that costs on every field);
+    // a bad one is read again with it, to name the field.
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = parse_json_value(&mut deserializer)?;
     deserializer

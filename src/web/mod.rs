@@ -41,12 +41,30 @@ use crate::service::{AdminService, KeyService};
 /// Request bodies above this are refused; the largest legitimate one is a key with 200 models.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// What every handler may use. Extractors and middleware clone the state for each request, so
+/// it is one shared allocation: a clone is one reference count, not a copy of every service.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+pub struct AppParts {
     pub config: Arc<Config>,
     pub keys: KeyService,
     pub admins: AdminService,
     pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    pub fn new(parts: AppParts) -> AppState {
+        AppState(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
 }
 
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \

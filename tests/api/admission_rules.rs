@@ -247,3 +247,63 @@ async fn permissions_take_a_list_of_services_and_keys_bind_azure_and_droid_accou
     assert_eq!(body["key"]["droidAccountId"], serde_json::Value::Null);
     assert_eq!(body["key"]["azureOpenaiAccountId"], "az-1");
 }
+
+/// A verify holds back the model's names and the matched clients while its cached copy of the
+/// key has no restriction on them; a restriction added afterwards must still apply to the very
+/// next verify (the script asks for the held-back inputs).
+#[tokio::test]
+async fn a_restriction_added_after_verifies_applies_to_the_next_one() {
+    let app = TestApp::spawn().await;
+    let (id, secret) = app.create_key(json!({"name": "late-rules"})).await;
+    let verify = |model: &str, client: &str| {
+        let body = json!({"key": secret, "model": model, "client": client});
+        let app = &app;
+        async move {
+            let (status, body) = app.verify(body).await;
+            (
+                status,
+                body["error"]["code"].as_str().unwrap_or("").to_string(),
+            )
+        }
+    };
+    let ok = (StatusCode::OK, String::new());
+    // Twice, so the second runs with the record cached (no restriction in it).
+    for _ in 0..2 {
+        assert_eq!(verify("claude-opus-4-1", "curl/8.0").await, ok);
+    }
+
+    let (status, reply) = app
+        .admin(
+            Method::PATCH,
+            &format!("/api/v1/admin/keys/{id}"),
+            Some(json!({"enableModelRestriction": true, "restrictedModels": ["claude-opus-4-1*"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(
+        verify("us.anthropic.claude-opus-4-1-20250805-v1:0", "curl/8.0").await,
+        (StatusCode::FORBIDDEN, "model_not_allowed".to_string())
+    );
+    assert_eq!(verify("claude-sonnet-4-5", "curl/8.0").await, ok);
+
+    let (status, reply) = app
+        .admin(
+            Method::PATCH,
+            &format!("/api/v1/admin/keys/{id}"),
+            Some(json!({"enableClientRestriction": true, "allowedClients": ["claude_code"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(
+        verify("claude-sonnet-4-5", "curl/8.0").await,
+        (StatusCode::FORBIDDEN, "client_not_allowed".to_string())
+    );
+    assert_eq!(
+        verify("claude-sonnet-4-5", "claude-cli/1.0.83 (external, cli)").await,
+        ok
+    );
+    assert_eq!(
+        verify("claude-opus-4-1", "claude-cli/1.0.83 (external, cli)").await,
+        (StatusCode::FORBIDDEN, "model_not_allowed".to_string())
+    );
+}

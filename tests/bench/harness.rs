@@ -65,13 +65,25 @@ pub fn describe_redis(kind: RedisKind, redis: &RedisServer) -> String {
     }
 }
 
+/// The keyward executable the bench runs: this build's, or the one `BENCH_KEYWARD_BIN` names
+/// (to compare builds with the same bench and reference in alternating runs).
+pub fn keyward_program() -> PathBuf {
+    std::env::var_os("BENCH_KEYWARD_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_keyward")),
+        PathBuf::from,
+    )
+}
+
 /// Starts `count` keyward processes on the same Redis and data directory, one after the other:
 /// the first generates the encryption key file that the others then read. Each is killed when
 /// dropped.
 pub fn start_instances(redis_url: &str, data_dir: &Path, count: usize) -> Vec<Process> {
+    let program = keyward_program();
+    println!("keyward executable: {}", program.display());
     let mut instances = Vec::with_capacity(count);
     for _ in 0..count {
-        let mut command = support::app::keyward_command(
+        let mut command = support::app::keyward_command_of(
+            &program,
             redis_url,
             data_dir,
             &[

@@ -14,6 +14,8 @@ mod harness;
 mod latency;
 mod machine;
 mod memory;
+mod ratios;
+mod reference;
 mod report;
 mod seed;
 mod soak;
@@ -28,6 +30,8 @@ use serde_json::json;
 use api::Api;
 use config::BenchConfig;
 use machine::RedisGet;
+use ratios::{HotPaths, ReferenceRuns};
+use reference::Reference;
 use report::{Figures, Setup};
 use seed::{SEED_IN_FLIGHT, TOTAL_KEYS};
 use wrk::WrkLoad;
@@ -46,8 +50,17 @@ impl<T, E: Display> Context<T> for Result<T, E> {
 }
 
 const MODEL: &str = "claude-sonnet-4-5";
+/// The unmeasured wrk run each server gets before the measured ones.
+const WARM_UP_SECS: u64 = 2;
+
+/// keyward's allocator, so the reference server (this executable started again) uses it too.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    if let Some(exit) = reference::serve_if_asked() {
+        return exit;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -101,7 +114,7 @@ async fn run() -> BenchResult<()> {
         secs: config.wrk_secs,
     };
 
-    let figures = measure(&load, first_pid, redis_get).await?;
+    let (figures, reference) = measure(&load, &redis.url(), first_pid, redis_get).await?;
     let setup = Setup {
         configuration: config.describe(),
         cpus: machine::cpu_count(),
@@ -112,6 +125,14 @@ async fn run() -> BenchResult<()> {
         memory_of: report::memory_owner(config.instances),
     };
     report::print_summary(&setup, &figures);
+    ratios::print_ratios(
+        &reference,
+        &HotPaths {
+            verify_check: &figures.verify_check,
+            verify_admit: &figures.verify_admit,
+            usage: &figures.usage,
+        },
+    );
 
     if let Some(soak_secs) = config.soak_secs {
         let report = soak::soak(&apis, &pids, soak_secs).await?;
@@ -121,13 +142,15 @@ async fn run() -> BenchResult<()> {
     Ok(())
 }
 
-/// Seeds the keys and takes every figure of the summary; all but the wrk runs go to the first
-/// instance (`keyward_pid` is its process, for memory).
+/// Seeds the keys and takes every figure of the summary, with the reference verify's runs
+/// around keyward's; all but the wrk runs go to the first instance (`keyward_pid` is its
+/// process, for memory).
 async fn measure(
     load: &WrkLoad<'_>,
+    redis_url: &str,
     keyward_pid: u32,
     redis_get: RedisGet,
-) -> BenchResult<Figures> {
+) -> BenchResult<(Figures, ReferenceRuns)> {
     let api = load.apis.first().ok_or("no keyward instance to measure")?;
     let key_a = api.create_key(&json!({"name": "bench-check"})).await?;
     let key_b = api
@@ -160,9 +183,37 @@ async fn measure(
             "cache_read_input_tokens": 30,
         },
     });
+    // The same check-only body, against a server that does only what any verify must.
+    let reference = Reference::start(redis_url, &key_a.secret)?;
+    let reference_apis = [Api::new(&reference.address)?];
+    let reference_load = WrkLoad {
+        apis: &reference_apis,
+        dir: load.dir,
+        secs: load.secs,
+    };
+    // Both servers are warmed up first (connections, allocator, script cache, the key's cached
+    // record), so neither measured run pays for starting.
+    for (name, warm_load) in [
+        ("reference-warm-up", &reference_load),
+        ("verify-warm-up", load),
+    ] {
+        WrkLoad {
+            secs: WARM_UP_SECS,
+            ..*warm_load
+        }
+        .run(name, verify_path, &check_body)
+        .await?;
+    }
+    let reference_before = reference_load
+        .run("reference-before", verify_path, &check_body)
+        .await?;
     let verify_check = load.run("verify-check", verify_path, &check_body).await?;
     let verify_admit = load.run("verify-admit", verify_path, &admit_body).await?;
     let usage = load.run("usage", "/api/v1/usage", &usage_body).await?;
+    let reference_after = reference_load
+        .run("reference-after", verify_path, &check_body)
+        .await?;
+    drop(reference);
 
     let list_page = api.list_latency("list page 1", "page=1&perPage=50").await?;
     let search = api
@@ -183,7 +234,7 @@ async fn measure(
     let memory = memory::read_memory(keyward_pid)?;
     let dashboard_page = latency::dashboard_latency(&api.base_url).await?;
     let memory_with_dashboard = memory::read_memory(keyward_pid)?;
-    Ok(Figures {
+    let figures = Figures {
         redis_get,
         verify_check,
         verify_admit,
@@ -194,5 +245,10 @@ async fn measure(
         dashboard_page,
         memory,
         memory_with_dashboard,
-    })
+    };
+    let reference = ReferenceRuns {
+        before: reference_before,
+        after: reference_after,
+    };
+    Ok((figures, reference))
 }

@@ -28,7 +28,22 @@ pub fn keyward_command(
     data_dir: &std::path::Path,
     env: &[(&str, &str)],
 ) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_keyward"));
+    keyward_command_of(
+        std::path::Path::new(env!("CARGO_BIN_EXE_keyward")),
+        redis_url,
+        data_dir,
+        env,
+    )
+}
+
+/// The same for a given keyward executable (the bench compares builds).
+pub fn keyward_command_of(
+    program: &std::path::Path,
+    redis_url: &str,
+    data_dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> Command {
+    let mut command = Command::new(program);
     command
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_clear()
