@@ -7,6 +7,7 @@ pub mod ids;
 pub mod key;
 pub mod key_fields;
 pub mod listing;
+pub mod listing_index;
 pub mod money;
 pub mod pricing;
 pub mod refusal;

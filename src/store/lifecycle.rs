@@ -85,12 +85,14 @@ impl Store {
         invocation
             .key(index::cost_on(today))
             .key(index::DELETED)
+            .key(index::CHANGES)
             .arg(id.to_string())
             .arg(index::TAG_MEMBERS_PREFIX)
             .arg(index::ACCOUNT_KEYS_PREFIX)
             .arg("soft")
             .arg(now.timestamp_millis())
-            .arg(revision);
+            .arg(revision)
+            .arg(index::CHANGES_CAP);
         let mut conn = self.conn();
         self.bounded(async move { invocation.invoke_async::<i64>(&mut conn).await })
             .await?;

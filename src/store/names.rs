@@ -134,7 +134,12 @@ pub mod index {
     pub const TAG_MEMBERS_PREFIX: &str = "kw:{idx}:tag:";
     pub const ACCOUNT_KEYS_PREFIX: &str = "kw:{idx}:accountkeys:";
     pub const REQUEST_MARKERS_PREFIX: &str = "kw:{idx}:reqs:";
-    pub const SORT_SCRATCH: &str = "kw:{idx}:sort-scratch";
+    /// Every change to the listing indexes, in the order applied (a capped stream): each
+    /// instance's in-process listing index follows it (see `service::keys::listing`).
+    pub const CHANGES: &str = "kw:{idx}:changes";
+    /// About how many entries `CHANGES` keeps (`MAXLEN ~`); `record_ledger.lua` and
+    /// `undo_ledger.lua` spell the same number. An instance further behind reloads its index.
+    pub const CHANGES_CAP: u64 = 200_000;
     /// Soft-deleted keys (sorted set: id -> deleted at ms); they are in no other index.
     pub const DELETED: &str = "kw:{idx}:deleted";
 

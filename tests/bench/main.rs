@@ -15,6 +15,7 @@ mod latency;
 mod machine;
 mod memory;
 mod report;
+mod scale;
 mod seed;
 mod soak;
 mod soak_report;
@@ -29,7 +30,6 @@ use api::Api;
 use config::BenchConfig;
 use machine::RedisGet;
 use report::{Figures, Setup};
-use seed::{SEED_IN_FLIGHT, TOTAL_KEYS};
 use wrk::WrkLoad;
 
 type BenchResult<T> = Result<T, String>;
@@ -101,7 +101,9 @@ async fn run() -> BenchResult<()> {
         secs: config.wrk_secs,
     };
 
-    let figures = measure(&load, first_pid, redis_get).await?;
+    let bench_keys = scale::bench_keys()?;
+    let memory_before_seed = scale::used_memory(&redis).await?;
+    let (figures, seeded) = measure(&load, first_pid, redis_get, bench_keys).await?;
     let setup = Setup {
         configuration: config.describe(),
         cpus: machine::cpu_count(),
@@ -112,6 +114,8 @@ async fn run() -> BenchResult<()> {
         memory_of: report::memory_owner(config.instances),
     };
     report::print_summary(&setup, &figures);
+    let api = apis.first().ok_or("no keyward instance to measure")?;
+    scale::run(api, &redis, first_pid, &seeded, memory_before_seed).await?;
 
     if let Some(soak_secs) = config.soak_secs {
         let report = soak::soak(&apis, &pids, soak_secs).await?;
@@ -127,7 +131,8 @@ async fn measure(
     load: &WrkLoad<'_>,
     keyward_pid: u32,
     redis_get: RedisGet,
-) -> BenchResult<Figures> {
+    bench_keys: usize,
+) -> BenchResult<(Figures, scale::Seeded)> {
     let api = load.apis.first().ok_or("no keyward instance to measure")?;
     let key_a = api.create_key(&json!({"name": "bench-check"})).await?;
     let key_b = api
@@ -138,12 +143,12 @@ async fn measure(
             "concurrencyLimit": 0,
         }))
         .await?;
-    let seeding = seed::seed_keys(api, TOTAL_KEYS - 2).await?;
+    let seeded = scale::seed(api, bench_keys - 2).await?;
     println!(
-        "seeded {} keys in {:.1} s ({:.0} keys/s, {SEED_IN_FLIGHT} in flight)",
-        TOTAL_KEYS - 2,
-        seeding.as_secs_f64(),
-        (TOTAL_KEYS - 2) as f64 / seeding.as_secs_f64()
+        "seeded {} keys in {:.1} s ({:.0} keys/s)",
+        seeded.keys,
+        seeded.elapsed.as_secs_f64(),
+        seeded.rate()
     );
 
     let verify_path = "/api/v1/keys/verify";
@@ -168,7 +173,7 @@ async fn measure(
     let search = api
         .list_latency(
             "search q=needle",
-            &format!("page=1&perPage=50&q={}", seed::NEEDLE),
+            &format!("page=1&perPage=50&q={}", scale::NEEDLE),
         )
         .await?;
     let deep_page = api
@@ -183,7 +188,7 @@ async fn measure(
     let memory = memory::read_memory(keyward_pid)?;
     let dashboard_page = latency::dashboard_latency(&api.base_url).await?;
     let memory_with_dashboard = memory::read_memory(keyward_pid)?;
-    Ok(Figures {
+    let figures = Figures {
         redis_get,
         verify_check,
         verify_admit,
@@ -194,5 +199,6 @@ async fn measure(
         dashboard_page,
         memory,
         memory_with_dashboard,
-    })
+    };
+    Ok((figures, seeded))
 }

@@ -1,8 +1,9 @@
 -- Take one key out of every listing index: for good (an erase), or into the deleted index (a
 -- soft delete). KEYS[1..11] as in index_upsert.lua, KEYS[12] today's cost, KEYS[13] deleted keys
--- (zset: id -> deleted at ms).
+-- (zset: id -> deleted at ms), KEYS[14] the listing change stream.
 -- ARGV[1] key id  ARGV[2] tag set prefix  ARGV[3] account key set prefix  ARGV[4] 'erase' | 'soft'
--- erase: ARGV[5] prefix of the key's set of applied usage request ids (deleted with it).
+-- ARGV[7] the change stream's approximate length cap
+-- erase: ARGV[5] prefix of the key's set of applied usage request ids (deleted with it); ARGV[6] ''.
 -- soft:  ARGV[5] deleted at ms  ARGV[6] the record's revision after the delete: kept, so a late
 --        index write of an earlier revision (an update racing the delete) cannot list the key
 --        again; the applied usage request ids are kept too, so a retried usage record is still
@@ -34,4 +35,5 @@ else
   redis.call('ZREM', KEYS[13], id)
   redis.call('DEL', ARGV[5] .. id)
 end
+redis.call('XADD', KEYS[14], 'MAXLEN', '~', ARGV[7], '0-*', 'o', 'r', 'i', id)
 return 1
