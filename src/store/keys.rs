@@ -277,10 +277,8 @@ impl Store {
             .arg(row.created_at)
             .arg(or(row.last_used_at, "0"))
             .arg(accounts)
-            .arg(index::TAG_MEMBERS_PREFIX)
             .arg(index::ACCOUNT_KEYS_PREFIX)
             .arg(index::CHANGES_CAP);
-        invocation.key(index::CHANGES);
         let mut conn = self.conn();
         self.bounded(async move { invocation.invoke_async::<i64>(&mut conn).await })
             .await?;
@@ -318,14 +316,11 @@ impl Store {
         invocation
             .key(index::cost_on(today))
             .key(index::DELETED)
-            .key(index::CHANGES)
             .arg(id.to_string())
-            .arg(index::TAG_MEMBERS_PREFIX)
             .arg(index::ACCOUNT_KEYS_PREFIX)
             .arg("erase")
-            .arg(index::REQUEST_MARKERS_PREFIX)
-            .arg("")
-            .arg(index::CHANGES_CAP);
+            .arg(index::CHANGES_CAP)
+            .arg(index::REQUEST_MARKERS_PREFIX);
         let mut conn = self.conn();
         self.bounded(async move { invocation.invoke_async::<i64>(&mut conn).await })
             .await?;

@@ -85,14 +85,12 @@ impl Store {
         invocation
             .key(index::cost_on(today))
             .key(index::DELETED)
-            .key(index::CHANGES)
             .arg(id.to_string())
-            .arg(index::TAG_MEMBERS_PREFIX)
             .arg(index::ACCOUNT_KEYS_PREFIX)
             .arg("soft")
+            .arg(index::CHANGES_CAP)
             .arg(now.timestamp_millis())
-            .arg(revision)
-            .arg(index::CHANGES_CAP);
+            .arg(revision);
         let mut conn = self.conn();
         self.bounded(async move { invocation.invoke_async::<i64>(&mut conn).await })
             .await?;
