@@ -105,9 +105,12 @@ impl NameText {
         if needle.as_bytes().contains(&0) {
             return found;
         }
-        let mut last_span = usize::MAX;
+        // Matches come in text order, so the span they fall in only moves forward.
+        let (mut span, mut last_span) = (0usize, usize::MAX);
         for at in memmem::find_iter(&self.text, needle.as_bytes()) {
-            let span = self.spans.partition_point(|(start, _)| *start as usize <= at) - 1;
+            while span + 1 < self.spans.len() && self.spans[span + 1].0 as usize <= at {
+                span += 1;
+            }
             if span == last_span {
                 continue;
             }
@@ -157,9 +160,9 @@ fn status_of(row: &Row, now_ms: i64) -> KeyStatus {
     }
 }
 
-/// Filtered lists larger than this share of all keys are paged by walking a sort order;
-/// smaller ones are sorted on their own.
-const SORT_ON_OWN_BELOW: usize = 8;
+/// Filtered lists up to this long are sorted on their own (a few ms); longer ones are paged by
+/// walking the kept sort order, testing each key.
+const SORT_AT_MOST: usize = 20_000;
 
 impl ListingIndex {
     pub fn new() -> ListingIndex {
@@ -321,7 +324,7 @@ impl ListingIndex {
                     .filter(|s| self.row(*s).is_some_and(keeps))
                     .collect();
                 let total = matched.len();
-                if total * SORT_ON_OWN_BELOW < self.len().max(1) || total < 4096 {
+                if total <= SORT_AT_MOST {
                     order.sort(&mut matched);
                     let page = page_of(&matched, query.offset, query.count);
                     (total as u64, self.ids(page))
@@ -471,13 +474,12 @@ impl Order<'_> {
                     Box::new(std::iter::empty())
                 };
                 let today = self.costs_are_today;
-                let free = run(index.by_id_order.iter().map(|e| e.1), forward).filter(
-                    move |slot| {
+                let free =
+                    run(index.by_id_order.iter().map(|e| e.1), forward).filter(move |slot| {
                         index
                             .row(*slot)
                             .is_some_and(|row| index.cost_today(row, today) == 0)
-                    },
-                );
+                    });
                 if forward {
                     Box::new(free.chain(costly))
                 } else {
@@ -489,7 +491,12 @@ impl Order<'_> {
 
     /// One page of the slots that pass `keeps`, of which there are `total`: walked from the
     /// nearer end, so a page deep in the list costs at most half a walk.
-    fn walk(&self, keeps: impl Fn(Slot, &Row) -> bool, total: usize, query: &ListQuery) -> Vec<Slot> {
+    fn walk(
+        &self,
+        keeps: impl Fn(Slot, &Row) -> bool,
+        total: usize,
+        query: &ListQuery,
+    ) -> Vec<Slot> {
         let offset = query.offset as usize;
         if offset >= total || query.count == 0 {
             return Vec::new();
@@ -597,9 +604,18 @@ mod tests {
     #[test]
     fn sorts_by_every_field_both_ways() {
         let index = sample();
-        assert_eq!(numbers(&index, &query(SortField::CreatedAt, true)).1, [5, 4, 3, 2, 1]);
-        assert_eq!(numbers(&index, &query(SortField::Name, false)).1, [1, 2, 4, 5, 3]);
-        assert_eq!(numbers(&index, &query(SortField::Name, true)).1, [3, 5, 4, 2, 1]);
+        assert_eq!(
+            numbers(&index, &query(SortField::CreatedAt, true)).1,
+            [5, 4, 3, 2, 1]
+        );
+        assert_eq!(
+            numbers(&index, &query(SortField::Name, false)).1,
+            [1, 2, 4, 5, 3]
+        );
+        assert_eq!(
+            numbers(&index, &query(SortField::Name, true)).1,
+            [3, 5, 4, 2, 1]
+        );
     }
 
     #[test]
@@ -634,9 +650,18 @@ mod tests {
         let mut index = sample();
         index.record_usage(KeyId::from_u128(2), 700, "2026-01-02", 50);
         index.record_usage(KeyId::from_u128(4), 800, "2026-01-02", 5);
-        assert_eq!(numbers(&index, &query(SortField::DailyCost, true)).1, [2, 4, 5, 3, 1]);
-        assert_eq!(numbers(&index, &query(SortField::DailyCost, false)).1, [1, 3, 5, 4, 2]);
-        assert_eq!(numbers(&index, &query(SortField::LastUsedAt, true)).1[..2], [4, 2]);
+        assert_eq!(
+            numbers(&index, &query(SortField::DailyCost, true)).1,
+            [2, 4, 5, 3, 1]
+        );
+        assert_eq!(
+            numbers(&index, &query(SortField::DailyCost, false)).1,
+            [1, 3, 5, 4, 2]
+        );
+        assert_eq!(
+            numbers(&index, &query(SortField::LastUsedAt, true)).1[..2],
+            [4, 2]
+        );
         // The next day every cost is zero again.
         let (_, next_day) = index.list(&query(SortField::DailyCost, true), 1_000, "2026-01-03");
         assert_eq!(next_day[0], KeyId::from_u128(5));
@@ -644,7 +669,10 @@ mod tests {
         index.upsert(key(2, "renamed", &[]));
         assert_eq!(numbers(&index, &query(SortField::DailyCost, true)).1[0], 2);
         index.remove(KeyId::from_u128(2));
-        assert_eq!(numbers(&index, &query(SortField::DailyCost, true)).1, [4, 5, 3, 1]);
+        assert_eq!(
+            numbers(&index, &query(SortField::DailyCost, true)).1,
+            [4, 5, 3, 1]
+        );
     }
 
     #[test]
@@ -656,26 +684,42 @@ mod tests {
         assert_eq!(numbers(&index, &q).0, 0);
         q.search = Some("zet".into());
         assert_eq!(numbers(&index, &q).1, [1]);
-        assert_eq!(index.tags(), [("prod".to_string(), 2), ("staging".to_string(), 1), ("eu".to_string(), 1)]);
+        assert_eq!(
+            index.tags(),
+            [
+                ("prod".to_string(), 2),
+                ("staging".to_string(), 1),
+                ("eu".to_string(), 1)
+            ]
+        );
         assert_eq!(index.expired_active(1_000), [KeyId::from_u128(4)]);
     }
 
     /// The same list computed the obvious way, for `large_lists_page_the_same_walked_or_sorted`.
-    fn expected(sort: SortField, descending: bool, search: Option<&str>, tag: Option<&str>) -> Vec<u128> {
+    fn expected(
+        sort: SortField,
+        descending: bool,
+        search: Option<&str>,
+        tag: Option<&str>,
+    ) -> Vec<u128> {
         let name = |n: u128| format!("team-{n} word{}", n % 7);
-        let used = |n: u128| if n % 5 == 0 { n as i64 } else { 0 };
+        let used = |n: u128| if n.is_multiple_of(5) { n as i64 } else { 0 };
         let value = |n: u128| match sort {
             SortField::CreatedAt => n as i64 * 10,
             SortField::LastUsedAt => used(n),
             SortField::DailyCost => used(n).min(1) * (n % 11) as i64,
             SortField::Name => 0,
         };
-        let mut all: Vec<u128> = (0..20_000u128)
+        let mut all: Vec<u128> = (0..25_000u128)
             .filter(|n| search.is_none_or(|q| name(*n).contains(q)))
             .filter(|n| tag.is_none() || n % 3 == 0)
             .collect();
         all.sort_by(|a, b| {
-            let by = if sort == SortField::Name { name(*a).cmp(&name(*b)) } else { value(*a).cmp(&value(*b)) };
+            let by = if sort == SortField::Name {
+                name(*a).cmp(&name(*b))
+            } else {
+                value(*a).cmp(&value(*b))
+            };
             by.then(a.cmp(b))
         });
         if descending {
@@ -687,29 +731,47 @@ mod tests {
     #[test]
     fn large_lists_page_the_same_walked_or_sorted() {
         let mut index = ListingIndex::new();
-        for n in 0..20_000u128 {
+        for n in 0..25_000u128 {
             let tags: &[&str] = if n % 3 == 0 { &["third"] } else { &[] };
             index.upsert(key(n, &format!("team-{n} word{}", n % 7), tags));
         }
-        for n in (0..20_000u128).step_by(5) {
+        for n in (0..25_000u128).step_by(5) {
             index.record_usage(KeyId::from_u128(n), n as i64, "2026-01-02", (n % 11) as i64);
         }
-        for sort in [SortField::CreatedAt, SortField::Name, SortField::LastUsedAt, SortField::DailyCost] {
+        for sort in [
+            SortField::CreatedAt,
+            SortField::Name,
+            SortField::LastUsedAt,
+            SortField::DailyCost,
+        ] {
             for descending in [false, true] {
-                for (search, tag) in [(Some("word3"), None), (Some("team-1"), None), (None, Some("third")), (Some("team"), None)] {
+                for (search, tag) in [
+                    (Some("word3"), None),
+                    (Some("team-1"), None),
+                    (None, Some("third")),
+                    (Some("team"), None),
+                ] {
                     let mut q = query(sort, descending);
                     q.search = search.map(str::to_string);
                     q.tag = tag.map(str::to_string);
-                    q.count = 20_000;
+                    q.count = 25_000;
                     let (total, all) = numbers(&index, &q);
-                    assert_eq!(all, expected(sort, descending, search, tag), "{sort:?} {descending} {search:?} {tag:?}");
+                    assert_eq!(
+                        all,
+                        expected(sort, descending, search, tag),
+                        "{sort:?} {descending} {search:?} {tag:?}"
+                    );
                     assert_eq!(total as usize, all.len());
                     for offset in [0, 37, total / 2 + 3, total.saturating_sub(10)] {
                         q.offset = offset;
                         q.count = 50;
                         let (_, page) = numbers(&index, &q);
                         let end = (offset as usize + 50).min(all.len());
-                        assert_eq!(page, all[offset as usize..end], "{sort:?} {descending} {search:?} {tag:?} {offset}");
+                        assert_eq!(
+                            page,
+                            all[offset as usize..end],
+                            "{sort:?} {descending} {search:?} {tag:?} {offset}"
+                        );
                     }
                 }
             }
@@ -721,7 +783,11 @@ mod tests {
         let mut index = ListingIndex::new();
         for round in 0..40 {
             for n in 0..2_000u128 {
-                index.upsert(key(n, &format!("round{round} key-{n} {}", "x".repeat(20)), &[]));
+                index.upsert(key(
+                    n,
+                    &format!("round{round} key-{n} {}", "x".repeat(20)),
+                    &[],
+                ));
             }
         }
         let mut q = query(SortField::Name, false);

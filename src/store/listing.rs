@@ -77,10 +77,7 @@ impl Store {
                     .await
             })
             .await?;
-        Ok(newest
-            .first()
-            .and_then(|(id, _)| sequence(id))
-            .unwrap_or(0))
+        Ok(newest.first().and_then(|(id, _)| sequence(id)).unwrap_or(0))
     }
 
     /// One step of a load: up to about `LOAD_STEP` keys from `cursor` (start with 0).
@@ -127,10 +124,9 @@ impl Store {
             .bounded(async move { pipe.query_async(&mut conn).await })
             .await?;
         let from = "the listing load pipeline";
-        let [names, tags, disabled, expires, last_used, costs] = <[Vec<Value>; 6]>::try_from(
-            replies,
-        )
-        .map_err(|r| StoreError::unexpected(from, format!("{} replies, not 6", r.len())))?;
+        let [names, tags, disabled, expires, last_used, costs] =
+            <[Vec<Value>; 6]>::try_from(replies)
+                .map_err(|r| StoreError::unexpected(from, format!("{} replies, not 6", r.len())))?;
         let mut step = LoadStep {
             keys: Vec::with_capacity(ids.len()),
             costs: Vec::with_capacity(ids.len()),

@@ -219,8 +219,20 @@ async fn another_instance_lists_creates_renames_tags_disables_and_deletes() {
     let usage = json!({"keyId": second_id, "model": "claude-sonnet-4-5",
                        "usage": {"input_tokens": 100, "output_tokens": 0}});
     assert_eq!(app.record_usage(usage).await.0, StatusCode::OK);
-    wait_for_list(&app, &other, "sort=dailyCost&order=desc", (2, vec!["second", "renamed"])).await;
-    wait_for_list(&app, &other, "sort=lastUsedAt&order=desc", (2, vec!["second", "renamed"])).await;
+    wait_for_list(
+        &app,
+        &other,
+        "sort=dailyCost&order=desc",
+        (2, vec!["second", "renamed"]),
+    )
+    .await;
+    wait_for_list(
+        &app,
+        &other,
+        "sort=lastUsedAt&order=desc",
+        (2, vec!["second", "renamed"]),
+    )
+    .await;
 
     let (status, _) = app
         .admin(Method::DELETE, &format!("/api/v1/admin/keys/{first}"), None)
@@ -234,7 +246,11 @@ async fn another_instance_lists_creates_renames_tags_disables_and_deletes() {
 async fn a_restarted_instance_lists_every_key_as_it_is() {
     let app = TestApp::spawn().await;
     for n in 1..=30 {
-        let tags = if n % 3 == 0 { json!(["third"]) } else { json!([]) };
+        let tags = if n % 3 == 0 {
+            json!(["third"])
+        } else {
+            json!([])
+        };
         app.create_key(json!({"name": format!("key {n:02}"), "tags": tags}))
             .await;
     }
@@ -244,7 +260,13 @@ async fn a_restarted_instance_lists_every_key_as_it_is() {
         .map(|n| format!("key {n:02}"))
         .collect();
     let third: Vec<&str> = expected_third.iter().map(String::as_str).collect();
-    wait_for_list(&app, &second.url(""), "tag=third&sort=name", (10, third.clone())).await;
+    wait_for_list(
+        &app,
+        &second.url(""),
+        "tag=third&sort=name",
+        (10, third.clone()),
+    )
+    .await;
     assert!(second.terminate(), "the second instance stops cleanly");
 
     // Changes while it is down, then a fresh start loads them.
@@ -260,7 +282,25 @@ async fn a_restarted_instance_lists_every_key_as_it_is() {
     let restarted = app.second_instance();
     let mut with_new = third.clone();
     with_new.push("key 31");
-    wait_for_list(&app, &restarted.url(""), "tag=third&sort=name", (11, with_new)).await;
-    wait_for_list(&app, &restarted.url(""), "status=disabled", (1, vec!["key 31"])).await;
-    wait_for_list(&app, &restarted.url(""), "q=key 0&perPage=3&sort=name&order=desc", (9, vec!["key 09", "key 08", "key 07"])).await;
+    wait_for_list(
+        &app,
+        &restarted.url(""),
+        "tag=third&sort=name",
+        (11, with_new),
+    )
+    .await;
+    wait_for_list(
+        &app,
+        &restarted.url(""),
+        "status=disabled",
+        (1, vec!["key 31"]),
+    )
+    .await;
+    wait_for_list(
+        &app,
+        &restarted.url(""),
+        "q=key 0&perPage=3&sort=name&order=desc",
+        (9, vec!["key 09", "key 08", "key 07"]),
+    )
+    .await;
 }

@@ -39,7 +39,9 @@ pub fn bench_keys() -> BenchResult<usize> {
     };
     match text.trim().replace('_', "").parse::<usize>() {
         Ok(n) if n >= 1000 => Ok(n),
-        _ => Err(format!("BENCH_KEYS must be a whole number ≥ 1000, got {text:?}")),
+        _ => Err(format!(
+            "BENCH_KEYS must be a whole number ≥ 1000, got {text:?}"
+        )),
     }
 }
 
@@ -97,7 +99,9 @@ fn batch_fields(n: usize, count: usize, expires_at: &str) -> Value {
     let word = if n.is_multiple_of(NEEDLE_EVERY) {
         NEEDLE
     } else {
-        ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf"][n % 7]
+        [
+            "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf",
+        ][n % 7]
     };
     let tags = [TAGS[n % TAGS.len()], TAGS[(n / TAGS.len()) % TAGS.len()]];
     let mut fields = json!({
@@ -121,9 +125,8 @@ pub async fn seed(api: &Api, count: usize) -> BenchResult<Seeded> {
     println!("seeding {count} keys through the batch API ({BATCH} a request, {BATCHES_IN_FLIGHT} in flight) ...");
     let batches = count.div_ceil(BATCH);
     // Keys of the expiring batches expire a little after seeding ends.
-    let expires_at = (chrono::Utc::now()
-        + chrono::Duration::seconds((count / 2000) as i64 + 20))
-    .to_rfc3339();
+    let expires_at =
+        (chrono::Utc::now() + chrono::Duration::seconds((count / 2000) as i64 + 20)).to_rfc3339();
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
@@ -191,7 +194,7 @@ impl Api {
             .json(body)
             .send()
             .await
-            .context(format!("{path}"))?;
+            .context(path)?;
         let status = response.status();
         let text = response.text().await.context(format!("reading {path}"))?;
         if !status.is_success() {
@@ -319,17 +322,38 @@ pub async fn run(
     println!("list, page of 50, every sort × order ({SAMPLES} samples each): p99 per filter");
     for (label, samples) in &by_filter {
         let count = samples.len();
-        println!("  {label:<32} p99 {:>7.2} ms  ({count} requests)", p99(samples.clone()));
+        println!(
+            "  {label:<32} p99 {:>7.2} ms  ({count} requests)",
+            p99(samples.clone())
+        );
     }
-    println!("  worst single combination: p99 {:.2} ms ({})", worst.0, worst.1);
+    println!(
+        "  worst single combination: p99 {:.2} ms ({})",
+        worst.0, worst.1
+    );
 
     // Deep pages: the middle and the last page of the whole list and of a filter.
     let pages = (keys / 50).max(1);
     for (label, query) in [
-        ("middle page by name", format!("sort=name&perPage=50&page={}", pages / 2)),
-        ("last page by createdAt", format!("sort=createdAt&perPage=50&page={pages}")),
-        ("middle page, status=active by lastUsedAt", format!("status=active&sort=lastUsedAt&perPage=50&page={}", pages / 3)),
-        ("page 20 of q=team1 by dailyCost", "q=team1&sort=dailyCost&order=desc&perPage=50&page=20".to_string()),
+        (
+            "middle page by name",
+            format!("sort=name&perPage=50&page={}", pages / 2),
+        ),
+        (
+            "last page by createdAt",
+            format!("sort=createdAt&perPage=50&page={pages}"),
+        ),
+        (
+            "middle page, status=active by lastUsedAt",
+            format!(
+                "status=active&sort=lastUsedAt&perPage=50&page={}",
+                pages / 3
+            ),
+        ),
+        (
+            "page 20 of q=team1 by dailyCost",
+            "q=team1&sort=dailyCost&order=desc&perPage=50&page=20".to_string(),
+        ),
     ] {
         let url = format!("{}/api/v1/admin/keys?{query}", api.base_url);
         let mut samples = Vec::new();
@@ -352,8 +376,16 @@ pub async fn run(
         .await
         .context("GET keys.csv")?;
     if csv.status().is_success() {
-        let lines = csv.text().await.context("reading keys.csv")?.lines().count();
-        println!("CSV export of active keys: {lines} lines in {:.1} s", started.elapsed().as_secs_f64());
+        let lines = csv
+            .text()
+            .await
+            .context("reading keys.csv")?
+            .lines()
+            .count();
+        println!(
+            "CSV export of active keys: {lines} lines in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
     } else {
         println!("CSV export: not in this build ({}), skipped", csv.status());
     }
@@ -361,13 +393,21 @@ pub async fn run(
     // The expiry sweep's work (the same call as the background job).
     let started = Instant::now();
     let disabled = api
-        .admin_send(reqwest::Method::POST, "/api/v1/admin/keys/disable-expired", &json!({}))
+        .admin_send(
+            reqwest::Method::POST,
+            "/api/v1/admin/keys/disable-expired",
+            &json!({}),
+        )
         .await?;
     println!("disable-expired: {disabled} in {:.0} ms", ms_since(started));
 
     // The accounts pages (a signed-in dashboard session).
     let dashboard = crate::latency::sign_in(&api.base_url).await?;
-    for path in ["/accounts", "/accounts/bench-acct-0", "/keys?perPage=50&q=needle"] {
+    for path in [
+        "/accounts",
+        "/accounts/bench-acct-0",
+        "/keys?perPage=50&q=needle",
+    ] {
         let started = Instant::now();
         let response = dashboard
             .get(format!("{}{path}", api.base_url))
@@ -404,9 +444,11 @@ pub async fn run(
     // What the slow log caught, on every node.
     let mut total = 0;
     for (n, conn) in conns.iter_mut().enumerate() {
-        let entries: Vec<Value> = Vec::new();
-        let _ = entries;
-        let len: u64 = redis::cmd("SLOWLOG").arg("LEN").query_async(conn).await.context("SLOWLOG LEN")?;
+        let len: u64 = redis::cmd("SLOWLOG")
+            .arg("LEN")
+            .query_async(conn)
+            .await
+            .context("SLOWLOG LEN")?;
         total += len;
         if len > 0 {
             let raw: redis::Value = redis::cmd("SLOWLOG")
@@ -443,13 +485,21 @@ async fn audit_bytes_per_key(redis: &RedisServer, seeded: &Seeded) -> BenchResul
             }
         }
     }
-    Ok(if counted == 0 { 0.0 } else { sum as f64 / counted as f64 })
+    Ok(if counted == 0 {
+        0.0
+    } else {
+        sum as f64 / counted as f64
+    })
 }
 
 /// p99 of check-only verifies from `VERIFY_WORKERS` workers for `VERIFY_SECS`; with
 /// `dashboard`, one more task loops dashboard list queries meanwhile. Returns (p99 ms,
 /// verifies per second, dashboard queries run).
-async fn verify_p99(api: &Api, secret: &str, dashboard: Option<Api>) -> BenchResult<(f64, f64, usize)> {
+async fn verify_p99(
+    api: &Api,
+    secret: &str,
+    dashboard: Option<Api>,
+) -> BenchResult<(f64, f64, usize)> {
     let stop = Arc::new(AtomicBool::new(false));
     let queries = Arc::new(AtomicUsize::new(0));
     let mut loop_task = None;
@@ -462,7 +512,11 @@ async fn verify_p99(api: &Api, secret: &str, dashboard: Option<Api>) -> BenchRes
                 .collect();
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) {
-                let url = format!("{}/api/v1/admin/keys?{}", dashboard.base_url, all[n % all.len()]);
+                let url = format!(
+                    "{}/api/v1/admin/keys?{}",
+                    dashboard.base_url,
+                    all[n % all.len()]
+                );
                 dashboard.admin_get(&url).await?;
                 queries.fetch_add(1, Ordering::Relaxed);
                 n += 1;

@@ -34,7 +34,9 @@ pub(super) struct Listing {
 
 fn read(index: &RwLock<ListingIndex>) -> RwLockReadGuard<'_, ListingIndex> {
     // A panic under the lock leaves a whole index (each change is applied whole or not).
-    index.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    index
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 pub(super) fn day_text(day: NaiveDate) -> String {
@@ -67,7 +69,10 @@ impl Listing {
             };
             let batch = store.listing_changes(after).await?;
             if batch.first_sequence.is_some_and(|first| first != after + 1) {
-                tracing::warn!(after, "the listing index fell behind the change stream; loading it again");
+                tracing::warn!(
+                    after,
+                    "the listing index fell behind the change stream; loading it again"
+                );
                 *position = None;
                 continue;
             }
@@ -122,7 +127,11 @@ impl Listing {
             .index
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
-        tracing::info!(keys, ms = started.elapsed().as_millis() as u64, "listing index loaded");
+        tracing::info!(
+            keys,
+            ms = started.elapsed().as_millis() as u64,
+            "listing index loaded"
+        );
         Ok(head)
     }
 
@@ -154,7 +163,8 @@ impl Listing {
         let query = query.clone();
         let day = day_text(today);
         let now_ms = now.timestamp_millis();
-        self.query(move |index| index.list(&query, now_ms, &day)).await
+        self.query(move |index| index.list(&query, now_ms, &day))
+            .await
     }
 
     pub(super) async fn expired_active(
