@@ -69,6 +69,10 @@ fn main() -> ExitCode {
 
 async fn run() -> BenchResult<()> {
     let config = BenchConfig::from_env()?;
+    // `BENCH_INDEX_ONLY=1`: only the in-process listing index at BENCH_KEYS keys (no servers).
+    if std::env::var("BENCH_INDEX_ONLY").is_ok() {
+        return scale::index_figures(scale::bench_keys()?);
+    }
     harness::require_tools()?;
     println!("configuration: {}", config.describe());
     // Declared first so it is removed last, after all servers are gone.

@@ -563,3 +563,141 @@ async fn verify_p99(
     let rate = samples.len() as f64 / VERIFY_SECS as f64;
     Ok((p99(samples), rate, queries.load(Ordering::Relaxed)))
 }
+
+/// The listing index alone, in this process, at `keys` synthetic keys shaped like the seeded
+/// ones: build time, heap growth (RSS) per key and p99 of every filter × sort × order, so the
+/// index's own cost is known at sizes the HTTP seeding has no time for.
+pub fn index_figures(keys: usize) -> BenchResult<()> {
+    use keyward::domain::ids::KeyId;
+    use keyward::domain::key::KeyStatus;
+    use keyward::domain::listing::{ListQuery, SortField};
+    use keyward::domain::listing_index::{IndexedKey, ListingIndex};
+
+    let rss_before = read_memory(std::process::id())?.current_kib;
+    let started = Instant::now();
+    let mut index = ListingIndex::new();
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    for n in 0..keys {
+        let batch = n / BATCH;
+        let word = if batch.is_multiple_of(NEEDLE_EVERY) {
+            NEEDLE
+        } else {
+            [
+                "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf",
+            ][batch % 7]
+        };
+        let id = KeyId::new();
+        index.upsert(IndexedKey {
+            id,
+            name: format!("team{batch} {word}-{:03}", n % BATCH + 1),
+            tags: vec![
+                TAGS[batch % TAGS.len()].to_string(),
+                TAGS[(batch / TAGS.len()) % TAGS.len()].to_string(),
+            ],
+            active: batch % 10 != 3,
+            expires_at_ms: (batch % 10 == 7).then_some(now_ms - 1000),
+            created_at_ms: now_ms - (keys - n) as i64,
+            last_used_at_ms: 0,
+        });
+        if n % 50 == 0 {
+            index.record_usage(id, now_ms - n as i64, &today, (n % 997) as i64 + 1);
+        }
+    }
+    let built = started.elapsed();
+    let rss_after = read_memory(std::process::id())?.current_kib;
+    println!(
+        "listing index alone, {keys} keys: built in {:.1} s, RSS +{:.1} MiB = {:.0} bytes per key",
+        built.as_secs_f64(),
+        mib(rss_after.saturating_sub(rss_before)),
+        (rss_after.saturating_sub(rss_before) * 1024) as f64 / keys as f64
+    );
+    let statuses = [
+        (None, ""),
+        (Some(KeyStatus::Active), "status=active"),
+        (Some(KeyStatus::Disabled), "status=disabled"),
+        (Some(KeyStatus::Expired), "status=expired"),
+    ];
+    let mut worst = (0.0f64, String::new());
+    let mut by_filter: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let searches = [None, Some(NEEDLE), Some("team1"), Some("a")];
+    let tags = std::iter::once(None).chain(TAGS.iter().map(|t| Some(*t)));
+    let mut combos = Vec::new();
+    for tag in tags {
+        for search in searches {
+            for (status, status_label) in statuses {
+                // Every single filter, plus all three together.
+                let given = [tag.is_some(), search.is_some(), status.is_some()]
+                    .iter()
+                    .filter(|g| **g)
+                    .count();
+                if given <= 1
+                    || (tag == Some("prod")
+                        && search == Some("team1")
+                        && status_label == "status=active")
+                {
+                    combos.push((tag, search, status, status_label));
+                }
+            }
+        }
+    }
+    for (tag, search, status, status_label) in combos {
+        let label = format!(
+            "{}{}{}",
+            tag.map(|t| format!("tag={t} ")).unwrap_or_default(),
+            search.map(|q| format!("q={q} ")).unwrap_or_default(),
+            status_label
+        );
+        let label = if label.trim().is_empty() {
+            "no filter".to_string()
+        } else {
+            label.trim().to_string()
+        };
+        for sort in [
+            SortField::CreatedAt,
+            SortField::Name,
+            SortField::LastUsedAt,
+            SortField::DailyCost,
+        ] {
+            for descending in [false, true] {
+                for offset in [0u64, (keys as u64) / 4] {
+                    let query = ListQuery {
+                        sort,
+                        descending,
+                        offset,
+                        count: 50,
+                        tag: tag.map(str::to_string),
+                        status,
+                        search: search.map(str::to_string),
+                    };
+                    let mut samples = Vec::new();
+                    for _ in 0..5 {
+                        let started = Instant::now();
+                        let (total, page) = index.list(&query, now_ms, &today);
+                        std::hint::black_box((total, page));
+                        samples.push(ms_since(started));
+                    }
+                    let combo = p99(samples.clone());
+                    if combo > worst.0 {
+                        worst = (
+                            combo,
+                            format!("{label} sort={sort:?} desc={descending} offset={offset}"),
+                        );
+                    }
+                    let key = if offset == 0 {
+                        label.clone()
+                    } else {
+                        format!("{label} (deep: offset N/4)")
+                    };
+                    by_filter.entry(key).or_default().extend(samples);
+                }
+            }
+        }
+    }
+    println!("listing index alone, page of 50, every sort × order: p99 per filter");
+    for (label, samples) in &by_filter {
+        println!("  {label:<44} p99 {:>7.2} ms", p99(samples.clone()));
+    }
+    println!("  worst combination: p99 {:.2} ms ({})", worst.0, worst.1);
+    Ok(())
+}
