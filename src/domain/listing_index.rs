@@ -74,6 +74,17 @@ struct Dense {
     cost_generation: u32,
     live: bool,
     active: bool,
+    /// Bit `t` for each tag id `t` below 64 the key has (higher ids are read from the row).
+    tag_bits: u64,
+}
+
+/// Whether a key with `tag_bits` (and, for tag ids from 64 up, `row`) has tag `tag`.
+fn has_tag(tag_bits: u64, tag: u32, row: impl FnOnce() -> bool) -> bool {
+    if tag < 64 {
+        tag_bits & (1 << tag) != 0
+    } else {
+        row()
+    }
 }
 
 /// Every name in one buffer, `\0`-separated, so a substring search is one pass of a SIMD
@@ -118,8 +129,15 @@ impl NameText {
         // Matches come in text order, so the span they fall in only moves forward.
         let (mut span, mut last_span) = (0usize, usize::MAX);
         for at in memmem::find_iter(&self.text, needle.as_bytes()) {
-            while span + 1 < self.spans.len() && self.spans[span + 1].0 as usize <= at {
+            // A few steps forward for dense matches, then a binary search for sparse ones.
+            let mut steps = 0;
+            while steps < 16 && span + 1 < self.spans.len() && self.spans[span + 1].0 as usize <= at
+            {
                 span += 1;
+                steps += 1;
+            }
+            if steps == 16 {
+                span += self.spans[span + 1..].partition_point(|(start, _)| *start as usize <= at);
             }
             if span == last_span {
                 continue;
@@ -239,6 +257,11 @@ impl ListingIndex {
             cost_generation,
             live: true,
             active: row.active,
+            tag_bits: row
+                .tags
+                .iter()
+                .filter(|t| **t < 64)
+                .fold(0, |bits, t| bits | (1 << *t)),
         };
         self.place(slot, row);
         if self.names.needs_rebuild() {
@@ -328,7 +351,11 @@ impl ListingIndex {
             let dense = &self.dense[slot as usize];
             dense.live
                 && query.status.is_none_or(|s| status_of(dense, now_ms) == s)
-                && tag.is_none_or(|t| self.row(slot).is_some_and(|row| row.tags.contains(&t)))
+                && tag.is_none_or(|t| {
+                    has_tag(dense.tag_bits, t, || {
+                        self.row(slot).is_some_and(|row| row.tags.contains(&t))
+                    })
+                })
         };
         let search = query.search.as_deref().filter(|q| !q.is_empty());
         let candidates: Option<Vec<Slot>> = search.map(|text| self.names.search(text));
@@ -340,10 +367,7 @@ impl ListingIndex {
         };
         match candidates {
             Some(slots) => {
-                let mut matched: Vec<Slot> = slots
-                    .into_iter()
-                    .filter(|s| keeps(*s))
-                    .collect();
+                let mut matched: Vec<Slot> = slots.into_iter().filter(|s| keeps(*s)).collect();
                 let total = matched.len();
                 if total <= SORT_AT_MOST {
                     order.sort(&mut matched);
@@ -512,12 +536,7 @@ impl Order<'_> {
 
     /// One page of the slots that pass `keeps`, of which there are `total`: walked from the
     /// nearer end, so a page deep in the list costs at most half a walk.
-    fn walk(
-        &self,
-        keeps: impl Fn(Slot) -> bool,
-        total: usize,
-        query: &ListQuery,
-    ) -> Vec<Slot> {
+    fn walk(&self, keeps: impl Fn(Slot) -> bool, total: usize, query: &ListQuery) -> Vec<Slot> {
         let offset = query.offset as usize;
         if offset >= total || query.count == 0 {
             return Vec::new();
@@ -798,6 +817,21 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn tags_past_the_64th_filter_too() {
+        let mut index = ListingIndex::new();
+        for n in 0..70u128 {
+            index.upsert(key(n, &format!("k{n}"), &[&format!("t{n}"), "all"]));
+        }
+        for n in [0u128, 63, 64, 69] {
+            let mut q = query(SortField::CreatedAt, false);
+            q.tag = Some(format!("t{n}"));
+            assert_eq!(numbers(&index, &q), (1, vec![n]));
+            q.status = Some(KeyStatus::Active);
+            assert_eq!(numbers(&index, &q), (1, vec![n]));
         }
     }
 
