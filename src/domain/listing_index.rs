@@ -126,9 +126,13 @@ impl NameText {
         if needle.as_bytes().contains(&0) {
             return found;
         }
-        // Matches come in text order, so the span they fall in only moves forward.
-        let (mut span, mut last_span) = (0usize, usize::MAX);
-        for at in memmem::find_iter(&self.text, needle.as_bytes()) {
+        // Matches come in text order, so the span they fall in only moves forward; after a
+        // match the search goes on from the next name, so a name is found once however often
+        // it holds the needle.
+        let finder = memmem::Finder::new(needle.as_bytes());
+        let (mut span, mut from) = (0usize, 0usize);
+        while let Some(found_at) = finder.find(&self.text[from..]) {
+            let at = from + found_at;
             // A few steps forward for dense matches, then a binary search for sparse ones.
             let mut steps = 0;
             while steps < 16 && span + 1 < self.spans.len() && self.spans[span + 1].0 as usize <= at
@@ -139,13 +143,13 @@ impl NameText {
             if steps == 16 {
                 span += self.spans[span + 1..].partition_point(|(start, _)| *start as usize <= at);
             }
-            if span == last_span {
-                continue;
-            }
-            last_span = span;
             let slot = self.spans[span].1;
             if slot != DEAD {
                 found.push(slot);
+            }
+            match self.spans.get(span + 1) {
+                Some((next, _)) => from = *next as usize,
+                None => break,
             }
         }
         found

@@ -213,6 +213,11 @@ fn p99(mut samples: Vec<f64>) -> f64 {
     percentile(&samples, 99.0)
 }
 
+fn p50(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    percentile(&samples, 50.0)
+}
+
 /// Every filter the dashboard offers, as query strings.
 fn filters() -> Vec<(String, String)> {
     let mut all = vec![
@@ -323,7 +328,8 @@ pub async fn run(
     for (label, samples) in &by_filter {
         let count = samples.len();
         println!(
-            "  {label:<32} p99 {:>7.2} ms  ({count} requests)",
+            "  {label:<32} p50 {:>6.2} ms  p99 {:>7.2} ms  ({count} requests)",
+            p50(samples.clone()),
             p99(samples.clone())
         );
     }
@@ -419,6 +425,12 @@ pub async fn run(
         println!("dashboard {path}: {status} in {:.1} ms", ms_since(started));
     }
 
+    slow_log_summary(
+        &mut conns,
+        "the list mix, deep pages, CSV, disable-expired and the accounts pages",
+    )
+    .await?;
+
     // Verify's p99 alone, then with a loop of dashboard queries beside it.
     let secret = seeded
         .sample
@@ -441,26 +453,82 @@ pub async fn run(
         mib(memory.peak_kib)
     );
 
-    // What the slow log caught, on every node.
-    let mut total = 0;
-    for (n, conn) in conns.iter_mut().enumerate() {
-        let len: u64 = redis::cmd("SLOWLOG")
-            .arg("LEN")
-            .query_async(conn)
+    slow_log_summary(
+        &mut conns,
+        "the verify runs (16 workers, with and without the dashboard loop)",
+    )
+    .await?;
+    Ok(())
+}
+
+/// Prints what the slow log holds since the last call (by command: how many, slowest), then
+/// resets it.
+async fn slow_log_summary(
+    conns: &mut [redis::aio::MultiplexedConnection],
+    during: &str,
+) -> BenchResult<()> {
+    let mut by_command: BTreeMap<String, (u64, i64)> = BTreeMap::new();
+    for conn in conns.iter_mut() {
+        let entries: Vec<redis::Value> = redis::cmd("SLOWLOG")
+            .arg("GET")
+            .arg(-1)
+            .query_async(&mut *conn)
             .await
-            .context("SLOWLOG LEN")?;
-        total += len;
-        if len > 0 {
-            let raw: redis::Value = redis::cmd("SLOWLOG")
-                .arg("GET")
-                .arg(20)
-                .query_async(conn)
-                .await
-                .context("SLOWLOG GET")?;
-            println!("slow log of node {n}: {len} entries; newest 20: {raw:?}");
+            .context("SLOWLOG GET")?;
+        for entry in entries {
+            let redis::Value::Array(fields) = entry else {
+                continue;
+            };
+            let micros = match fields.get(2) {
+                Some(redis::Value::Int(us)) => *us,
+                _ => 0,
+            };
+            let words: Vec<String> = match fields.get(3) {
+                Some(redis::Value::Array(args)) => args
+                    .iter()
+                    .take(4)
+                    .filter_map(|a| redis::from_redis_value_ref::<String>(a).ok())
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let tail = |i: usize| {
+                words
+                    .get(i)
+                    .and_then(|k| k.rsplit(':').next())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            // EVALSHA: the script's sha and the kind of its first key; else the command.
+            let command = match words.first().map(String::as_str) {
+                Some("EVALSHA") => format!(
+                    "EVALSHA {} (first key …:{})",
+                    words
+                        .get(1)
+                        .map(|sha| &sha[..8.min(sha.len())])
+                        .unwrap_or(""),
+                    tail(3)
+                ),
+                Some(other) => format!("{other} …:{}", tail(1)),
+                None => "?".to_string(),
+            };
+            let slot = by_command.entry(command).or_insert((0, 0));
+            slot.0 += 1;
+            slot.1 = slot.1.max(micros);
         }
+        redis::cmd("SLOWLOG")
+            .arg("RESET")
+            .query_async::<()>(&mut *conn)
+            .await
+            .context("SLOWLOG RESET")?;
     }
-    println!("slow log (> 2 ms) through the scale phase: {total} entries");
+    let total: u64 = by_command.values().map(|(n, _)| n).sum();
+    println!("slow log (> 2 ms) during {during}: {total} entries");
+    for (command, (count, max_us)) in &by_command {
+        println!(
+            "  {count:>5} × {command} (slowest {:.1} ms)",
+            *max_us as f64 / 1000.0
+        );
+    }
     Ok(())
 }
 
