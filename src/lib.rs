@@ -292,6 +292,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             config.deleted_retention,
         ));
     }
+    // The key list's in-process index: loaded now, then kept current from the change stream.
+    tokio::spawn(keys.clone().follow_listing_changes());
     // Wake-ups for verifies waiting for a slot (waitMs), from every instance's releases.
     let waking = keys.clone();
     tokio::spawn(store::listen_for_wakes(

@@ -19,6 +19,15 @@ impl KeyId {
         let uuid = Uuid::try_parse(value).ok()?;
         (uuid.hyphenated().to_string() == value).then_some(KeyId(uuid))
     }
+
+    /// The id as a number whose order is the order of its text (lowercase hex, fixed hyphens).
+    pub fn as_u128(self) -> u128 {
+        self.0.as_u128()
+    }
+
+    pub fn from_u128(value: u128) -> KeyId {
+        KeyId(Uuid::from_u128(value))
+    }
 }
 
 impl Default for KeyId {

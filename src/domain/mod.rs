@@ -8,6 +8,7 @@ pub mod imported;
 pub mod key;
 pub mod key_fields;
 pub mod listing;
+pub mod listing_index;
 pub mod money;
 pub mod pricing;
 pub mod refusal;

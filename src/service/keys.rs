@@ -34,12 +34,16 @@ use super::{ServiceError, ServiceResult};
 mod audit;
 mod import;
 mod lifecycle;
+mod listing;
 pub use lifecycle::{batch_name, BatchMiss, MAX_BATCH, MAX_GRACE_SECS};
 
 /// Secret hash → key id is cached in-process: the steady-state verify is then a single script
 /// call. A stale entry (deleted key, or an old secret past its grace) is caught by the script,
 /// which compares the stored hash, the old hash's validity and the deleted mark.
 const SECRET_CACHE_ENTRIES: usize = 100_000;
+
+/// Most bound keys an account page shows (an account may serve a million keys).
+pub const BOUND_KEYS_SHOWN: usize = 200;
 
 /// The outcome of a key holder's lookup (see [`KeyService::lookup_own_key`]).
 #[derive(Debug)]
@@ -107,6 +111,7 @@ struct Inner {
     known_ids: Cache<KeyId, ()>,
     /// Key records by revision, so a verify does not fetch an unchanged record again.
     records: Cache<KeyId, (u64, Arc<ApiKey>)>,
+    listing: listing::Listing,
 }
 
 pub struct KeyServiceSettings {
@@ -143,6 +148,7 @@ impl KeyService {
                 secret_ids: Cache::new(SECRET_CACHE_ENTRIES),
                 known_ids: Cache::new(SECRET_CACHE_ENTRIES),
                 records: Cache::new(SECRET_CACHE_ENTRIES),
+                listing: listing::Listing::new(),
             }),
         }
     }
@@ -281,7 +287,11 @@ impl KeyService {
         if query.status == Some(KeyStatus::Deleted) {
             return self.list_deleted(query.offset, query.count).await;
         }
-        let (total, ids) = self.inner.store.list_key_ids(query, now, today).await?;
+        let (total, ids) = self
+            .inner
+            .listing
+            .list(&self.inner.store, query, now, today)
+            .await?;
         let keys = self
             .inner
             .store
@@ -290,18 +300,42 @@ impl KeyService {
         Ok((total, keys))
     }
 
+    /// Every tag in use with its number of keys, most used first.
     pub async fn tags(&self) -> ServiceResult<Vec<(String, u64)>> {
-        Ok(self.inner.store.tags().await?)
+        let today = self.today(self.now());
+        self.inner.listing.tags(&self.inner.store, today).await
     }
 
     pub async fn count_expired_active(&self) -> ServiceResult<usize> {
-        Ok(self.inner.store.expired_active_ids(Utc::now()).await?.len())
+        Ok(self.expired_active(Utc::now()).await?.len())
     }
 
-    /// Disables every active key past its expiry; returns how many this call disabled.
+    async fn expired_active(&self, now: DateTime<Utc>) -> ServiceResult<Vec<KeyId>> {
+        let today = self.today(now);
+        self.inner
+            .listing
+            .expired_active(&self.inner.store, now, today)
+            .await
+    }
+
+    /// Keeps this instance's listing index current (see `keys::listing`); runs for ever.
+    pub async fn follow_listing_changes(self) {
+        let mut ticker = tokio::time::interval(listing::FOLLOW_EVERY);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let today = self.today(self.now());
+            if let Err(error) = self.inner.listing.catch_up(&self.inner.store, today).await {
+                tracing::debug!(%error, "cannot read listing changes yet; will retry");
+            }
+        }
+    }
+
+    /// Disables every active key past its expiry; returns how many this call disabled. Each
+    /// key is its own small script; the candidates come from the listing index.
     pub async fn disable_expired(&self, now: DateTime<Utc>) -> ServiceResult<usize> {
         let mut disabled = 0;
-        for id in self.inner.store.expired_active_ids(now).await? {
+        for id in self.expired_active(now).await? {
             if self.inner.store.disable_if_expired(id, now).await? {
                 disabled += 1;
             }
@@ -752,11 +786,16 @@ impl KeyService {
     }
 
     pub async fn bound_key_count(&self, account: &str) -> ServiceResult<usize> {
-        Ok(self.inner.store.keys_bound_to(account).await?.len())
+        Ok(self.inner.store.bound_key_count(account).await? as usize)
     }
 
+    /// Up to `BOUND_KEYS_SHOWN` of the keys bound to an account (read in small steps).
     pub async fn keys_bound_to(&self, account: &str) -> ServiceResult<Vec<KeySnapshot>> {
-        let ids = self.inner.store.keys_bound_to(account).await?;
+        let ids = self
+            .inner
+            .store
+            .keys_bound_to(account, BOUND_KEYS_SHOWN)
+            .await?;
         let now = self.now();
         Ok(self
             .inner

@@ -302,7 +302,9 @@ impl Store {
                     self.sync_index(key.id, *row).await?;
                     let today_cost = key.usage.daily.get(&today).map(|t| t.cost.nanos());
                     if let Some(cost) = today_cost.filter(|c| *c > 0) {
-                        self.import_today_cost(key.id, cost, today).await?;
+                        let last_used_ms = key.last_used_at.map_or(0, |t| t.timestamp_millis());
+                        self.import_today_cost(key.id, cost, last_used_ms, today)
+                            .await?;
                     }
                     self.claim_secret_lookup(&key.secret_hash, key.id).await?;
                 }
@@ -345,18 +347,23 @@ impl Store {
         }
     }
 
-    /// Today's cost in the index the key list sorts by (kept if present).
+    /// Today's cost in the index the key list sorts by (kept if present), announced on the
+    /// listing's change stream so running instances sort by it at once.
     async fn import_today_cost(
         &self,
         id: KeyId,
         cost_nanos: i64,
+        last_used_ms: i64,
         today: NaiveDate,
     ) -> StoreResult<()> {
         let mut invocation = SCRIPTS.import_cost.key(index::cost_on(today));
         invocation
+            .key(index::CHANGES)
             .arg(id.to_string())
             .arg(cost_nanos)
-            .arg(expiry_ms(today, DAILY_RETENTION_DAYS));
+            .arg(expiry_ms(today, DAILY_RETENTION_DAYS))
+            .arg(last_used_ms)
+            .arg(index::CHANGES_CAP);
         let mut conn = self.conn();
         self.bounded(async move { invocation.invoke_async::<i64>(&mut conn).await })
             .await?;

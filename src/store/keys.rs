@@ -10,9 +10,8 @@ use super::records::{decode_key, decode_usage, encode_changes};
 use super::{decode, Store, StoreError, StoreResult, SCRIPTS};
 use crate::domain::budgets::week_start_local_ms;
 use crate::domain::ids::KeyId;
-use crate::domain::key::{ApiKey, KeySnapshot, KeyStatus, RateWindow};
+use crate::domain::key::{ApiKey, KeySnapshot, RateWindow};
 use crate::domain::key_fields::{KeyChanges, ACCOUNT_COUNT};
-use crate::domain::listing::ListQuery;
 use crate::domain::money::NanoUsd;
 
 /// What `write_key.lua` and `disable_if_expired.lua` return of a key for its index entries
@@ -278,8 +277,8 @@ impl Store {
             .arg(row.created_at)
             .arg(or(row.last_used_at, "0"))
             .arg(accounts)
-            .arg(index::TAG_MEMBERS_PREFIX)
-            .arg(index::ACCOUNT_KEYS_PREFIX);
+            .arg(index::ACCOUNT_KEYS_PREFIX)
+            .arg(index::CHANGES_CAP);
         let mut conn = self.conn();
         self.bounded(async move { invocation.invoke_async::<i64>(&mut conn).await })
             .await?;
@@ -319,9 +318,9 @@ impl Store {
             .key(index::cost_on(today))
             .key(index::DELETED)
             .arg(id.to_string())
-            .arg(index::TAG_MEMBERS_PREFIX)
             .arg(index::ACCOUNT_KEYS_PREFIX)
             .arg("erase")
+            .arg(index::CHANGES_CAP)
             .arg(index::REQUEST_MARKERS_PREFIX);
         let mut conn = self.conn();
         self.bounded(async move { invocation.invoke_async::<i64>(&mut conn).await })
@@ -375,64 +374,6 @@ impl Store {
         let mut conn = self.conn();
         pipe.query_async(&mut conn).await
     }
-    /// One page of ids and the number of keys that match.
-    pub async fn list_key_ids(
-        &self,
-        query: &ListQuery,
-        now: DateTime<Utc>,
-        today: NaiveDate,
-    ) -> StoreResult<(u64, Vec<KeyId>)> {
-        let tag_key = index::tag_members(query.tag.as_deref().unwrap_or(""));
-        let mut invocation = SCRIPTS.list_keys.prepare_invoke();
-        invocation
-            .key(index::CREATED)
-            .key(index::BY_NAME)
-            .key(index::LAST_USED)
-            .key(index::cost_on(today))
-            .key(index::DISABLED)
-            .key(index::EXPIRES)
-            .key(tag_key)
-            .key(index::SORT_SCRATCH)
-            .arg(query.sort.as_str())
-            .arg(if query.descending { "desc" } else { "asc" })
-            .arg(query.offset)
-            .arg(query.count)
-            .arg(query.tag.as_deref().unwrap_or(""))
-            .arg(query.status.map(KeyStatus::as_str).unwrap_or(""))
-            .arg(query.search.as_deref().unwrap_or(""))
-            .arg(now.timestamp_millis());
-        let mut conn = self.conn();
-        let reply: Vec<Value> = self
-            .bounded(async move { invocation.invoke_async(&mut conn).await })
-            .await?;
-        let from = "list_keys.lua";
-        let [total, ids @ ..] = reply.as_slice() else {
-            return Err(StoreError::unexpected(from, "an empty reply"));
-        };
-        let total: u64 = decode(from, total)?;
-        let mut page = Vec::with_capacity(ids.len());
-        for id in ids {
-            // Ids come from the indexes, which only keyward writes.
-            if let Some(id) = KeyId::parse(&decode::<String>(from, id)?) {
-                page.push(id);
-            }
-        }
-        Ok((total, page))
-    }
-
-    pub async fn expired_active_ids(&self, now: DateTime<Utc>) -> StoreResult<Vec<KeyId>> {
-        let mut invocation = SCRIPTS.expired_active.prepare_invoke();
-        invocation
-            .key(index::EXPIRES)
-            .key(index::DISABLED)
-            .arg(now.timestamp_millis());
-        let mut conn = self.conn();
-        let ids: Vec<String> = self
-            .bounded(async move { invocation.invoke_async(&mut conn).await })
-            .await?;
-        Ok(ids.iter().filter_map(|s| KeyId::parse(s)).collect())
-    }
-
     /// Disables the key if it is active and expired at `now`; `true` when this call did it.
     pub async fn disable_if_expired(&self, id: KeyId, now: DateTime<Utc>) -> StoreResult<bool> {
         let mut invocation = SCRIPTS.disable_if_expired.key(KeyNames::new(id).record());
@@ -450,18 +391,6 @@ impl Store {
         }
     }
 
-    /// Every tag in use with its number of keys, most used first.
-    pub async fn tags(&self) -> StoreResult<Vec<(String, u64)>> {
-        let mut conn = self.conn();
-        let tags: Vec<(String, f64)> = self
-            .bounded(async move { conn.zrevrange_withscores(index::TAG_COUNTS, 0, -1).await })
-            .await?;
-        Ok(tags
-            .into_iter()
-            .map(|(t, n)| (t, n.max(0.0) as u64))
-            .collect())
-    }
-
     /// Whether an upstream account was ever bound to a key or reported with usage.
     pub async fn is_known_account(&self, account: &str) -> StoreResult<bool> {
         let mut conn = self.conn();
@@ -472,14 +401,40 @@ impl Store {
         Ok(score.is_some())
     }
 
-    /// Ids of the keys bound to an upstream account.
-    pub async fn keys_bound_to(&self, account: &str) -> StoreResult<Vec<KeyId>> {
+    pub async fn bound_key_count(&self, account: &str) -> StoreResult<u64> {
         let mut conn = self.conn();
         let set = index::account_keys(account);
-        let ids: Vec<String> = self
-            .bounded(async move { conn.smembers(set).await })
-            .await?;
-        Ok(ids.iter().filter_map(|s| KeyId::parse(s)).collect())
+        self.bounded(async move { conn.scard(set).await }).await
+    }
+
+    /// Up to `limit` ids of the keys bound to an upstream account, read with `SSCAN` in small
+    /// steps (never the whole set in one command).
+    pub async fn keys_bound_to(&self, account: &str, limit: usize) -> StoreResult<Vec<KeyId>> {
+        let mut found = Vec::new();
+        let mut cursor = 0u64;
+        loop {
+            let mut conn = self.conn();
+            let set = index::account_keys(account);
+            let (next, ids): (u64, Vec<String>) = self
+                .bounded(async move {
+                    redis::cmd("SSCAN")
+                        .arg(set)
+                        .arg(cursor)
+                        .arg("COUNT")
+                        .arg(100)
+                        .query_async(&mut conn)
+                        .await
+                })
+                .await?;
+            found.extend(ids.iter().filter_map(|s| KeyId::parse(s)));
+            cursor = next;
+            if cursor == 0 || found.len() >= limit {
+                found.truncate(limit);
+                found.sort_by_key(|id| id.to_string());
+                found.dedup();
+                return Ok(found);
+            }
+        }
     }
 }
 

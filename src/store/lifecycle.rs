@@ -99,9 +99,9 @@ impl Store {
             .key(index::cost_on(today))
             .key(index::DELETED)
             .arg(id.to_string())
-            .arg(index::TAG_MEMBERS_PREFIX)
             .arg(index::ACCOUNT_KEYS_PREFIX)
             .arg("soft")
+            .arg(index::CHANGES_CAP)
             .arg(deleted_at.timestamp_millis())
             .arg(revision);
         let mut conn = self.conn();
@@ -199,15 +199,22 @@ impl Store {
         Ok((total, ids.iter().filter_map(|s| KeyId::parse(s)).collect()))
     }
 
-    /// Keys deleted before `cutoff`, for the erase job.
-    pub async fn deleted_before(&self, cutoff: DateTime<Utc>) -> StoreResult<Vec<KeyId>> {
+    /// Up to `limit` keys deleted before `cutoff`, longest deleted first, for the erase job
+    /// (which erases them and asks again, so no read walks every deleted key).
+    pub async fn deleted_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<KeyId>> {
         let mut conn = self.conn();
         let ids: Vec<String> = self
             .bounded(async move {
-                conn.zrangebyscore(
+                conn.zrangebyscore_limit(
                     index::DELETED,
                     "-inf",
                     format!("({}", cutoff.timestamp_millis()),
+                    0,
+                    limit as isize,
                 )
                 .await
             })

@@ -7,6 +7,7 @@ mod conn;
 mod import;
 mod keys;
 mod lifecycle;
+mod listing;
 mod meta;
 pub mod names;
 mod records;
@@ -27,6 +28,7 @@ pub use admission::{Admission, RuleInput, ScriptRefusal, Verdict, VerifyRequest}
 pub use audit::AuditLimits;
 pub use conn::RedisConn;
 pub use keys::{ExtendOutcome, Extension};
+pub use listing::{ChangeBatch, LoadStep, CHANGES_STEP};
 pub use meta::EncryptionKeyCheck;
 pub use sessions::RedisSessionStore;
 pub use throttle::{AttemptVerdict, SignInLimits, SignInSettlement};
@@ -103,8 +105,6 @@ pub(crate) struct Scripts {
     pub delete_key: Script,
     pub index_upsert: Script,
     pub index_remove: Script,
-    pub list_keys: Script,
-    pub expired_active: Script,
     pub extend_key: Script,
     pub release_lease: Script,
     pub leave_queue: Script,
@@ -121,8 +121,6 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     delete_key: Script::new(include_str!("scripts/delete_key.lua")),
     index_upsert: Script::new(include_str!("scripts/index_upsert.lua")),
     index_remove: Script::new(include_str!("scripts/index_remove.lua")),
-    list_keys: Script::new(include_str!("scripts/list_keys.lua")),
-    expired_active: Script::new(include_str!("scripts/expired_active.lua")),
     extend_key: Script::new(include_str!("scripts/extend_key.lua")),
     release_lease: Script::new(include_str!("scripts/release_lease.lua")),
     leave_queue: Script::new(include_str!("scripts/leave_queue.lua")),

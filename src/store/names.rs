@@ -130,42 +130,40 @@ pub mod index {
 
     pub const REVISIONS: &str = "kw:{idx}:rev";
     pub const CREATED: &str = "kw:{idx}:created";
-    pub const BY_NAME: &str = "kw:{idx}:byname";
     pub const NAMES: &str = "kw:{idx}:names";
     pub const LAST_USED: &str = "kw:{idx}:lastused";
     pub const DISABLED: &str = "kw:{idx}:disabled";
     pub const EXPIRES: &str = "kw:{idx}:expires";
-    pub const TAG_COUNTS: &str = "kw:{idx}:tags";
     pub const KEY_TAGS: &str = "kw:{idx}:keytags";
     pub const KEY_ACCOUNTS: &str = "kw:{idx}:keyaccounts";
     pub const ACCOUNTS: &str = "kw:{idx}:accounts";
     /// Prefixes completed inside scripts (same slot, so scripts may build them).
-    pub const TAG_MEMBERS_PREFIX: &str = "kw:{idx}:tag:";
     pub const ACCOUNT_KEYS_PREFIX: &str = "kw:{idx}:accountkeys:";
     pub const REQUEST_MARKERS_PREFIX: &str = "kw:{idx}:reqs:";
-    pub const SORT_SCRATCH: &str = "kw:{idx}:sort-scratch";
+    /// Every change to the listing indexes, in the order applied (a capped stream): each
+    /// instance's in-process listing index follows it (see `service::keys::listing`).
+    pub const CHANGES: &str = "kw:{idx}:changes";
+    /// About how many entries `CHANGES` keeps (`MAXLEN ~`); `record_ledger.lua` and
+    /// `undo_ledger.lua` spell the same number. An instance further behind reloads its index.
+    pub const CHANGES_CAP: u64 = 200_000;
     /// Soft-deleted keys (sorted set: id -> deleted at ms); they are in no other index.
     pub const DELETED: &str = "kw:{idx}:deleted";
 
-    /// The indexes `index_upsert.lua` and `index_remove.lua` keep one entry of each key in, as
-    /// their `KEYS[1..11]` in this order.
-    pub const PER_KEY: [&str; 11] = [
+    /// The indexes `index_upsert.lua` and `index_remove.lua` keep one entry of each key in, and
+    /// the change stream, as their `KEYS[1..10]` in this order. (Name, tag and status queries
+    /// run in each instance's listing index, so there is no name or tag index here.)
+    pub const PER_KEY: [&str; 10] = [
         REVISIONS,
         CREATED,
-        BY_NAME,
         NAMES,
         LAST_USED,
         DISABLED,
         EXPIRES,
-        TAG_COUNTS,
         KEY_TAGS,
         KEY_ACCOUNTS,
         ACCOUNTS,
+        CHANGES,
     ];
-
-    pub fn tag_members(tag: &str) -> String {
-        format!("{TAG_MEMBERS_PREFIX}{tag}")
-    }
     pub fn account_keys(account: &str) -> String {
         format!("{ACCOUNT_KEYS_PREFIX}{account}")
     }

@@ -212,7 +212,8 @@ impl Store {
                 .key(index::cost_on(usage.today))
                 .key(index::account_day(account, usage.today))
                 .key(index::ACCOUNTS)
-                .key(index::request_markers(&key_id));
+                .key(index::request_markers(&key_id))
+                .key(index::CHANGES);
         };
 
         let mut ledger_side = SCRIPTS.record_ledger.prepare_invoke();

@@ -1,8 +1,11 @@
 //! Listing: paging, search, tag and status filters, sorting, query validation.
 
+use std::time::{Duration, Instant};
+
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use crate::support::app::ADMIN_TOKEN;
 use crate::support::{expires_soon, TestApp};
 
 async fn names(app: &TestApp, query: &str) -> (u64, Vec<String>) {
@@ -142,4 +145,162 @@ async fn bad_query_parameters_name_the_parameter() {
         app.admin(Method::GET, &long, None).await.0,
         StatusCode::BAD_REQUEST
     );
+}
+
+/// `(total, names)` of a list page read from another instance.
+async fn names_on(app: &TestApp, base: &str, query: &str) -> (u64, Vec<String>) {
+    let response = app
+        .http
+        .get(format!("{base}/api/v1/admin/keys?{query}"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("list sent");
+    assert_eq!(response.status(), StatusCode::OK, "{query}");
+    let body: Value = response.json().await.expect("json");
+    let names = body["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["name"].as_str().expect("name").to_string())
+        .collect();
+    (body["total"].as_u64().expect("total"), names)
+}
+
+/// Polls another instance's list until it shows `expected` (the listing index follows a
+/// change stream), failing after a deadline rather than sleeping and hoping.
+async fn wait_for_list(app: &TestApp, base: &str, query: &str, expected: (u64, Vec<&str>)) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (total, names) = names_on(app, base, query).await;
+        if total == expected.0 && names == expected.1 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{query}: still ({total}, {names:?}), expected {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn another_instance_lists_creates_renames_tags_disables_and_deletes() {
+    let app = TestApp::spawn().await;
+    let second = app.second_instance();
+    let other = second.url("");
+    // Read once, so the second instance's index is loaded before the writes.
+    assert_eq!(names_on(&app, &other, "").await.0, 0);
+
+    let (first, _) = app
+        .create_key(json!({"name": "First one", "tags": ["blue"]}))
+        .await;
+    let (second_id, _) = app.create_key(json!({"name": "second"})).await;
+    wait_for_list(&app, &other, "sort=name", (2, vec!["First one", "second"])).await;
+    wait_for_list(&app, &other, "tag=blue", (1, vec!["First one"])).await;
+
+    let patch = |id: &str, body: Value| {
+        let path = format!("/api/v1/admin/keys/{id}");
+        let app = &app;
+        async move {
+            let (status, _) = app.admin(Method::PATCH, &path, Some(body)).await;
+            assert_eq!(status, StatusCode::OK);
+        }
+    };
+    patch(&first, json!({"name": "renamed", "tags": ["green"]})).await;
+    patch(&second_id, json!({"isActive": false})).await;
+    wait_for_list(&app, &other, "q=renam", (1, vec!["renamed"])).await;
+    wait_for_list(&app, &other, "tag=blue", (0, vec![])).await;
+    wait_for_list(&app, &other, "tag=green", (1, vec!["renamed"])).await;
+    wait_for_list(&app, &other, "status=disabled", (1, vec!["second"])).await;
+    wait_for_list(&app, &other, "status=active", (1, vec!["renamed"])).await;
+
+    // Usage recorded through the first instance moves the second's cost and last-use orders.
+    let usage = json!({"keyId": second_id, "model": "claude-sonnet-4-5",
+                       "usage": {"input_tokens": 100, "output_tokens": 0}});
+    assert_eq!(app.record_usage(usage).await.0, StatusCode::OK);
+    wait_for_list(
+        &app,
+        &other,
+        "sort=dailyCost&order=desc",
+        (2, vec!["second", "renamed"]),
+    )
+    .await;
+    wait_for_list(
+        &app,
+        &other,
+        "sort=lastUsedAt&order=desc",
+        (2, vec!["second", "renamed"]),
+    )
+    .await;
+
+    let (status, _) = app
+        .admin(Method::DELETE, &format!("/api/v1/admin/keys/{first}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    wait_for_list(&app, &other, "", (1, vec!["second"])).await;
+    wait_for_list(&app, &other, "status=deleted", (1, vec!["renamed"])).await;
+}
+
+#[tokio::test]
+async fn a_restarted_instance_lists_every_key_as_it_is() {
+    let app = TestApp::spawn().await;
+    for n in 1..=30 {
+        let tags = if n % 3 == 0 {
+            json!(["third"])
+        } else {
+            json!([])
+        };
+        app.create_key(json!({"name": format!("key {n:02}"), "tags": tags}))
+            .await;
+    }
+    let mut second = app.second_instance();
+    let expected_third: Vec<String> = (1..=30)
+        .filter(|n| n % 3 == 0)
+        .map(|n| format!("key {n:02}"))
+        .collect();
+    let third: Vec<&str> = expected_third.iter().map(String::as_str).collect();
+    wait_for_list(
+        &app,
+        &second.url(""),
+        "tag=third&sort=name",
+        (10, third.clone()),
+    )
+    .await;
+    assert!(second.terminate(), "the second instance stops cleanly");
+
+    // Changes while it is down, then a fresh start loads them.
+    let (id, _) = app
+        .create_key(json!({"name": "key 31", "tags": ["third"]}))
+        .await;
+    app.admin(
+        Method::PATCH,
+        &format!("/api/v1/admin/keys/{id}"),
+        Some(json!({"isActive": false})),
+    )
+    .await;
+    let restarted = app.second_instance();
+    let mut with_new = third.clone();
+    with_new.push("key 31");
+    wait_for_list(
+        &app,
+        &restarted.url(""),
+        "tag=third&sort=name",
+        (11, with_new),
+    )
+    .await;
+    wait_for_list(
+        &app,
+        &restarted.url(""),
+        "status=disabled",
+        (1, vec!["key 31"]),
+    )
+    .await;
+    wait_for_list(
+        &app,
+        &restarted.url(""),
+        "q=key 0&perPage=3&sort=name&order=desc",
+        (9, vec!["key 09", "key 08", "key 07"]),
+    )
+    .await;
 }

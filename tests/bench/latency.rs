@@ -68,6 +68,40 @@ impl Api {
 /// Signs in to the dashboard like a browser, then times the server-rendered key list with
 /// 50 rows (HTML, the same data as the API's list plus the template).
 pub async fn dashboard_latency(base_url: &str) -> BenchResult<Latency> {
+    let client = sign_in(base_url).await?;
+    let url = format!("{base_url}/keys?perPage=50");
+    let get_page = || async {
+        let response = client
+            .get(&url)
+            .send()
+            .await
+            .context(format!("GET {url}"))?;
+        let status = response.status();
+        let html = response.text().await.context(format!("reading {url}"))?;
+        if status != reqwest::StatusCode::OK || html.matches("data-key-id=").count() != 50 {
+            return Err(format!("GET {url} answered {status} without 50 rows"));
+        }
+        Ok::<(), String>(())
+    };
+    for _ in 0..LATENCY_WARMUP {
+        get_page().await?;
+    }
+    let mut samples_ms = Vec::with_capacity(LATENCY_SAMPLES);
+    for _ in 0..LATENCY_SAMPLES {
+        let started = Instant::now();
+        get_page().await?;
+        samples_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let latency = Latency::from_samples(samples_ms);
+    println!(
+        "dashboard /keys: 50 rows, p50 {:.2} ms, p99 {:.2} ms",
+        latency.p50_ms, latency.p99_ms
+    );
+    Ok(latency)
+}
+
+/// A client signed in to the dashboard (its session cookie kept).
+pub async fn sign_in(base_url: &str) -> BenchResult<reqwest::Client> {
     let client = reqwest::Client::builder()
         .cookie_store(true)
         .timeout(Duration::from_secs(30))
@@ -103,33 +137,5 @@ pub async fn dashboard_latency(base_url: &str) -> BenchResult<Latency> {
             signed_in.url()
         ));
     }
-    let url = format!("{base_url}/keys?perPage=50");
-    let get_page = || async {
-        let response = client
-            .get(&url)
-            .send()
-            .await
-            .context(format!("GET {url}"))?;
-        let status = response.status();
-        let html = response.text().await.context(format!("reading {url}"))?;
-        if status != reqwest::StatusCode::OK || html.matches("data-key-id=").count() != 50 {
-            return Err(format!("GET {url} answered {status} without 50 rows"));
-        }
-        Ok::<(), String>(())
-    };
-    for _ in 0..LATENCY_WARMUP {
-        get_page().await?;
-    }
-    let mut samples_ms = Vec::with_capacity(LATENCY_SAMPLES);
-    for _ in 0..LATENCY_SAMPLES {
-        let started = Instant::now();
-        get_page().await?;
-        samples_ms.push(started.elapsed().as_secs_f64() * 1000.0);
-    }
-    let latency = Latency::from_samples(samples_ms);
-    println!(
-        "dashboard /keys: 50 rows, p50 {:.2} ms, p99 {:.2} ms",
-        latency.p50_ms, latency.p99_ms
-    );
-    Ok(latency)
+    Ok(client)
 }

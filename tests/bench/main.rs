@@ -17,6 +17,7 @@ mod memory;
 mod ratios;
 mod reference;
 mod report;
+mod scale;
 mod seed;
 mod soak;
 mod soak_report;
@@ -33,7 +34,6 @@ use machine::RedisGet;
 use ratios::{HotPaths, ReferenceRuns};
 use reference::Reference;
 use report::{Figures, Setup};
-use seed::{SEED_IN_FLIGHT, TOTAL_KEYS};
 use wrk::WrkLoad;
 
 type BenchResult<T> = Result<T, String>;
@@ -82,6 +82,10 @@ fn main() -> ExitCode {
 
 async fn run() -> BenchResult<()> {
     let config = BenchConfig::from_env()?;
+    // `BENCH_INDEX_ONLY=1`: only the in-process listing index at BENCH_KEYS keys (no servers).
+    if std::env::var("BENCH_INDEX_ONLY").is_ok() {
+        return scale::index_figures(scale::bench_keys()?);
+    }
     harness::require_tools()?;
     println!("configuration: {}", config.describe());
     // Declared first so it is removed last, after all servers are gone.
@@ -114,7 +118,10 @@ async fn run() -> BenchResult<()> {
         secs: config.wrk_secs,
     };
 
-    let (figures, reference) = measure(&load, &redis.url(), first_pid, redis_get).await?;
+    let bench_keys = scale::bench_keys()?;
+    let memory_before_seed = scale::used_memory(&redis).await?;
+    let (figures, reference, seeded) =
+        measure(&load, &redis.url(), first_pid, redis_get, bench_keys).await?;
     let setup = Setup {
         configuration: config.describe(),
         cpus: machine::cpu_count(),
@@ -133,6 +140,8 @@ async fn run() -> BenchResult<()> {
             usage: &figures.usage,
         },
     );
+    let api = apis.first().ok_or("no keyward instance to measure")?;
+    scale::run(api, &redis, first_pid, &seeded, memory_before_seed).await?;
 
     if let Some(soak_secs) = config.soak_secs {
         let report = soak::soak(&apis, &pids, soak_secs).await?;
@@ -150,7 +159,8 @@ async fn measure(
     redis_url: &str,
     keyward_pid: u32,
     redis_get: RedisGet,
-) -> BenchResult<(Figures, ReferenceRuns)> {
+    bench_keys: usize,
+) -> BenchResult<(Figures, ReferenceRuns, scale::Seeded)> {
     let api = load.apis.first().ok_or("no keyward instance to measure")?;
     let key_a = api.create_key(&json!({"name": "bench-check"})).await?;
     let key_b = api
@@ -161,12 +171,12 @@ async fn measure(
             "concurrencyLimit": 0,
         }))
         .await?;
-    let seeding = seed::seed_keys(api, TOTAL_KEYS - 2).await?;
+    let seeded = scale::seed(api, bench_keys - 2).await?;
     println!(
-        "seeded {} keys in {:.1} s ({:.0} keys/s, {SEED_IN_FLIGHT} in flight)",
-        TOTAL_KEYS - 2,
-        seeding.as_secs_f64(),
-        (TOTAL_KEYS - 2) as f64 / seeding.as_secs_f64()
+        "seeded {} keys in {:.1} s ({:.0} keys/s)",
+        seeded.keys,
+        seeded.elapsed.as_secs_f64(),
+        seeded.rate()
     );
 
     let verify_path = "/api/v1/keys/verify";
@@ -219,7 +229,7 @@ async fn measure(
     let search = api
         .list_latency(
             "search q=needle",
-            &format!("page=1&perPage=50&q={}", seed::NEEDLE),
+            &format!("page=1&perPage=50&q={}", scale::NEEDLE),
         )
         .await?;
     let deep_page = api
@@ -250,5 +260,5 @@ async fn measure(
         before: reference_before,
         after: reference_after,
     };
-    Ok((figures, reference))
+    Ok((figures, reference, seeded))
 }

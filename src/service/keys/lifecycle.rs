@@ -61,13 +61,26 @@ impl KeyService {
         now: DateTime<Utc>,
         retention: TimeDelta,
     ) -> ServiceResult<usize> {
+        const STEP: usize = 500;
         let mut erased = 0;
-        for id in self.inner.store.deleted_before(now - retention).await? {
-            if self.erase(id).await? {
-                erased += 1;
+        loop {
+            let due = self
+                .inner
+                .store
+                .deleted_before(now - retention, STEP)
+                .await?;
+            let mut erased_now = 0;
+            for id in &due {
+                if self.erase(*id).await? {
+                    erased_now += 1;
+                }
+            }
+            erased += erased_now;
+            // A short step was the last; a step that erased nothing would repeat itself.
+            if due.len() < STEP || erased_now == 0 {
+                return Ok(erased);
             }
         }
-        Ok(erased)
     }
 
     /// A new secret for the key, which keeps its id, limits and usage; the old secret keeps

@@ -5,9 +5,11 @@
 -- KEYS[1] created index  KEYS[2] last-used index  KEYS[3] today's cost index
 -- KEYS[4] the account's usage hash for today  KEYS[5] known accounts
 -- KEYS[6] the key's applied request ids (sorted set: request id -> expiry ms)
+-- KEYS[7] the listing change stream (last use and today's cost after this record)
 -- ARGV[1] key id  ARGV[2] now ms  ARGV[3] model  ARGV[4] account id or ''  ARGV[5] day expiry ms
 -- ARGV[6] request id or ''  ARGV[7] request id expiry ms  ARGV[8] largest value a counter may reach
--- ARGV[9..] counter name, amount pairs as in record_usage.lua
+-- ARGV[9..] counter name, amount pairs as in record_usage.lua; the stream's length cap is
+-- `stream_cap` below (ARGV pairs leave no fixed place for it)
 -- Returns {'unindexed'} for a key that is not indexed (deleted meanwhile: nothing written, so
 -- no ghost entries appear); {'repeat'} when this request id was applied here already (nothing
 -- written); {'full', counter} when a counter would pass ARGV[8] (nothing written); else
@@ -21,6 +23,7 @@ if request_id ~= '' then
 end
 local account = ARGV[4]
 local max_counter = tonumber(ARGV[8])
+local stream_cap = 200000
 
 -- Every counter is checked before the first write (see record_usage.lua).
 -- Amounts stay text for the writes (Lua prints numbers above 10^14 rounded); `room` holds,
@@ -68,4 +71,7 @@ if request_id ~= '' then
   local newest = redis.call('ZRANGE', KEYS[6], -1, -1, 'WITHSCORES')
   redis.call('PEXPIREAT', KEYS[6], newest[2])
 end
+local cost_now = redis.call('ZSCORE', KEYS[3], ARGV[1]) or '0'
+redis.call('XADD', KEYS[7], 'MAXLEN', '~', stream_cap, '0-*', 'o', 'c', 'i', ARGV[1], 'l', ARGV[2],
+  'd', KEYS[3], 'v', cost_now)
 return {'ok', previous_last_used, previous_account}

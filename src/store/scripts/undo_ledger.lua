@@ -1,7 +1,7 @@
 -- Take back the index side of a usage record whose key side refused it (a full counter, or the
 -- key gone), so a record is applied whole or not at all. Every key here carries the index
 -- hash tag.
--- KEYS as in record_ledger.lua.
+-- KEYS as in record_ledger.lua (KEYS[7] the listing change stream: the values after the undo).
 -- ARGV[1] key id  ARGV[2] now ms the record was applied with  ARGV[3] model  ARGV[4] account id or ''
 -- ARGV[5] request id or ''  ARGV[6] '1' when this caller applied the record itself (a repeat
 -- did not, and knows no previous scores)  ARGV[7] previous last-used score or ''
@@ -51,4 +51,6 @@ if ARGV[6] == '1' then
     end
   end
 end
+redis.call('XADD', KEYS[7], 'MAXLEN', '~', 200000, '0-*', 'o', 'c', 'i', id, 'l',
+  redis.call('ZSCORE', KEYS[2], id) or '0', 'd', KEYS[3], 'v', redis.call('ZSCORE', KEYS[3], id) or '0')
 return take_back and 1 or 0
