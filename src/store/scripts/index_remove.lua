@@ -8,8 +8,14 @@
 --        index write of an earlier revision (an update racing the delete) cannot list the key
 --        again; the applied usage request ids are kept too, so a retried usage record is still
 --        applied once if the key is restored.
--- Returns 1.
+-- Returns 1, or 0 for a soft delete already listed at this revision.
 local id = ARGV[1]
+-- A soft delete already listed at this revision (an import run again) changes nothing, and
+-- announces nothing.
+if ARGV[3] == 'soft' and redis.call('HGET', KEYS[1], id) == ARGV[6]
+    and redis.call('ZSCORE', KEYS[12], id) then
+  return 0
+end
 for _, account in ipairs(cjson.decode(redis.call('HGET', KEYS[8], id) or '[]')) do
   redis.call('SREM', ARGV[2] .. account, id)
 end
