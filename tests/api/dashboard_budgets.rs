@@ -377,3 +377,30 @@ async fn budget_bars_and_the_monthly_total_refresh_without_a_reload() {
 }
 
 const BROWSER_PASSWORD: &str = "budget-bars-password-1";
+
+#[tokio::test]
+async fn an_account_page_counts_every_bound_key_and_says_when_it_lists_only_the_first() {
+    let app = spawn().await;
+    let client = browser_like();
+    sign_in(&app, &client).await;
+    let (status, _) = app
+        .admin(
+            reqwest::Method::POST,
+            "/api/v1/admin/keys/batch",
+            Some(json!({"count": 230, "namePrefix": "pooled", "claudeAccountId": "acct-big"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let html = page(&app, &client, "/accounts/acct-big").await;
+    assert!(
+        html.contains(
+            r#"<span class="stat-label">Bound keys</span><span class="stat-value">230</span>"#
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains("Showing the first 200 of 230 bound keys."),
+        "{html}"
+    );
+    assert_eq!(html.matches(r#"<td data-label="Key">"#).count(), 200);
+}

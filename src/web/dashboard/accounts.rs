@@ -97,6 +97,8 @@ struct AccountPage {
     charts: UsageCharts,
     period: UsageTotals,
     keys: Vec<KeyView>,
+    /// Every key bound to the account; `keys` holds only the first few hundred.
+    bound_keys: usize,
 }
 
 impl AccountPage {
@@ -127,7 +129,9 @@ async fn route_get_account(
         UsageCharts::new(days, &usage).flag_fallback(|model| state.keys.priced_by_fallback(model));
     let zone = state.keys.zone();
     let keys = state.keys.keys_bound_to(&account).await?;
+    let bound_keys = state.keys.bound_key_count(&account).await?;
     Ok(AccountPage {
+        bound_keys,
         csrf: admin.csrf,
         flashes: Flash::take_all(&admin.session).await?,
         account,
