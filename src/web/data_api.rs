@@ -465,12 +465,11 @@ struct KeyExport {
     total: u64,
 }
 
-/// Every key the list's filters select (`q`, `secret`, `tag`, `status`, `sort`, `order`; `page`
-/// and `perPage` are checked but the export has every page), one list page per chunk.
 /// Every key the list's filters select, as CSV
 ///
-/// All pages, streamed; columns named like the key's JSON fields; cells that a spreadsheet
-/// would run as a formula get a leading `'`.
+/// All pages, streamed one list page per chunk (`page` and `perPage` are checked but the export
+/// has every page); columns named like the key's JSON fields; cells that a spreadsheet would run
+/// as a formula get a leading `'`.
 #[utoipa::path(
     get,
     path = "/api/v1/admin/keys.csv",
