@@ -17,7 +17,9 @@ use super::list_params::{ListParams, PageSizes};
 use super::views::{daily_usage, key_json, time, DayUsageJson, KeyJson};
 use super::AppState;
 use crate::domain::ids::{is_account_id, KeyId};
+use crate::domain::key::KeySnapshot;
 use crate::domain::key_fields::KeyFieldsInput;
+use crate::domain::listing::ListQuery;
 use crate::domain::role::AdminRole;
 
 pub fn routes() -> Vec<RouteSpec> {
@@ -143,13 +145,7 @@ struct AccountUsageBody {
 )]
 async fn route_get_keys(State(state): State<AppState>, query: QueryPairs) -> ApiResult<Response> {
     let list = ListParams::parse(&query, PAGE_SIZES)?;
-    let (total, keys) = match query.get("secret") {
-        Some(secret) => {
-            let found = state.keys.find_by_secret(secret.trim()).await?;
-            (found.iter().count() as u64, found.into_iter().collect())
-        }
-        None => state.keys.list(&list.query).await?,
-    };
+    let (total, keys) = selected_keys(&state, &query, &list.query).await?;
     let now = Utc::now();
     let body = KeyListBody {
         keys: keys.iter().map(|k| key_json(k, now)).collect(),
@@ -158,6 +154,27 @@ async fn route_get_keys(State(state): State<AppState>, query: QueryPairs) -> Api
         per_page: list.per_page,
     };
     Ok(Json(&body).into_response())
+}
+
+/// The keys a list query selects (the list and its CSV export): with `secret=`, the one key
+/// that whole secret belongs to (or none), else the page `list` asks for.
+pub(super) async fn selected_keys(
+    state: &AppState,
+    query: &QueryPairs,
+    list: &ListQuery,
+) -> ApiResult<(u64, Vec<KeySnapshot>)> {
+    Ok(match query.get("secret") {
+        Some(secret) => {
+            let found: Vec<KeySnapshot> = state
+                .keys
+                .find_by_secret(secret.trim())
+                .await?
+                .into_iter()
+                .collect();
+            (found.len() as u64, found)
+        }
+        None => state.keys.list(list).await?,
+    })
 }
 
 /// Create a key

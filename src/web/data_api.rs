@@ -14,7 +14,7 @@ use futures::stream::{self, Stream};
 use serde::Serialize;
 
 use super::access::{get, Access, RouteSpec};
-use super::admin_api::parse_key_id;
+use super::admin_api::{parse_key_id, selected_keys};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::QueryPairs;
 use super::list_params::{ListParams, PageSizes};
@@ -505,18 +505,7 @@ async fn route_get_keys_csv(
         count: CSV_PAGE,
         ..list.query
     };
-    let (total, first) = match query.get("secret") {
-        Some(secret) => {
-            let found: Vec<KeySnapshot> = state
-                .keys
-                .find_by_secret(secret.trim())
-                .await?
-                .into_iter()
-                .collect();
-            (found.len() as u64, found)
-        }
-        None => state.keys.list(&page_query).await?,
-    };
+    let (total, first) = selected_keys(&state, &query, &page_query).await?;
     let first_chunk = key_chunk(CsvChunk::first(&KEY_COLUMNS), &first, zone);
     page_query.offset = first.len() as u64;
     // A full first page may have more after it; a short one (or a search by secret) is all.

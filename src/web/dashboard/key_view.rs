@@ -88,7 +88,6 @@ pub struct BudgetBar {
     pub spent: String,
     pub limit: String,
     pub ratio: f64,
-    pub percent: String,
     /// `ok`, `warn` (past 80 %) or `full` (at or over the limit).
     pub level: &'static str,
     /// The share with the amber/red word, as the bar's text reads (the live refresh sends it).
@@ -104,7 +103,6 @@ impl BudgetBar {
             spent: usd(spent),
             limit: usd(limit),
             ratio: share.clamp(0.0, 1.0),
-            percent: percent(share),
             level,
             text: format!("{}{}", percent(share), level_text(level)),
         }
