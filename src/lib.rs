@@ -305,6 +305,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         keys,
         admins,
         metrics: metrics_handle(),
+        key_data: web::KeyDataCache::new(web::KEY_DATA_ENTRIES),
     });
     tokio::spawn(metrics_upkeep(state.metrics.clone()));
     tracing::info!(%address, "keyward listening");

@@ -25,8 +25,8 @@ use crate::domain::timezone::Zone;
 use crate::domain::usage::{UsageRefusal, UsageReport, MAX_COUNTER};
 use crate::domain::FieldErrors;
 use crate::store::{
-    AttemptVerdict, AuditLimits, ExtendOutcome, Extension, RecordOutcome, RuleInput, ScriptRefusal,
-    Store, UsageWrite, Verdict, VerifyRequest,
+    AttemptVerdict, AuditLimits, ExtendOutcome, Extension, RecordCopy, RecordOutcome, RuleInput,
+    ScriptRefusal, Store, UsageWrite, Verdict, VerifyRequest,
 };
 
 use super::{ServiceError, ServiceResult};
@@ -73,6 +73,8 @@ pub struct VerifyInput<'a> {
 #[derive(Debug, Clone)]
 pub struct Verified {
     pub key: Arc<ApiKey>,
+    /// The record's revision `key` was read at (`lastUsedAt` aside, which moves without one).
+    pub revision: u64,
     pub lease: Option<(LeaseId, DateTime<Utc>)>,
     pub window: Option<RateWindow>,
 }
@@ -110,7 +112,7 @@ struct Inner {
     secret_ids: Cache<String, KeyId>,
     known_ids: Cache<KeyId, ()>,
     /// Key records by revision, so a verify does not fetch an unchanged record again.
-    records: Cache<KeyId, (u64, Arc<ApiKey>)>,
+    records: Cache<KeyId, Arc<RecordCopy>>,
     listing: listing::Listing,
 }
 
@@ -464,7 +466,8 @@ impl KeyService {
         // The model's names and the matched clients are worked out only for a key that may
         // restrict them: when the cached record has no such restriction they are held back,
         // and the script asks for them if the stored record has one after all.
-        let mut hold_back = cached.as_ref().map_or((false, false), |(_, key)| {
+        let mut hold_back = cached.as_ref().map_or((false, false), |copy| {
+            let key = &copy.key;
             (
                 input.model.is_some() && !key.enable_model_restriction,
                 input.client.is_some() && !key.enable_client_restriction,
@@ -505,7 +508,7 @@ impl KeyService {
                     today: self.today(now),
                     local_offset_ms: self.local_offset_ms(now),
                     client_ip_hex: input.client_ip.map(address_hex),
-                    cached_revision: cached.as_ref().map(|(revision, _)| *revision),
+                    cached: cached.as_deref(),
                     waiter,
                     max_waiters: self.inner.max_waiters,
                 })
@@ -553,15 +556,13 @@ impl KeyService {
                 tracing::warn!(key_id = %id, %error, "could not index the activated key's expiry");
             }
         }
-        let key = match (admission.key, cached) {
+        let key = match (admission.record, cached) {
             (Some(fresh), _) => {
-                let fresh = Arc::new(fresh);
-                self.inner
-                    .records
-                    .insert(id, (admission.revision, fresh.clone()));
-                fresh
+                let key = fresh.key.clone();
+                self.inner.records.insert(id, fresh);
+                key
             }
-            (None, Some((_, cached))) => cached,
+            (None, Some(cached)) => cached.key.clone(),
             (None, None) => return Ok(Err((refused(Refusal::NotFound, 0), None))),
         };
         // lastUsedAt changes with every usage record without a new revision.
@@ -575,6 +576,7 @@ impl KeyService {
         };
         Ok(Ok(Verified {
             key,
+            revision: admission.revision,
             lease: admission.lease,
             window: admission.window,
         }))

@@ -30,8 +30,9 @@ pub struct VerifyRequest<'a> {
     pub local_offset_ms: i64,
     /// The client address as `budgets::address_hex` writes it; `None` when not sent.
     pub client_ip_hex: Option<String>,
-    /// The record revision the caller has cached; the record is then not sent again.
-    pub cached_revision: Option<u64>,
+    /// The caller's copy of the record: the script then reads only what changes without a new
+    /// revision, and does not send the record again while the revision is current.
+    pub cached: Option<&'a RecordCopy>,
     /// When the request may wait for a slot: its place in the key's queue
     /// (`<deadline ms>:<waiter id>`), and the most waiters a key may have.
     pub waiter: Option<&'a str>,
@@ -71,10 +72,69 @@ pub struct ScriptRefusal {
     pub queued: bool,
 }
 
+/// The record fields `verify.lua` reads, in the positions it reads them at (`f[1]`, `f[2]`, …);
+/// written into the script where it says `--[[VERIFY_FIELDS]]`.
+pub const VERIFY_FIELDS: [&str; 25] = [
+    "hash",
+    "isActive",
+    "expiresAt",
+    "permissions",
+    "rev",
+    "lastUsedAt",
+    "deletedAt",
+    "enableModelRestriction",
+    "enableClientRestriction",
+    "allowedIpsMatch",
+    "dailyCostLimit",
+    "weeklyCostLimit",
+    "monthlyCostLimit",
+    "totalCostLimit",
+    "rateLimitWindow",
+    "concurrencyLimit",
+    "expirationMode",
+    "rateLimitRequests",
+    "tokenLimit",
+    "rateLimitCost",
+    "weeklyResetDay",
+    "weeklyResetHour",
+    "activatedAt",
+    "activationDays",
+    "activationUnit",
+];
+
+/// `verify.lua` with its field list written in.
+pub(super) fn verify_script() -> String {
+    let names = VERIFY_FIELDS.map(|name| format!("'{name}'")).join(", ");
+    include_str!("scripts/verify.lua").replace("--[[VERIFY_FIELDS]]", &names)
+}
+
+/// One revision of a key's record as a verify holds it: the decoded key, and the fields the
+/// verify script reads as stored (`''` for an absent one), which it sends back instead of the
+/// script reading them again.
+#[derive(Debug)]
+pub struct RecordCopy {
+    pub revision: u64,
+    pub key: std::sync::Arc<ApiKey>,
+    verify_fields: Box<[String]>,
+}
+
+impl RecordCopy {
+    fn new(revision: u64, key: ApiKey, fields: &HashMap<String, String>) -> RecordCopy {
+        RecordCopy {
+            revision,
+            key: std::sync::Arc::new(key),
+            verify_fields: VERIFY_FIELDS
+                .iter()
+                .map(|name| fields.get(*name).cloned().unwrap_or_default())
+                .collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Admission {
-    /// `None` when the caller's cached revision is current.
-    pub key: Option<ApiKey>,
+    /// `None` when the caller's copy is of the current revision.
+    pub record: Option<std::sync::Arc<RecordCopy>>,
     pub revision: u64,
     pub last_used_at: Option<DateTime<Utc>>,
     pub lease: Option<(LeaseId, DateTime<Utc>)>,
@@ -124,37 +184,46 @@ impl VerifyReply {
                 week_reset: (1, 0),
                 queued: false,
             }),
-            [code, wait_ms, queued] => Ok(VerifyReply::Refused {
-                code: decode(from, code)?,
-                wait_ms: decode(from, wait_ms)?,
-                week_reset: (1, 0),
-                queued: decode::<i64>(from, queued)? == 1,
-            }),
             [code, wait_ms, day, hour] => Ok(VerifyReply::Refused {
                 code: decode(from, code)?,
                 wait_ms: decode(from, wait_ms)?,
                 week_reset: (decode(from, day)?, decode(from, hour)?),
                 queued: false,
             }),
-            [_ok, _no_wait, lease_expires_ms, window_start_ms, window_end_ms, window_requests, window_tokens, record, revision, last_used_ms, activated] => {
+            [Value::BulkString(code), figures, record] if code == b"ok" => {
+                let figures: String = decode(from, figures)?;
+                let mut numbers = figures.split(' ').map(str::parse::<i64>);
+                let mut next = |what: &str| match numbers.next() {
+                    Some(Ok(number)) => Ok(number),
+                    _ => Err(StoreError::unexpected(
+                        from,
+                        format!("the figures `{figures}` at {what}"),
+                    )),
+                };
                 Ok(VerifyReply::Admitted(AdmittedReply {
-                    lease_expires_ms: decode(from, lease_expires_ms)?,
-                    window_start_ms: decode(from, window_start_ms)?,
-                    window_end_ms: decode(from, window_end_ms)?,
-                    window_requests: decode(from, window_requests)?,
-                    window_tokens: decode(from, window_tokens)?,
+                    lease_expires_ms: next("the lease expiry")?,
+                    window_start_ms: next("the window start")?,
+                    window_end_ms: next("the window end")?,
+                    window_requests: next("the window requests")?,
+                    window_tokens: next("the window tokens")?,
+                    revision: u64::try_from(next("the revision")?).unwrap_or(0),
+                    last_used_ms: next("the last use")?,
+                    activated: next("the activation")? == 1,
                     record: match record {
                         Value::Int(0) => None,
                         fields => Some(decode(from, fields)?),
                     },
-                    revision: decode(from, revision)?,
-                    last_used_ms: decode(from, last_used_ms)?,
-                    activated: decode::<i64>(from, activated)? == 1,
                 }))
             }
+            [code, wait_ms, queued] => Ok(VerifyReply::Refused {
+                code: decode(from, code)?,
+                wait_ms: decode(from, wait_ms)?,
+                week_reset: (1, 0),
+                queued: decode::<i64>(from, queued)? == 1,
+            }),
             other => Err(StoreError::unexpected(
                 from,
-                format!("{} values, not 2, 3, 4 or 11", other.len()),
+                format!("{} values, not 2, 3 or 4", other.len()),
             )),
         }
     }
@@ -206,8 +275,8 @@ impl Store {
             .arg(request.lease_ttl.as_millis() as u64)
             .arg(
                 request
-                    .cached_revision
-                    .map(|r| r.to_string())
+                    .cached
+                    .map(|copy| copy.revision.to_string())
                     .unwrap_or_default(),
             )
             .arg(request.client_ip_hex.as_deref().unwrap_or(""))
@@ -215,6 +284,11 @@ impl Store {
             .arg(request.waiter.unwrap_or(""))
             .arg(request.max_waiters)
             .arg(WAKE_CHANNEL);
+        if let Some(copy) = request.cached {
+            for value in copy.verify_fields.iter() {
+                invocation.arg(value.as_str());
+            }
+        }
         let mut conn = self.conn();
         let reply: Vec<Value> = self
             .bounded(async move { invocation.invoke_async(&mut conn).await })
@@ -239,9 +313,13 @@ impl Store {
             }
             VerifyReply::Admitted(admitted) => admitted,
         };
-        let key = match admitted.record {
+        let record = match admitted.record {
             Some(fields) => match decode_key(request.id, &fields) {
-                Some(key) => Some(key),
+                Some(key) => Some(std::sync::Arc::new(RecordCopy::new(
+                    admitted.revision,
+                    key,
+                    &fields,
+                ))),
                 None => {
                     return Ok(Verdict::Refused(ScriptRefusal {
                         refusal: Refusal::NotFound,
@@ -254,7 +332,7 @@ impl Store {
             None => None,
         };
         Ok(Verdict::Admitted(Admission {
-            key,
+            record,
             revision: admitted.revision,
             last_used_at: instant(admitted.last_used_ms),
             lease: lease.zip(instant(admitted.lease_expires_ms)),
@@ -341,15 +419,7 @@ mod tests {
     fn verify_replies_decode_by_name() {
         let admitted = [
             text("ok"),
-            Value::Int(0),
-            Value::Int(5000),
-            Value::Int(1000),
-            Value::Int(61000),
-            Value::Int(3),
-            Value::Int(40),
-            Value::Int(0),
-            text("7"),
-            text("0"),
+            text("5000 1000 61000 3 40 7 0 0"),
             Value::Int(0),
         ];
         match VerifyReply::decode(&admitted) {
@@ -372,5 +442,15 @@ mod tests {
             Ok(VerifyReply::Resend)
         ));
         assert!(VerifyReply::decode(&[text("ok")]).is_err());
+        let short = [text("ok"), text("5000 1000 61000"), Value::Int(0)];
+        assert!(VerifyReply::decode(&short).is_err(), "figures missing");
+        assert!(matches!(
+            VerifyReply::decode(&[text("concurrency_limit"), Value::Int(900), Value::Int(1)]),
+            Ok(VerifyReply::Refused {
+                queued: true,
+                wait_ms: 900,
+                ..
+            })
+        ));
     }
 }

@@ -24,7 +24,7 @@ use std::time::Duration;
 use redis::Script;
 
 pub use admins::{AdminRecord, AdminSessionState};
-pub use admission::{Admission, RuleInput, ScriptRefusal, Verdict, VerifyRequest};
+pub use admission::{Admission, RecordCopy, RuleInput, ScriptRefusal, Verdict, VerifyRequest};
 pub use audit::AuditLimits;
 pub use conn::RedisConn;
 pub use keys::{ExtendOutcome, Extension};
@@ -111,7 +111,7 @@ pub(crate) struct Scripts {
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
-    verify: Script::new(include_str!("scripts/verify.lua")),
+    verify: Script::new(&admission::verify_script()),
     renew_lease: Script::new(include_str!("scripts/renew_lease.lua")),
     record_usage: Script::new(include_str!("scripts/record_usage.lua")),
     record_ledger: Script::new(include_str!("scripts/record_ledger.lua")),

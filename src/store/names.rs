@@ -59,6 +59,26 @@ pub fn audit_of_key(key_id: &str) -> String {
     format!("kw:{{audit}}:key:{key_id}")
 }
 
+/// Appends `YYYY-MM-DD` (or `YYYY-MM`), as chrono's `%Y-%m-%d` writes years 0–9999.
+fn push_date(out: &mut String, date: NaiveDate, with_day: bool) {
+    use chrono::Datelike;
+    push_padded(out, date.year().max(0) as u32, 4);
+    out.push('-');
+    push_padded(out, date.month(), 2);
+    if with_day {
+        out.push('-');
+        push_padded(out, date.day(), 2);
+    }
+}
+
+fn push_padded(out: &mut String, value: u32, width: usize) {
+    let text = value.to_string();
+    for _ in text.len()..width {
+        out.push('0');
+    }
+    out.push_str(&text);
+}
+
 /// Names of one key's data.
 pub struct KeyNames {
     tag: String,
@@ -70,52 +90,66 @@ impl KeyNames {
             tag: format!("kw:{{k:{id}}}"),
         }
     }
+    // The names are built by appending, not with `format!` and chrono's `format`: a verify
+    // builds nine of them, and the formatting machinery showed in its profile.
+    fn with(&self, suffix: &str) -> String {
+        let mut name = String::with_capacity(self.tag.len() + suffix.len());
+        name.push_str(&self.tag);
+        name.push_str(suffix);
+        name
+    }
+    /// `<tag><infix>YYYY-MM-DD` (or `YYYY-MM` without the day).
+    fn dated(&self, infix: &str, date: NaiveDate, with_day: bool) -> String {
+        let mut name = self.with(infix);
+        push_date(&mut name, date, with_day);
+        name
+    }
     pub fn record(&self) -> String {
-        format!("{}:key", self.tag)
+        self.with(":key")
     }
     pub fn leases(&self) -> String {
-        format!("{}:leases", self.tag)
+        self.with(":leases")
     }
     pub fn window(&self) -> String {
-        format!("{}:window", self.tag)
+        self.with(":window")
     }
     pub fn periods(&self) -> String {
-        format!("{}:periods", self.tag)
+        self.with(":periods")
     }
     pub fn usage_total(&self) -> String {
-        format!("{}:u:total", self.tag)
+        self.with(":u:total")
     }
     pub fn usage_day(&self, date: NaiveDate) -> String {
-        format!("{}:u:d:{}", self.tag, date.format("%Y-%m-%d"))
+        self.dated(":u:d:", date, true)
     }
     pub fn usage_month(&self, date: NaiveDate) -> String {
-        format!("{}:u:m:{}", self.tag, date.format("%Y-%m"))
+        self.dated(":u:m:", date, false)
     }
     /// This week's cost: `{week, cost}`, where `week` is the week's start on the local wall
     /// clock (ms) by the key's reset day and hour; a new week overwrites it.
     pub fn usage_week(&self) -> String {
-        format!("{}:u:week", self.tag)
+        self.with(":u:week")
     }
     /// Requests waiting for a concurrency slot, first come first served (sorted set: member
     /// `<deadline ms>:<waiter id>` -> arrival number).
     pub fn waiters(&self) -> String {
-        format!("{}:waiters", self.tag)
+        self.with(":waiters")
     }
     /// The arrival counter of the waiters.
     pub fn waiter_seq(&self) -> String {
-        format!("{}:waiter-seq", self.tag)
+        self.with(":waiter-seq")
     }
     pub fn usage_day_by_model(&self, date: NaiveDate) -> String {
-        format!("{}:u:dm:{}", self.tag, date.format("%Y-%m-%d"))
+        self.dated(":u:dm:", date, true)
     }
     /// Today's usage per hour of the configured zone's wall clock: fields `<hour>:r` (requests),
     /// `<hour>:t` (tokens), `<hour>:c` (cost, nano-USD); kept two days.
     pub fn usage_hours(&self, date: NaiveDate) -> String {
-        format!("{}:u:h:{}", self.tag, date.format("%Y-%m-%d"))
+        self.dated(":u:h:", date, true)
     }
     /// The newest usage records of the key, one stream entry each (see `record_usage.lua`).
     pub fn request_log(&self) -> String {
-        format!("{}:log", self.tag)
+        self.with(":log")
     }
     /// A usage record's idempotency marker: the first answer's figures, kept 24 hours. The
     /// request id follows the hash tag, so whatever it contains cannot move the slot.
@@ -177,5 +211,35 @@ pub mod index {
     }
     pub fn account_day(account: &str, date: NaiveDate) -> String {
         format!("kw:{{idx}}:acct:{account}:d:{}", date.format("%Y-%m-%d"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+
+    use super::*;
+
+    #[test]
+    fn dated_names_read_as_chrono_writes_them() {
+        let id = KeyId::new();
+        let names = KeyNames::new(id);
+        for (y, m, d) in [(2026, 1, 5), (2026, 12, 31), (987, 7, 9), (10, 10, 10)] {
+            let date = NaiveDate::from_ymd_opt(y, m, d).expect("a date");
+            let tag = format!("kw:{{k:{id}}}");
+            assert_eq!(
+                names.usage_day(date),
+                format!("{tag}:u:d:{}", date.format("%Y-%m-%d"))
+            );
+            assert_eq!(
+                names.usage_month(date),
+                format!("{tag}:u:m:{}", date.format("%Y-%m"))
+            );
+            assert_eq!(
+                names.usage_hours(date),
+                format!("{tag}:u:h:{}", date.format("%Y-%m-%d"))
+            );
+            assert_eq!(names.record(), format!("{tag}:key"));
+        }
     }
 }

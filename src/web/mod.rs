@@ -51,7 +51,14 @@ pub struct AppParts {
     pub keys: KeyService,
     pub admins: AdminService,
     pub metrics: PrometheusHandle,
+    /// The relay's `keyData` JSON per key revision.
+    pub key_data: views::KeyDataCache,
 }
+
+/// Keys whose `keyData` JSON is kept (about 1.3 KB each).
+pub const KEY_DATA_ENTRIES: usize = 10_000;
+
+pub use views::KeyDataCache;
 
 impl AppState {
     pub fn new(parts: AppParts) -> AppState {

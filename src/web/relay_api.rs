@@ -6,13 +6,13 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
 use axum::{Json, Router};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::auth::require_service_token;
 use super::error::{ApiError, ApiResult, ErrorBody, ErrorDetail};
 use super::extract::ApiJson;
-use super::views::{key_fields, time, KeyFields};
+use super::views::{time, KeyDataCache, KeyFields};
 use super::AppState;
 use crate::domain::budgets::parse_client_ip;
 use crate::domain::ids::LeaseId;
@@ -66,6 +66,24 @@ struct VerifyBody {
 /// Longest `waitMs` a verify accepts.
 const MAX_WAIT_MS: u64 = 60_000;
 
+/// Counts a verify by its outcome (`valid` or the refusal's code). The handles are kept per
+/// worker thread, so the hot path does not look the metric up in the recorder each time.
+fn count_verify(outcome: &'static str) {
+    thread_local! {
+        static COUNTERS: std::cell::RefCell<Vec<(&'static str, metrics::Counter)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    COUNTERS.with_borrow_mut(|counters| {
+        if let Some((_, counter)) = counters.iter().find(|(o, _)| *o == outcome) {
+            counter.increment(1);
+            return;
+        }
+        let counter = metrics::counter!("keyward_verify_total", "outcome" => outcome);
+        counter.increment(1);
+        counters.push((outcome, counter));
+    });
+}
+
 /// `{"valid": false, "error": {...}}`: a refused verify.
 #[derive(Serialize, utoipa::ToSchema)]
 struct RefusedBody<'a> {
@@ -77,7 +95,7 @@ struct RefusedBody<'a> {
 /// helps.
 fn refusal_response(refused: Refused) -> Response {
     let row = refused.refusal.row();
-    metrics::counter!("keyward_verify_total", "outcome" => row.code).increment(1);
+    count_verify(row.code);
     let status = StatusCode::from_u16(row.http_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = RefusedBody {
         valid: false,
@@ -149,22 +167,44 @@ async fn route_post_verify(
     match state.keys.verify(&input).await? {
         Err(refused) => Ok(refusal_response(refused)),
         Ok(admission) => {
-            metrics::counter!("keyward_verify_total", "outcome" => "valid").increment(1);
-            let body = Verified {
-                valid: true,
-                key_id: admission.key.id.to_string(),
-                key_data: key_fields(&admission.key, now),
-                lease: admission
-                    .lease
-                    .as_ref()
-                    .map(|(lease, expires_at)| LeaseJson {
-                        id: lease.as_str(),
-                        expires_at: time(*expires_at),
-                    }),
-            };
-            Ok(Json(body).into_response())
+            count_verify("valid");
+            let body = verified_json(&state.key_data, &admission, now);
+            Ok((
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                body,
+            )
+                .into_response())
         }
     }
+}
+
+/// A verify's answer, as [`Verified`] serializes it, with `keyData` from the per-revision
+/// cache (see [`KeyDataCache`]).
+fn verified_json(
+    cache: &KeyDataCache,
+    admission: &crate::service::Verified,
+    now: DateTime<Utc>,
+) -> Vec<u8> {
+    let key_id = admission.key.id.to_string();
+    let mut body = Vec::with_capacity(2048);
+    body.extend_from_slice(b"{\"valid\":true,\"keyId\":");
+    // A hyphenated UUID needs no escaping, but it goes through the serializer like any string.
+    let _ = serde_json::to_writer(&mut body, &key_id);
+    body.extend_from_slice(b",\"keyData\":");
+    cache.write_key_data(&mut body, &admission.key, admission.revision, now);
+    if let Some((lease, expires_at)) = &admission.lease {
+        body.extend_from_slice(b",\"lease\":");
+        let lease = LeaseJson {
+            id: lease.as_str(),
+            expires_at: time(*expires_at),
+        };
+        let _ = serde_json::to_writer(&mut body, &lease);
+    }
+    body.push(b'}');
+    body
 }
 
 /// Longest model name a verify accepts (as a usage record does).
@@ -188,8 +228,11 @@ fn verify_model(model: Option<&str>) -> ApiResult<Option<&str>> {
     Ok(Some(model))
 }
 
+// The documented shape of an admitted verify's answer; `verified_json` writes it (a test checks
+// that the two agree).
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(not(test), allow(dead_code))]
 struct Verified<'a> {
     valid: bool,
     key_id: String,
@@ -343,4 +386,123 @@ async fn route_delete_lease(
     let lease = parse_lease(&id)?;
     state.keys.release_lease(&lease).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::{TimeDelta, Utc};
+    use serde_json::Value;
+
+    use super::*;
+    use crate::domain::ids::{KeyId, LeaseId};
+    use crate::domain::key::ApiKey;
+    use crate::domain::key_fields::Permissions;
+    use crate::domain::money::NanoUsd;
+    use crate::web::views::key_fields;
+
+    fn key(name: &str) -> ApiKey {
+        let now = Utc::now();
+        ApiKey {
+            id: KeyId::new(),
+            name: name.into(),
+            description: "a \"quoted\" line,\nand \"status\": no key".into(),
+            token_limit: 7,
+            expires_at: Some(now + TimeDelta::days(3)),
+            accounts: Default::default(),
+            permissions: Permissions::ALL,
+            is_active: true,
+            concurrency_limit: 2,
+            rate_limit_window_minutes: 60,
+            rate_limit_requests: 100,
+            enable_model_restriction: true,
+            restricted_models: vec!["claude-*".into()],
+            enable_client_restriction: false,
+            allowed_clients: Vec::new(),
+            daily_cost_limit: NanoUsd::from_nanos(1_500_000_000),
+            budgets: Default::default(),
+            tags: vec![",\"status\":".into()],
+            created_at: now,
+            updated_at: now,
+            last_used_at: None,
+            created_by: "admin".into(),
+            key_hint: "cr_ab…yz".into(),
+            deleted_at: None,
+            deleted_by: None,
+            old_secret_valid_until: Some(now + TimeDelta::minutes(5)),
+        }
+    }
+
+    /// What the documented shape serializes to.
+    fn documented(admission: &crate::service::Verified, now: DateTime<Utc>) -> Value {
+        serde_json::to_value(Verified {
+            valid: true,
+            key_id: admission.key.id.to_string(),
+            key_data: key_fields(&admission.key, now),
+            lease: admission
+                .lease
+                .as_ref()
+                .map(|(lease, expires_at)| LeaseJson {
+                    id: lease.as_str(),
+                    expires_at: time(*expires_at),
+                }),
+        })
+        .expect("serializes")
+    }
+
+    #[test]
+    fn the_fast_verify_answer_is_the_documented_one_as_live_fields_move() {
+        let cache = KeyDataCache::new(16);
+        let mut now = Utc::now();
+        let key = key("team \"a\"");
+        let lease = LeaseId::new(key.id);
+        let mut admission = crate::service::Verified {
+            key: Arc::new(key.clone()),
+            revision: 3,
+            lease: Some((lease, now + TimeDelta::minutes(10))),
+            window: None,
+        };
+        for step in 0..4 {
+            // The same revision with a new last use, later clocks (the old secret's grace and
+            // then the expiry pass), and no lease: only the live fields may differ.
+            let written = verified_json(&cache, &admission, now);
+            let parsed: Value = serde_json::from_slice(&written).expect("valid JSON");
+            assert_eq!(parsed, documented(&admission, now), "step {step}");
+            now += TimeDelta::days(2);
+            admission.key = Arc::new(ApiKey {
+                last_used_at: Some(now),
+                ..(*admission.key).clone()
+            });
+            admission.lease = None;
+        }
+        let status = |admission: &crate::service::Verified, now| {
+            let written = verified_json(&cache, admission, now);
+            serde_json::from_slice::<Value>(&written).expect("valid JSON")["keyData"]["status"]
+                .clone()
+        };
+        assert_eq!(status(&admission, now), "expired");
+    }
+
+    #[test]
+    fn a_new_revision_is_not_answered_from_the_old_one() {
+        let cache = KeyDataCache::new(16);
+        let now = Utc::now();
+        let mut admission = crate::service::Verified {
+            key: Arc::new(key("before")),
+            revision: 1,
+            lease: None,
+            window: None,
+        };
+        let _ = verified_json(&cache, &admission, now);
+        admission.key = Arc::new(ApiKey {
+            name: "after".into(),
+            ..(*admission.key).clone()
+        });
+        admission.revision = 2;
+        let parsed: Value =
+            serde_json::from_slice(&verified_json(&cache, &admission, now)).expect("valid JSON");
+        assert_eq!(parsed["keyData"]["name"], "after");
+        assert_eq!(parsed, documented(&admission, now));
+    }
 }

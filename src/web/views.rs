@@ -1,11 +1,13 @@
 //! JSON shapes of keys and usage, as the contract names their fields.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::domain::budgets::ExpirationMode;
+use crate::domain::ids::KeyId;
 use crate::domain::key::DailyModelUsage;
 use crate::domain::key::{ApiKey, KeySnapshot, UsageTotals};
 use crate::domain::key_fields::Permissions;
@@ -35,7 +37,6 @@ pub struct KeyFields<'a> {
     droid_account_id: Option<&'a str>,
     permissions: Permissions,
     is_active: bool,
-    status: &'static str,
     concurrency_limit: u64,
     rate_limit_window: u64,
     rate_limit_requests: u64,
@@ -63,16 +64,83 @@ pub struct KeyFields<'a> {
     created_at: String,
     #[schema(format = DateTime)]
     updated_at: String,
-    #[schema(format = DateTime)]
-    last_used_at: Option<String>,
     created_by: &'a str,
     key_hint: &'a str,
     #[schema(format = DateTime)]
     deleted_at: Option<String>,
     deleted_by: Option<&'a str>,
+    // The fields below change without a new revision of the record (`LiveKeyFields`); they
+    // come last so that the JSON before them can be kept per revision (`KeyDataCache`).
+    status: &'static str,
+    #[schema(format = DateTime)]
+    last_used_at: Option<String>,
     /// Set while a regenerated key's old secret still verifies.
     #[schema(format = DateTime)]
     old_secret_valid_until: Option<String>,
+}
+
+/// The fields of [`KeyFields`] that change while the record's revision stays: the status with
+/// the clock, the last use with every usage record, the old secret's grace with the clock.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LiveKeyFields {
+    status: &'static str,
+    last_used_at: Option<String>,
+    old_secret_valid_until: Option<String>,
+}
+
+impl LiveKeyFields {
+    fn of(key: &ApiKey, now: DateTime<Utc>) -> LiveKeyFields {
+        LiveKeyFields {
+            status: key.status(now).as_str(),
+            last_used_at: key.last_used_at.map(time),
+            old_secret_valid_until: key.old_secret_valid_until.filter(|t| *t > now).map(time),
+        }
+    }
+}
+
+/// Where the stored fields' JSON ends in a serialized [`KeyFields`]: at the first live field. A
+/// string value cannot hold this text unescaped, so it is found only as the key.
+const LIVE_FIELDS_START: &str = ",\"status\":";
+
+/// The JSON of keys' stored fields (all of `keyData` before the live fields, without the
+/// closing brace) per record revision: the relay's verify answers with `keyData` every time,
+/// and serializing its ~40 fields was the largest single cost of a verify in keyward's process.
+pub struct KeyDataCache(quick_cache::sync::Cache<(KeyId, u64), Arc<str>>);
+
+impl KeyDataCache {
+    pub fn new(entries: usize) -> KeyDataCache {
+        KeyDataCache(quick_cache::sync::Cache::new(entries))
+    }
+
+    /// Appends `key`'s `keyData` (as [`key_fields`] writes it) to `out`; `revision` is the
+    /// record's revision `key` was read at.
+    pub fn write_key_data(
+        &self,
+        out: &mut Vec<u8>,
+        key: &ApiKey,
+        revision: u64,
+        now: DateTime<Utc>,
+    ) {
+        let stored = match self.0.get(&(key.id, revision)) {
+            Some(stored) => stored,
+            None => {
+                let whole = serde_json::to_string(&key_fields(key, now)).unwrap_or_default();
+                let Some(end) = whole.find(LIVE_FIELDS_START) else {
+                    out.extend_from_slice(whole.as_bytes());
+                    return;
+                };
+                let stored: Arc<str> = Arc::from(&whole[..end]);
+                self.0.insert((key.id, revision), stored.clone());
+                stored
+            }
+        };
+        out.extend_from_slice(stored.as_bytes());
+        let live = serde_json::to_vec(&LiveKeyFields::of(key, now)).unwrap_or_default();
+        // `{"status":…}` continues the stored fields: its brace becomes their comma.
+        out.push(b',');
+        out.extend_from_slice(live.get(1..).unwrap_or_default());
+    }
 }
 
 pub fn key_fields(key: &ApiKey, now: DateTime<Utc>) -> KeyFields<'_> {

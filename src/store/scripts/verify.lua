@@ -18,21 +18,39 @@
 -- ARGV[11] ms to add to now for the wall clock in the configured zone (its offset at now)
 -- ARGV[12] this request's waiter member when it may wait for a slot, else ''
 -- ARGV[13] most waiters a key may have   ARGV[14] the wake channel
+-- ARGV[15..] with ARGV[9]: the caller's copy of the record's `FIELDS` below at that revision,
+-- in that order, '' for an absent field; none when the caller has no copy
 -- Returns {'resend', 0} when the key has a restriction whose input was held back ('?'): the
 -- caller sends the request again with it. Else {code, retry_after_ms} on refusal
 -- ({'weekly_cost_limit', 0, reset day, reset hour}
 -- for the weekly budget, whose wait the caller computes in the zone;
 -- {'concurrency_limit', ms to the earliest lease expiry, 1} when the request waits in the queue),
--- or {'ok', 0, lease_expires_ms, window_start_ms,
--- window_end_ms, window_requests, window_tokens, fields, revision, last_used_ms, activated},
--- where fields is the whole record, or 0 when the caller's revision is current (it has them
--- already), and activated is 1 when this admission started an activation-mode key's clock.
--- Only the fields every verify needs are read up front; a rule's other fields are read when
--- the key has that rule (most keys have few), so a plain key's verify reads 17 fields, not 31.
-local f = redis.call('HMGET', KEYS[1], 'hash', 'isActive', 'expiresAt', 'permissions', 'rev',
-  'lastUsedAt', 'deletedAt', 'enableModelRestriction', 'enableClientRestriction',
-  'allowedIpsMatch', 'dailyCostLimit', 'weeklyCostLimit', 'monthlyCostLimit', 'totalCostLimit',
-  'rateLimitWindow', 'concurrencyLimit', 'expirationMode')
+-- or {'ok', figures, fields}, where figures is 'lease_expires_ms window_start_ms window_end_ms
+-- window_requests window_tokens revision last_used_ms activated' (one string: the caller's
+-- reply parser pays per value), fields is the whole record, or 0 when the caller's revision
+-- is current (it has them already), and activated is 1 when this admission started an
+-- activation-mode key's clock.
+-- The record's fields the checks below read (the model and client lists, which can be long,
+-- are read only for a key with that restriction). The list is written in by the store from
+-- `VERIFY_FIELDS` (src/store/admission.rs), which names each one's position here.
+local FIELDS = {--[[VERIFY_FIELDS]]}
+-- Every change to a record bumps `rev`, except `lastUsedAt`, which every usage record moves.
+-- So when the caller holds a copy of the stored revision, its fields are the stored ones and
+-- only those two are read: reading the record's fields costs more than all the checks (an
+-- absent field is a scan of the whole record), and each call into Redis costs too.
+local live = redis.call('HMGET', KEYS[1], 'rev', 'lastUsedAt')
+local f
+if #ARGV > 14 and live[1] == ARGV[9] then
+  f = {}
+  -- '' stands for an absent field: every check below treats the two alike.
+  for i = 1, #FIELDS do
+    local value = ARGV[14 + i]
+    if value ~= '' then f[i] = value end
+  end
+  f[5], f[6] = live[1], live[2]
+else
+  f = redis.call('HMGET', KEYS[1], unpack(FIELDS))
+end
 local stored_hash, active, expires_at, permissions, revision, last_used, deleted_at =
   f[1], f[2], f[3], f[4], f[5] or '0', f[6], f[7]
 -- A deleted key, and a replaced secret past its grace, are unknown: checked here, not only by
@@ -129,8 +147,7 @@ if weekly_limit > 0 then
   local local_now = tonumber(ARGV[2]) + tonumber(ARGV[11])
   local days = math.floor(local_now / day_ms)
   local weekday = (days + 3) % 7 + 1
-  local reset_at = redis.call('HMGET', KEYS[1], 'weeklyResetDay', 'weeklyResetHour')
-  local reset_day, reset_hour = tonumber(reset_at[1] or '1'), tonumber(reset_at[2] or '0')
+  local reset_day, reset_hour = tonumber(f[21] or '1'), tonumber(f[22] or '0')
   local reset = (days - (weekday - reset_day) % 7) * day_ms + reset_hour * 3600000
   if reset > local_now then reset = reset - 7 * day_ms end
   local week = redis.call('HMGET', KEYS[7], 'week', 'cost')
@@ -157,11 +174,10 @@ if window_ms > 0 then
   if w[2] and tonumber(w[2]) > now then
     w_start, w_end = tonumber(w[1]), tonumber(w[2])
     w_requests, w_tokens = tonumber(w[3] or '0'), tonumber(w[4] or '0')
-    local limits = redis.call('HMGET', KEYS[1], 'rateLimitRequests', 'tokenLimit', 'rateLimitCost')
-    local request_limit, token_limit = tonumber(limits[1] or '0'), tonumber(limits[2] or '0')
+    local request_limit, token_limit = tonumber(f[18] or '0'), tonumber(f[19] or '0')
     if request_limit > 0 and w_requests >= request_limit then return {'rate_limit', w_end - now} end
     if token_limit > 0 and w_tokens >= token_limit then return {'token_limit', w_end - now} end
-    local window_cost_limit = tonumber(limits[3] or '0')
+    local window_cost_limit = tonumber(f[20] or '0')
     if window_cost_limit > 0 and tonumber(w[5] or '0') >= window_cost_limit then
       return {'window_cost_limit', w_end - now}
     end
@@ -219,9 +235,12 @@ if acquire then
   if concurrency_limit == 0 then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now) end
   lease_expires = now + tonumber(ARGV[8])
   redis.call('ZADD', KEYS[2], lease_expires, ARGV[7])
-  -- The set lives as long as its newest lease, so a relay that crashed leaves nothing behind.
-  local newest = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-  redis.call('PEXPIREAT', KEYS[2], tonumber(newest[2]) + 1000)
+  -- The set lives as long as its latest lease (a renewal may have moved one past this one), so
+  -- a relay that crashed leaves nothing behind. GT leaves a later expiry; a new set has none.
+  local expiry = string.format('%.0f', lease_expires + 1000)
+  if redis.call('PEXPIREAT', KEYS[2], expiry, 'GT') == 0 and redis.call('PTTL', KEYS[2]) == -1 then
+    redis.call('PEXPIREAT', KEYS[2], expiry)
+  end
   if window_ms > 0 then
     if w_end > 0 then
       w_requests = redis.call('HINCRBY', KEYS[3], 'requests', 1)
@@ -236,13 +255,11 @@ end
 -- Activation mode: the first admission starts the key's clock, here, in the same step as the
 -- checks, so of many parallel first admissions exactly one sets it.
 local activated = 0
-local activation = acquire and f[17] == 'activation'
-  and redis.call('HMGET', KEYS[1], 'activatedAt', 'activationDays', 'activationUnit')
-if activation and (not activation[1] or activation[1] == '') then
-  local count = tonumber(activation[2] or '0')
+if acquire and f[17] == 'activation' and (not f[23] or f[23] == '') then
+  local count = tonumber(f[24] or '0')
   if count > 0 then
     local unit_ms = 86400000
-    if activation[3] == 'hours' then unit_ms = 3600000 end
+    if f[25] == 'hours' then unit_ms = 3600000 end
     redis.call('HSET', KEYS[1], 'activatedAt', ARGV[2],
       'expiresAt', string.format('%.0f', now + count * unit_ms))
     revision = tostring(redis.call('HINCRBY', KEYS[1], 'rev', 1))
@@ -251,5 +268,6 @@ if activation and (not activation[1] or activation[1] == '') then
 end
 local fields = 0
 if revision ~= ARGV[9] then fields = redis.call('HGETALL', KEYS[1]) end
-return {'ok', 0, lease_expires, w_start, w_end, w_requests, w_tokens, fields, revision, last_used or '0',
-  activated}
+local figures = string.format('%.0f %.0f %.0f %.0f %.0f %s %s %d', lease_expires, w_start, w_end,
+  w_requests, w_tokens, revision, last_used or '0', activated)
+return {'ok', figures, fields}
