@@ -50,12 +50,23 @@ pub fn login_attempts_by_user(scope: &str, username: &str) -> String {
 /// The channel a released slot is announced on, with the waiter at the head of the key's queue
 /// as the message (PUBLISH reaches every node of a cluster, and every instance subscribes).
 pub const WAKE_CHANNEL: &str = "kw:wake";
-/// The audit log (a capped stream); with the per-key streams below it shares the `{audit}`
-/// slot, so one script appends to both.
+/// The audit log (a capped stream); with the per-key names below it shares the `{audit}`
+/// slot, so one script appends to all of them.
 pub const AUDIT_LOG: &str = "kw:{audit}:log";
 
-/// One key's audit entries (a copy of each, same entry ids), for its history page.
-pub fn audit_of_key(key_id: &str) -> String {
+/// One key's audit history after its creation: a capped list, newest first, of compact copies
+/// of its log entries (same entry ids); see `append_audit.lua`.
+pub fn audit_history(key_id: &str) -> String {
+    format!("kw:{{audit}}:h:{key_id}")
+}
+
+/// The log entry that created each key (hash: key id -> entry id), for keys whose history has
+/// no list yet: most keys are never changed, and a list per key costs far more.
+pub const AUDIT_CREATIONS: &str = "kw:{audit}:created";
+
+/// One key's audit entries as the previous release kept them (a capped stream with copies of
+/// the log's entries). Read, never written: they expire by themselves.
+pub fn legacy_audit_stream(key_id: &str) -> String {
     format!("kw:{{audit}}:key:{key_id}")
 }
 
