@@ -139,15 +139,23 @@ impl KeyNames {
 pub mod index {
     use chrono::NaiveDate;
 
-    pub const REVISIONS: &str = "kw:{idx}:rev";
+    /// Each key's row (hash: id -> `revision \t lowercase name \t tags JSON \t accounts JSON`):
+    /// what the listing index loads, the revision that orders index writes, and the accounts
+    /// to unbind on a change. One entry per key where the previous release had one in each of
+    /// four hashes (`REVISIONS`, `NAMES`, `KEY_TAGS`, `KEY_ACCOUNTS`). A soft-deleted key keeps a row with its revision only.
+    pub const ROWS: &str = "kw:{idx}:rows";
     pub const CREATED: &str = "kw:{idx}:created";
-    pub const NAMES: &str = "kw:{idx}:names";
+    /// Last use of the keys used at least once (a key never used has no entry).
     pub const LAST_USED: &str = "kw:{idx}:lastused";
     pub const DISABLED: &str = "kw:{idx}:disabled";
     pub const EXPIRES: &str = "kw:{idx}:expires";
+    pub const ACCOUNTS: &str = "kw:{idx}:accounts";
+    /// The previous release's per-key hashes (id -> revision, lowercase name, tags JSON,
+    /// accounts JSON). Read for a key not moved yet; its next index write moves it to `ROWS`.
+    pub const REVISIONS: &str = "kw:{idx}:rev";
+    pub const NAMES: &str = "kw:{idx}:names";
     pub const KEY_TAGS: &str = "kw:{idx}:keytags";
     pub const KEY_ACCOUNTS: &str = "kw:{idx}:keyaccounts";
-    pub const ACCOUNTS: &str = "kw:{idx}:accounts";
     /// Prefixes completed inside scripts (same slot, so scripts may build them).
     pub const ACCOUNT_KEYS_PREFIX: &str = "kw:{idx}:accountkeys:";
     pub const REQUEST_MARKERS_PREFIX: &str = "kw:{idx}:reqs:";
@@ -160,20 +168,22 @@ pub mod index {
     /// Soft-deleted keys (sorted set: id -> deleted at ms); they are in no other index.
     pub const DELETED: &str = "kw:{idx}:deleted";
 
-    /// The indexes `index_upsert.lua` and `index_remove.lua` keep one entry of each key in, and
-    /// the change stream, as their `KEYS[1..10]` in this order. (Name, tag and status queries
-    /// run in each instance's listing index, so there is no name or tag index here.)
-    pub const PER_KEY: [&str; 10] = [
-        REVISIONS,
+    /// The indexes `index_upsert.lua` and `index_remove.lua` keep one entry of each key in,
+    /// the change stream, then the previous release's hashes, as their `KEYS[1..11]` in this
+    /// order. (Name, tag and status queries run in each instance's listing index, so there is
+    /// no name or tag index here.)
+    pub const PER_KEY: [&str; 11] = [
+        ROWS,
         CREATED,
-        NAMES,
         LAST_USED,
         DISABLED,
         EXPIRES,
-        KEY_TAGS,
-        KEY_ACCOUNTS,
         ACCOUNTS,
         CHANGES,
+        REVISIONS,
+        NAMES,
+        KEY_TAGS,
+        KEY_ACCOUNTS,
     ];
     pub fn account_keys(account: &str) -> String {
         format!("{ACCOUNT_KEYS_PREFIX}{account}")
