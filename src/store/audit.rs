@@ -140,11 +140,7 @@ impl Store {
             .arg("COUNT")
             .arg(2 * MAX_ENTRIES_PER_KEY);
         let mut conn = self.conn();
-        let (history, creation, legacy): (
-            Vec<String>,
-            Option<String>,
-            Vec<(String, HashMap<String, String>)>,
-        ) = self
+        let (history, creation, legacy): (Vec<String>, Option<String>, Vec<StreamEntry>) = self
             .bounded(async move { pipe.query_async(&mut conn).await })
             .await?;
         let mut entries: Vec<AuditEntry> = history
@@ -203,6 +199,9 @@ impl Store {
         Ok(decode_entry(entry_id, fields))
     }
 }
+
+/// A stream entry as read: its id and fields.
+type StreamEntry = (String, HashMap<String, String>);
 
 /// An entry id (`<ms>-<seq>`) as a number pair, for ordering.
 fn entry_order(id: &str) -> (u64, u64) {
