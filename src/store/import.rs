@@ -319,11 +319,16 @@ impl Store {
                     // A setting at its default is left out of the record: the stored one
                     // differs when it holds anything else (a record of the previous release
                     // holds the default written out, which is the same).
-                    .chain(encode_changes(&key.changes).1.into_iter().filter_map(|field| {
-                        let default = absent_means(field)?;
-                        let stored = stored.get(field)?;
-                        (stored != default).then(|| field.to_string())
-                    }))
+                    .chain(
+                        encode_changes(&key.changes)
+                            .1
+                            .into_iter()
+                            .filter_map(|field| {
+                                let default = absent_means(field)?;
+                                let stored = stored.get(field)?;
+                                (stored != default).then(|| field.to_string())
+                            }),
+                    )
                     .chain(
                         (stored.contains_key("deletedAt") && key.deleted.is_none())
                             .then(|| "deletedAt".to_string()),

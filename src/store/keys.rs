@@ -122,8 +122,9 @@ impl Store {
         let now_ms = now.timestamp_millis().to_string();
         written.insert("createdAt".into(), now_ms.clone());
         written.insert("updatedAt".into(), now_ms);
-        decode_key(id, &written)
-            .ok_or_else(|| StoreError::unexpected("create_key", "the new record does not read back"))
+        decode_key(id, &written).ok_or_else(|| {
+            StoreError::unexpected("create_key", "the new record does not read back")
+        })
     }
 
     /// Applies only the fields in `changes`; `false` when the key does not exist.

@@ -245,10 +245,7 @@ mod tests {
             split_row("3\tteam a\t[\"prod\"]\t[\"acct-1\"]"),
             Some(("team a", "[\"prod\"]"))
         );
-        assert_eq!(
-            split_row("1\ttab\there\t[]\t[]"),
-            Some(("tab\there", "[]"))
-        );
+        assert_eq!(split_row("1\ttab\there\t[]\t[]"), Some(("tab\there", "[]")));
         // A soft-deleted key's row keeps only its revision.
         assert_eq!(split_row("7\t\t[]\t[]"), None);
     }
