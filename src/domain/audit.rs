@@ -30,6 +30,9 @@ pub struct NewAuditEntry<'a> {
     pub changes: Changes,
 }
 
+/// Actions whose entry is a key's first: the key did not exist before it.
+pub const KEY_CREATING_ACTIONS: [&str; 3] = ["create", "batch-create", "import"];
+
 /// An entry as stored; `id` orders entries (newest has the greatest) and pages them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditEntry {
@@ -51,6 +54,14 @@ pub struct AuditQuery {
     pub limit: usize,
     /// Only entries older than this entry id (the previous page's `next`).
     pub before: Option<String>,
+}
+
+impl AuditQuery {
+    /// Whether an entry passes the actor and action filters.
+    pub fn wants(&self, entry: &AuditEntry) -> bool {
+        self.actor.as_ref().is_none_or(|a| *a == entry.actor)
+            && self.action.as_ref().is_none_or(|a| *a == entry.action)
+    }
 }
 
 /// Whether `text` is an entry id as the log makes them (`<ms>-<seq>`), so a cursor from a

@@ -151,6 +151,22 @@ pub struct KeySnapshot {
 }
 
 impl KeySnapshot {
+    /// A key nothing has used yet (just created): no leases, window or usage.
+    pub fn unused(key: ApiKey) -> KeySnapshot {
+        KeySnapshot {
+            key,
+            current_concurrency: 0,
+            window: None,
+            total: UsageTotals::default(),
+            daily: UsageTotals::default(),
+            monthly: UsageTotals::default(),
+            weekly_cost: NanoUsd::ZERO,
+            window_cost: NanoUsd::ZERO,
+        }
+    }
+}
+
+impl KeySnapshot {
     /// The refusal a check-only verify would give now, by the key's own state alone: the
     /// checks that depend on the request (service, model, client, address) are left out, as
     /// no request is at hand. In the verify script's order.

@@ -195,16 +195,13 @@ impl KeyService {
         let secret_hash = key_hash(&secret, &self.inner.encryption_key);
         let hint = key_hint(&self.inner.key_prefix, &secret);
         let id = KeyId::new();
-        self.inner
+        let key = self
+            .inner
             .store
             .create_key(id, &secret_hash, &hint, created_by, &changes, now)
             .await?;
         tracing::info!(key_id = %id, created_by, "key created");
-        let snapshot = self.get(id).await?.ok_or(ServiceError::Internal {
-            what: "the key vanished right after it was created",
-            source: None,
-        })?;
-        Ok((snapshot, secret))
+        Ok((KeySnapshot::unused(key), secret))
     }
 
     /// A key holder's lookup of their own key by its secret: counted against the client

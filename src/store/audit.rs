@@ -1,15 +1,19 @@
-//! The audit log in Redis: a capped stream per installation with a retention, and a capped
-//! stream per key (same entry ids) that expires some time after the key's last entry.
+//! The audit log in Redis: a capped stream per installation with a retention, and per key a
+//! capped list of compact copies (same entry ids) that expires some time after the key's last
+//! entry. A key's creation entry stays in the log only, found by its id (see
+//! `append_audit.lua`); keys from the previous release also have their old per-key stream,
+//! which is read beside the list until it expires.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use redis::Script;
+use redis::{AsyncCommands, Script};
 
-use super::names;
+use super::names::{self, KeyNames};
 use super::{Store, StoreResult};
-use crate::domain::audit::{AuditEntry, AuditQuery, Changes, NewAuditEntry};
+use crate::domain::audit::{AuditEntry, AuditQuery, Changes, NewAuditEntry, KEY_CREATING_ACTIONS};
+use crate::domain::ids::KeyId;
 
 static APPEND: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/append_audit.lua")));
@@ -18,7 +22,7 @@ static APPEND: LazyLock<Script> =
 const READ_CHUNK: usize = 500;
 /// Most entries one query looks at, so a filter that matches little cannot scan the whole log.
 const MAX_SCANNED: usize = 20_000;
-/// Most entries one key's stream keeps.
+/// Most entries one key's history keeps.
 const MAX_ENTRIES_PER_KEY: usize = 1_000;
 
 /// How much of the log is kept.
@@ -38,14 +42,19 @@ impl Store {
         let mut invocation = APPEND.key(names::AUDIT_LOG);
         let key_id = entry.key_id.map(|id| id.to_string());
         if let Some(id) = &key_id {
-            invocation.key(names::audit_of_key(id));
+            invocation
+                .key(names::audit_history(id))
+                .key(names::AUDIT_CREATIONS);
         }
         let oldest_kept = (now - limits.retention).timestamp_millis().max(0);
+        let creates_key = KEY_CREATING_ACTIONS.contains(&entry.action);
         invocation
             .arg(limits.max_entries)
             .arg(format!("{oldest_kept}-0"))
             .arg(MAX_ENTRIES_PER_KEY)
             .arg(limits.retention.num_milliseconds().max(1))
+            .arg(key_id.as_deref().unwrap_or(""))
+            .arg(if creates_key { "1" } else { "0" })
             .arg("actor")
             .arg(&entry.actor.name)
             .arg("action")
@@ -69,10 +78,9 @@ impl Store {
         &self,
         query: &AuditQuery,
     ) -> StoreResult<(Vec<AuditEntry>, Option<String>)> {
-        let stream = match query.key_id {
-            Some(id) => names::audit_of_key(&id.to_string()),
-            None => names::AUDIT_LOG.to_string(),
-        };
+        if let Some(key_id) = query.key_id {
+            return self.key_audit_entries(key_id, query).await;
+        }
         let mut end = match &query.before {
             Some(before) => format!("({before}"),
             None => "+".to_string(),
@@ -83,7 +91,7 @@ impl Store {
             let mut conn = self.conn();
             let mut command = redis::cmd("XREVRANGE");
             command
-                .arg(&stream)
+                .arg(names::AUDIT_LOG)
                 .arg(&end)
                 .arg("-")
                 .arg("COUNT")
@@ -96,9 +104,7 @@ impl Store {
             for (id, fields) in chunk {
                 end = format!("({id}");
                 let entry = decode_entry(id, fields);
-                let wanted = query.actor.as_ref().is_none_or(|a| *a == entry.actor)
-                    && query.action.as_ref().is_none_or(|a| *a == entry.action);
-                if wanted {
+                if query.wants(&entry) {
                     found.push(entry);
                     if found.len() == query.limit {
                         let next = found.last().map(|e| e.id.clone());
@@ -114,6 +120,108 @@ impl Store {
             }
         }
     }
+
+    /// One key's entries: its history list, its creation entry (from the log while the list
+    /// has no copy of it) and its stream from the previous release, merged newest first. All
+    /// of it is bounded by the per-key cap, so it is read whole and paged here.
+    async fn key_audit_entries(
+        &self,
+        key_id: KeyId,
+        query: &AuditQuery,
+    ) -> StoreResult<(Vec<AuditEntry>, Option<String>)> {
+        let id_text = key_id.to_string();
+        let mut pipe = redis::pipe();
+        pipe.lrange(names::audit_history(&id_text), 0, -1)
+            .hget(names::AUDIT_CREATIONS, &id_text)
+            .cmd("XREVRANGE")
+            .arg(names::legacy_audit_stream(&id_text))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(2 * MAX_ENTRIES_PER_KEY);
+        let mut conn = self.conn();
+        let (history, creation, legacy): (Vec<String>, Option<String>, Vec<StreamEntry>) = self
+            .bounded(async move { pipe.query_async(&mut conn).await })
+            .await?;
+        let mut entries: Vec<AuditEntry> = history
+            .iter()
+            .filter_map(|item| decode_history_item(&id_text, item))
+            .collect();
+        entries.extend(
+            legacy
+                .into_iter()
+                .map(|(id, fields)| decode_entry(id, fields)),
+        );
+        if let Some(creation) = creation {
+            entries.push(self.creation_entry(key_id, creation).await?);
+        }
+        entries.sort_by_key(|entry| std::cmp::Reverse(entry_order(&entry.id)));
+        entries.dedup_by(|a, b| a.id == b.id);
+        let older_than = query.before.as_deref().map(entry_order);
+        let found: Vec<AuditEntry> = entries
+            .into_iter()
+            .filter(|entry| older_than.is_none_or(|before| entry_order(&entry.id) < before))
+            .filter(|entry| query.wants(entry))
+            .take(query.limit)
+            .collect();
+        let next = (found.len() == query.limit)
+            .then(|| found.last().map(|e| e.id.clone()))
+            .flatten();
+        Ok((found, next))
+    }
+
+    /// A key's creation entry from the log; once the log has dropped it, what the key's
+    /// record still says (who made it; the entry id says when).
+    async fn creation_entry(&self, key_id: KeyId, entry_id: String) -> StoreResult<AuditEntry> {
+        let mut conn = self.conn();
+        let range = entry_id.clone();
+        let found: Vec<(String, HashMap<String, String>)> = self
+            .bounded(async move {
+                redis::cmd("XRANGE")
+                    .arg(names::AUDIT_LOG)
+                    .arg(&range)
+                    .arg(&range)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        if let Some((id, fields)) = found.into_iter().next() {
+            return Ok(decode_entry(id, fields));
+        }
+        let mut conn = self.conn();
+        let record = KeyNames::new(key_id).record();
+        let created_by: Option<String> = self
+            .bounded(async move { conn.hget(record, "createdBy").await })
+            .await?;
+        let mut fields = HashMap::from([("action".to_string(), "create".to_string())]);
+        fields.insert("actor".into(), created_by.unwrap_or_default());
+        fields.insert("keyId".into(), key_id.to_string());
+        Ok(decode_entry(entry_id, fields))
+    }
+}
+
+/// A stream entry as read: its id and fields.
+type StreamEntry = (String, HashMap<String, String>);
+
+/// An entry id (`<ms>-<seq>`) as a number pair, for ordering.
+fn entry_order(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+}
+
+/// An item of a key's history list: `id \t actor \t actorIp \t action \t changes`.
+fn decode_history_item(key_id: &str, item: &str) -> Option<AuditEntry> {
+    let mut parts = item.splitn(5, '\t');
+    let id = parts.next()?.to_string();
+    let mut fields = HashMap::new();
+    for name in ["actor", "actorIp", "action", "changes"] {
+        let value = parts.next().unwrap_or_default();
+        if !value.is_empty() {
+            fields.insert(name.to_string(), value.to_string());
+        }
+    }
+    fields.insert("keyId".to_string(), key_id.to_string());
+    Some(decode_entry(id, fields))
 }
 
 fn decode_entry(id: String, mut fields: HashMap<String, String>) -> AuditEntry {

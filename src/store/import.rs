@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::keys::IndexRow;
 use super::names::{self, index, KeyNames};
-use super::records::encode_changes;
+use super::records::{absent_means, encode_changes};
 use super::usage::{expiry_ms, DAILY_RETENTION_DAYS, MONTHLY_RETENTION_DAYS};
 use super::{decode, Store, StoreError, StoreResult};
 use crate::domain::ids::KeyId;
@@ -316,6 +316,19 @@ impl Store {
                     .filter(|(field, _)| !NOT_COMPARED.contains(field))
                     .filter(|(field, value)| stored.get(*field) != Some(value))
                     .map(|(field, _)| field.to_string())
+                    // A setting at its default is left out of the record: the stored one
+                    // differs when it holds anything else (a record of the previous release
+                    // holds the default written out, which is the same).
+                    .chain(
+                        encode_changes(&key.changes)
+                            .1
+                            .into_iter()
+                            .filter_map(|field| {
+                                let default = absent_means(field)?;
+                                let stored = stored.get(field)?;
+                                (stored != default).then(|| field.to_string())
+                            }),
+                    )
                     .chain(
                         (stored.contains_key("deletedAt") && key.deleted.is_none())
                             .then(|| "deletedAt".to_string()),

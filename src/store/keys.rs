@@ -92,7 +92,8 @@ impl Store {
     }
 
     /// Writes a new key; its secret lookup is written last, so the key answers verifies only
-    /// once its record and indexes exist.
+    /// once its record and indexes exist. Returns the key as written (nothing else knows its
+    /// id yet, so the record holds exactly these fields), so creating needs no read back.
     pub async fn create_key(
         &self,
         id: KeyId,
@@ -101,11 +102,15 @@ impl Store {
         created_by: &str,
         changes: &KeyChanges,
         now: DateTime<Utc>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<ApiKey> {
         let (mut set, delete) = encode_changes(changes);
         set.push(("hash", secret_hash.to_string()));
         set.push(("keyHint", key_hint.to_string()));
         set.push(("createdBy", created_by.to_string()));
+        let mut written: HashMap<String, String> = set
+            .iter()
+            .map(|(field, value)| (field.to_string(), value.clone()))
+            .collect();
         if let Some(row) = self.write_key(id, "create", set, delete, now).await? {
             self.sync_index(id, row).await?;
         }
@@ -114,7 +119,12 @@ impl Store {
         let id_text = id.to_string();
         self.bounded(async move { conn.set_nx::<_, _, bool>(lookup, id_text).await })
             .await?;
-        Ok(())
+        let now_ms = now.timestamp_millis().to_string();
+        written.insert("createdAt".into(), now_ms.clone());
+        written.insert("updatedAt".into(), now_ms);
+        decode_key(id, &written).ok_or_else(|| {
+            StoreError::unexpected("create_key", "the new record does not read back")
+        })
     }
 
     /// Applies only the fields in `changes`; `false` when the key does not exist.

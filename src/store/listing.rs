@@ -56,6 +56,18 @@ fn sequence(entry_id: &str) -> Option<u64> {
     entry_id.strip_prefix("0-")?.parse().ok()
 }
 
+/// A key's row (`revision \t name \t tags \t accounts`, see `index::ROWS`) as its name and
+/// tags JSON; `None` for a soft-deleted key's row (its revision alone). The tags and accounts
+/// are JSON, which has no raw tab, so the name is whatever lies between the revision and them.
+fn split_row(row: &str) -> Option<(&str, &str)> {
+    let (_revision, rest) = row.split_once('\t')?;
+    let mut from_end = rest.rsplitn(3, '\t');
+    let _accounts = from_end.next()?;
+    let tags = from_end.next()?;
+    let name = from_end.next()?;
+    (!name.is_empty()).then_some((name, tags))
+}
+
 /// The day of a `kw:{idx}:cost:YYYY-MM-DD` key.
 fn cost_day(key: &str) -> String {
     key.rsplit(':').next().unwrap_or_default().to_string()
@@ -111,41 +123,45 @@ impl Store {
         }
         let id_texts: Vec<String> = ids.iter().map(KeyId::to_string).collect();
         let mut pipe = redis::pipe();
-        pipe.cmd("HMGET").arg(index::NAMES).arg(&id_texts);
-        pipe.cmd("HMGET").arg(index::KEY_TAGS).arg(&id_texts);
+        pipe.cmd("HMGET").arg(index::ROWS).arg(&id_texts);
         pipe.cmd("SMISMEMBER").arg(index::DISABLED).arg(&id_texts);
         pipe.cmd("ZMSCORE").arg(index::EXPIRES).arg(&id_texts);
         pipe.cmd("ZMSCORE").arg(index::LAST_USED).arg(&id_texts);
         pipe.cmd("ZMSCORE")
             .arg(index::cost_on(today))
             .arg(&id_texts);
+        // Keys not moved from the previous release's hashes yet (see `index::ROWS`).
+        pipe.cmd("HMGET").arg(index::NAMES).arg(&id_texts);
+        pipe.cmd("HMGET").arg(index::KEY_TAGS).arg(&id_texts);
         let mut conn = self.conn();
         let replies: Vec<Vec<Value>> = self
             .bounded(async move { pipe.query_async(&mut conn).await })
             .await?;
         let from = "the listing load pipeline";
-        let [names, tags, disabled, expires, last_used, costs] =
-            <[Vec<Value>; 6]>::try_from(replies)
-                .map_err(|r| StoreError::unexpected(from, format!("{} replies, not 6", r.len())))?;
+        let [rows, disabled, expires, last_used, costs, legacy_names, legacy_tags] =
+            <[Vec<Value>; 7]>::try_from(replies)
+                .map_err(|r| StoreError::unexpected(from, format!("{} replies, not 7", r.len())))?;
         let mut step = LoadStep {
             keys: Vec::with_capacity(ids.len()),
             costs: Vec::with_capacity(ids.len()),
             next_cursor,
         };
         for (i, id) in ids.into_iter().enumerate() {
-            let Some(name) = names.get(i).and_then(text) else {
-                // Removed between the scan and the reads: the change stream says so too.
-                continue;
+            let row = rows.get(i).and_then(text);
+            let (name, tags) = match row.as_deref().and_then(split_row) {
+                Some((name, tags)) => (name.to_string(), tags.to_string()),
+                None => {
+                    let Some(name) = legacy_names.get(i).and_then(text) else {
+                        // Removed between the scan and the reads: the change stream says so too.
+                        continue;
+                    };
+                    (name, legacy_tags.get(i).and_then(text).unwrap_or_default())
+                }
             };
-            let tags = tags
-                .get(i)
-                .and_then(text)
-                .and_then(|json| serde_json::from_str::<Vec<String>>(&json).ok())
-                .unwrap_or_default();
             step.keys.push(IndexedKey {
                 id,
                 name,
-                tags,
+                tags: serde_json::from_str::<Vec<String>>(&tags).unwrap_or_default(),
                 active: disabled.get(i).and_then(number) != Some(1),
                 expires_at_ms: expires.get(i).and_then(number),
                 created_at_ms: created[i],
@@ -216,5 +232,21 @@ fn decode_change(fields: &[Value]) -> Option<IndexChange> {
             cost_nanos: get.get("v").and_then(|v| number(v)).unwrap_or(0),
         }),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_row;
+
+    #[test]
+    fn a_row_splits_into_name_and_tags_whatever_the_name_holds() {
+        assert_eq!(
+            split_row("3\tteam a\t[\"prod\"]\t[\"acct-1\"]"),
+            Some(("team a", "[\"prod\"]"))
+        );
+        assert_eq!(split_row("1\ttab\there\t[]\t[]"), Some(("tab\there", "[]")));
+        // A soft-deleted key's row keeps only its revision.
+        assert_eq!(split_row("7\t\t[]\t[]"), None);
     }
 }

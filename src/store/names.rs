@@ -50,12 +50,23 @@ pub fn login_attempts_by_user(scope: &str, username: &str) -> String {
 /// The channel a released slot is announced on, with the waiter at the head of the key's queue
 /// as the message (PUBLISH reaches every node of a cluster, and every instance subscribes).
 pub const WAKE_CHANNEL: &str = "kw:wake";
-/// The audit log (a capped stream); with the per-key streams below it shares the `{audit}`
-/// slot, so one script appends to both.
+/// The audit log (a capped stream); with the per-key names below it shares the `{audit}`
+/// slot, so one script appends to all of them.
 pub const AUDIT_LOG: &str = "kw:{audit}:log";
 
-/// One key's audit entries (a copy of each, same entry ids), for its history page.
-pub fn audit_of_key(key_id: &str) -> String {
+/// One key's audit history after its creation: a capped list, newest first, of compact copies
+/// of its log entries (same entry ids); see `append_audit.lua`.
+pub fn audit_history(key_id: &str) -> String {
+    format!("kw:{{audit}}:h:{key_id}")
+}
+
+/// The log entry that created each key (hash: key id -> entry id), for keys whose history has
+/// no list yet: most keys are never changed, and a list per key costs far more.
+pub const AUDIT_CREATIONS: &str = "kw:{audit}:created";
+
+/// One key's audit entries as the previous release kept them (a capped stream with copies of
+/// the log's entries). Read, never written: they expire by themselves.
+pub fn legacy_audit_stream(key_id: &str) -> String {
     format!("kw:{{audit}}:key:{key_id}")
 }
 
@@ -162,15 +173,23 @@ impl KeyNames {
 pub mod index {
     use chrono::NaiveDate;
 
-    pub const REVISIONS: &str = "kw:{idx}:rev";
+    /// Each key's row (hash: id -> `revision \t lowercase name \t tags JSON \t accounts JSON`):
+    /// what the listing index loads, the revision that orders index writes, and the accounts
+    /// to unbind on a change. One entry per key where the previous release had one in each of
+    /// four hashes (`REVISIONS`, `NAMES`, `KEY_TAGS`, `KEY_ACCOUNTS`). A soft-deleted key keeps a row with its revision only.
+    pub const ROWS: &str = "kw:{idx}:rows";
     pub const CREATED: &str = "kw:{idx}:created";
-    pub const NAMES: &str = "kw:{idx}:names";
+    /// Last use of the keys used at least once (a key never used has no entry).
     pub const LAST_USED: &str = "kw:{idx}:lastused";
     pub const DISABLED: &str = "kw:{idx}:disabled";
     pub const EXPIRES: &str = "kw:{idx}:expires";
+    pub const ACCOUNTS: &str = "kw:{idx}:accounts";
+    /// The previous release's per-key hashes (id -> revision, lowercase name, tags JSON,
+    /// accounts JSON). Read for a key not moved yet; its next index write moves it to `ROWS`.
+    pub const REVISIONS: &str = "kw:{idx}:rev";
+    pub const NAMES: &str = "kw:{idx}:names";
     pub const KEY_TAGS: &str = "kw:{idx}:keytags";
     pub const KEY_ACCOUNTS: &str = "kw:{idx}:keyaccounts";
-    pub const ACCOUNTS: &str = "kw:{idx}:accounts";
     /// Prefixes completed inside scripts (same slot, so scripts may build them).
     pub const ACCOUNT_KEYS_PREFIX: &str = "kw:{idx}:accountkeys:";
     pub const REQUEST_MARKERS_PREFIX: &str = "kw:{idx}:reqs:";
@@ -183,20 +202,22 @@ pub mod index {
     /// Soft-deleted keys (sorted set: id -> deleted at ms); they are in no other index.
     pub const DELETED: &str = "kw:{idx}:deleted";
 
-    /// The indexes `index_upsert.lua` and `index_remove.lua` keep one entry of each key in, and
-    /// the change stream, as their `KEYS[1..10]` in this order. (Name, tag and status queries
-    /// run in each instance's listing index, so there is no name or tag index here.)
-    pub const PER_KEY: [&str; 10] = [
-        REVISIONS,
+    /// The indexes `index_upsert.lua` and `index_remove.lua` keep one entry of each key in,
+    /// the change stream, then the previous release's hashes, as their `KEYS[1..11]` in this
+    /// order. (Name, tag and status queries run in each instance's listing index, so there is
+    /// no name or tag index here.)
+    pub const PER_KEY: [&str; 11] = [
+        ROWS,
         CREATED,
-        NAMES,
         LAST_USED,
         DISABLED,
         EXPIRES,
-        KEY_TAGS,
-        KEY_ACCOUNTS,
         ACCOUNTS,
         CHANGES,
+        REVISIONS,
+        NAMES,
+        KEY_TAGS,
+        KEY_ACCOUNTS,
     ];
     pub fn account_keys(account: &str) -> String {
         format!("{ACCOUNT_KEYS_PREFIX}{account}")

@@ -21,14 +21,55 @@ fn json_list(items: &[String]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".to_string())
 }
 
-/// Hash fields to set and to delete for `changes`.
+/// Fields a record leaves out while they hold their default, with the value an absent field
+/// means. Every reader takes absence as exactly this (`decode_key` here, the scripts with
+/// `or '0'` and the like), so a record stores only what differs from a new key's defaults.
+/// `isActive` and `permissions` are always written: the verify script reads an absent one as
+/// "disabled" and "no service".
+const ABSENT_MEANS: [(&str, &str); 24] = [
+    ("description", ""),
+    ("tokenLimit", "0"),
+    ("concurrencyLimit", "0"),
+    ("rateLimitWindow", "0"),
+    ("rateLimitRequests", "0"),
+    ("enableModelRestriction", "0"),
+    ("restrictedModels", "[]"),
+    ("restrictedModelsNormalised", "[]"),
+    ("enableClientRestriction", "0"),
+    ("allowedClients", "[]"),
+    ("dailyCostLimit", "0"),
+    ("totalCostLimit", "0"),
+    ("weeklyCostLimit", "0"),
+    ("weeklyResetDay", "1"),
+    ("weeklyResetHour", "0"),
+    ("monthlyCostLimit", "0"),
+    ("rateLimitCost", "0"),
+    ("allowedIps", "[]"),
+    ("allowedIpsMatch", "[]"),
+    ("modelRestrictionMode", "deny"),
+    ("expirationMode", "fixed"),
+    ("activationDays", "0"),
+    ("activationUnit", "days"),
+    ("tags", "[]"),
+];
+
+/// What an absent record field means, for the fields a record leaves out at their default.
+pub fn absent_means(field: &str) -> Option<&'static str> {
+    ABSENT_MEANS
+        .iter()
+        .find(|(name, _)| *name == field)
+        .map(|(_, value)| *value)
+}
+
+/// Hash fields to set and to delete for `changes`; a field set to its default is deleted
+/// (see `ABSENT_MEANS`).
 pub fn encode_changes(changes: &KeyChanges) -> (Vec<(&'static str, String)>, Vec<&'static str>) {
     let mut set: Vec<(&'static str, String)> = Vec::new();
     let mut delete: Vec<&'static str> = Vec::new();
-    let mut put = |field: &'static str, value: Option<String>| {
-        if let Some(value) = value {
-            set.push((field, value));
-        }
+    let mut put = |field: &'static str, value: Option<String>| match value {
+        Some(value) if absent_means(field) == Some(value.as_str()) => delete.push(field),
+        Some(value) => set.push((field, value)),
+        None => {}
     };
     put("name", changes.name.clone());
     put("description", changes.description.clone());
@@ -301,6 +342,33 @@ mod tests {
         assert_eq!(key.name, "n");
         assert!(key.is_active);
         assert_eq!(key.permissions, Permissions::ALL);
+    }
+
+    #[test]
+    fn a_new_keys_defaults_are_left_out_and_read_back_as_defaults() {
+        let changes = KeyChanges {
+            name: Some("n".into()),
+            ..KeyChanges::default()
+        }
+        .with_defaults()
+        .expect("valid");
+        let (set, delete) = encode_changes(&changes);
+        let stored: Vec<&str> = set.iter().map(|(field, _)| *field).collect();
+        assert_eq!(stored, ["name", "permissions", "isActive"]);
+        for (field, _) in ABSENT_MEANS {
+            assert!(delete.contains(&field), "{field} is cleared at its default");
+        }
+        let mut fields: HashMap<String, String> =
+            set.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        fields.insert("createdAt".into(), "1700000000000".into());
+        fields.insert("updatedAt".into(), "1700000000000".into());
+        let slim = decode_key(KeyId::new(), &fields).expect("decodes");
+        // The same key with every default written out, as the previous release stored it.
+        for (field, value) in ABSENT_MEANS {
+            fields.insert(field.to_string(), value.to_string());
+        }
+        let full = decode_key(slim.id, &fields).expect("decodes");
+        assert_eq!(slim, full);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! `/audit` page.
 
 use std::net::SocketAddr;
+use std::sync::LazyLock;
 
 use axum::extract::State;
 use axum::Json;
@@ -15,9 +16,13 @@ use super::extract::{Pairs, QueryPairs};
 use super::views::{key_fields, time};
 use super::AppState;
 use crate::domain::audit::{is_entry_id, Actor, AuditEntry, AuditQuery, Changes, NewAuditEntry};
+use crate::domain::budgets::KeyBudgets;
 use crate::domain::ids::KeyId;
 use crate::domain::key::ApiKey;
+use crate::domain::key_fields::Permissions;
+use crate::domain::money::NanoUsd;
 use crate::domain::role::AdminRole;
+use crate::service::ServiceResult;
 
 /// Reading the audit log needs only the viewer role: it shows who changed what, never a secret.
 pub fn routes() -> Vec<RouteSpec> {
@@ -84,14 +89,62 @@ pub fn key_changes(before: Option<&ApiKey>, after: Option<&ApiKey>) -> Changes {
     changes
 }
 
+/// The actions whose changes are a new key's every field (`[null, value]`).
+const CREATIONS: [&str; 2] = ["create", "batch-create"];
+
+/// What a creation's changes show for each field of a key created with a name alone. A
+/// creation's entry is stored without the fields at these values (most of a new key's entry,
+/// and the log holds one per key created), and read with them put back, so it shows as it
+/// was recorded. An entry of the previous release has every field already.
+static CREATION_DEFAULTS: LazyLock<Changes> = LazyLock::new(|| {
+    let now = Utc::now();
+    let key = ApiKey {
+        id: KeyId::new(),
+        name: String::new(),
+        description: String::new(),
+        token_limit: 0,
+        expires_at: None,
+        accounts: Default::default(),
+        permissions: Permissions::ALL,
+        is_active: true,
+        concurrency_limit: 0,
+        rate_limit_window_minutes: 0,
+        rate_limit_requests: 0,
+        enable_model_restriction: false,
+        restricted_models: Vec::new(),
+        enable_client_restriction: false,
+        allowed_clients: Vec::new(),
+        daily_cost_limit: NanoUsd::ZERO,
+        budgets: KeyBudgets {
+            weekly_reset_day: 1,
+            ..KeyBudgets::default()
+        },
+        tags: Vec::new(),
+        created_at: now,
+        updated_at: now,
+        last_used_at: None,
+        created_by: String::new(),
+        key_hint: String::new(),
+        deleted_at: None,
+        deleted_by: None,
+        old_secret_valid_until: None,
+    };
+    let mut defaults = key_changes(None, Some(&key));
+    defaults.remove("name");
+    defaults
+});
+
 /// Appends one entry (a failure to write it is logged, not returned: the change is made).
 pub async fn record(
     state: &AppState,
     actor: &Actor,
     action: &str,
     key_id: Option<KeyId>,
-    changes: Changes,
+    mut changes: Changes,
 ) {
+    if CREATIONS.contains(&action) {
+        changes.retain(|field, values| CREATION_DEFAULTS.get(field) != Some(values));
+    }
     state
         .keys
         .record_audit(NewAuditEntry {
@@ -200,12 +253,34 @@ async fn route_get_audit_api(
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
     let query = parse_query(&query)?;
-    let (entries, next) = state.keys.audit_entries(&query).await?;
+    let (entries, next) = read_entries(&state, &query).await?;
     let body = AuditBody {
         entries: entries.iter().map(entry_json).collect(),
         next,
     };
     Ok(Json(&body).into_response())
+}
+
+/// Entries newest first with a creation's default fields put back (see `CREATION_DEFAULTS`),
+/// and the cursor of the next page.
+pub async fn read_entries(
+    state: &AppState,
+    query: &AuditQuery,
+) -> ServiceResult<(Vec<AuditEntry>, Option<String>)> {
+    let (mut entries, next) = state.keys.audit_entries(query).await?;
+    for entry in &mut entries {
+        // A recorded creation always names the key; one rebuilt after the log dropped it
+        // (see `store::audit`) has no changes to complete.
+        if CREATIONS.contains(&entry.action.as_str()) && entry.changes.contains_key("name") {
+            for (field, values) in CREATION_DEFAULTS.iter() {
+                entry
+                    .changes
+                    .entry(field.clone())
+                    .or_insert_with(|| values.clone());
+            }
+        }
+    }
+    Ok((entries, next))
 }
 
 /// The expiry sweep run by an admin: one entry with how many keys it disabled.

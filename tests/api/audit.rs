@@ -312,3 +312,53 @@ async fn extending_and_releasing_leases_are_recorded() {
         released["released"]
     );
 }
+
+/// Keys of the previous release kept their history in a stream of their own: its entries are
+/// shown with the new ones, in order, and nothing is lost by the move to the new layout.
+#[tokio::test]
+async fn a_keys_history_from_the_previous_release_is_shown_with_the_new_entries() {
+    let app = TestApp::spawn().await;
+    let (id, _) = app.create_key(json!({"name": "older"})).await;
+    app.redis.cli(&[
+        "XADD",
+        &format!("kw:{{audit}}:key:{id}"),
+        "1000-0",
+        "actor",
+        "earlier-admin",
+        "action",
+        "update",
+        "changes",
+        r#"{"tokenLimit":[0,5]}"#,
+        "keyId",
+        &id,
+    ]);
+    let (status, _) = app
+        .admin(
+            Method::PATCH,
+            &format!("/api/v1/admin/keys/{id}"),
+            Some(json!({"concurrencyLimit": 2})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let history = audit(&app, &format!("?keyId={id}")).await;
+    assert_eq!(actions(&history), ["update", "create", "update"]);
+    let oldest = &history["entries"][2];
+    assert_eq!(oldest["actor"], "earlier-admin");
+    assert_eq!(oldest["changes"]["tokenLimit"], json!([0, 5]));
+    // A creation shows every field, the defaults too.
+    let created = &history["entries"][1]["changes"];
+    assert_eq!(created["concurrencyLimit"], json!([null, 0]));
+    assert_eq!(created["permissions"], json!([null, "all"]));
+    // Paged one at a time, the same three.
+    let mut paged = Vec::new();
+    let mut query = format!("?keyId={id}&limit=1");
+    loop {
+        let page = audit(&app, &query).await;
+        paged.extend(actions(&page));
+        match page["next"].as_str() {
+            Some(next) => query = format!("?keyId={id}&limit=1&before={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged, ["update", "create", "update"]);
+}

@@ -304,3 +304,69 @@ async fn a_restarted_instance_lists_every_key_as_it_is() {
     )
     .await;
 }
+
+/// An installation of the previous release kept a key's index entries in four hashes (revision,
+/// name, tags, accounts) where this one keeps one row: such a key is listed as it is, and its
+/// next change moves it to its row and unbinds its old account.
+#[tokio::test]
+async fn an_index_of_the_previous_release_is_listed_and_moved_on_the_next_change() {
+    let app = TestApp::spawn().await;
+    let (id, _) = app
+        .create_key(json!({"name": "Old Layout", "tags": ["old"], "claudeAccountId": "acct-old"}))
+        .await;
+    let row = app.redis.cli(&["HGET", "kw:{idx}:rows", &id]);
+    let revision = row.split('\t').next().expect("a revision").to_string();
+    app.redis.cli(&["HDEL", "kw:{idx}:rows", &id]);
+    app.redis.cli(&["HSET", "kw:{idx}:rev", &id, &revision]);
+    app.redis
+        .cli(&["HSET", "kw:{idx}:names", &id, "old layout"]);
+    app.redis
+        .cli(&["HSET", "kw:{idx}:keytags", &id, r#"["old"]"#]);
+    app.redis
+        .cli(&["HSET", "kw:{idx}:keyaccounts", &id, r#"["acct-old"]"#]);
+
+    let mut second = app.second_instance();
+    wait_for_list(&app, &second.url(""), "tag=old", (1, vec!["Old Layout"])).await;
+    wait_for_list(&app, &second.url(""), "q=layout", (1, vec!["Old Layout"])).await;
+    assert!(second.terminate(), "the second instance stops cleanly");
+
+    let (status, _) = app
+        .admin(
+            Method::PATCH,
+            &format!("/api/v1/admin/keys/{id}"),
+            Some(json!({"tags": ["new"], "claudeAccountId": "acct-new"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for legacy in [
+        "kw:{idx}:rev",
+        "kw:{idx}:names",
+        "kw:{idx}:keytags",
+        "kw:{idx}:keyaccounts",
+    ] {
+        assert_eq!(
+            app.redis.cli(&["HEXISTS", legacy, &id]).trim(),
+            "0",
+            "{legacy}"
+        );
+    }
+    assert!(app
+        .redis
+        .cli(&["HGET", "kw:{idx}:rows", &id])
+        .contains("\told layout\t[\"new\"]\t[\"acct-new\"]"));
+    let member = |account: &str| {
+        app.redis
+            .cli(&[
+                "SISMEMBER",
+                &format!("kw:{{idx}}:accountkeys:{account}"),
+                &id,
+            ])
+            .trim()
+            .to_string()
+    };
+    assert_eq!(member("acct-old"), "0");
+    assert_eq!(member("acct-new"), "1");
+    let restarted = app.second_instance();
+    wait_for_list(&app, &restarted.url(""), "tag=new", (1, vec!["Old Layout"])).await;
+    wait_for_list(&app, &restarted.url(""), "tag=old", (0, vec![])).await;
+}

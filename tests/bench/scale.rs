@@ -532,32 +532,49 @@ async fn slow_log_summary(
     Ok(())
 }
 
-/// Average `MEMORY USAGE` of the sampled keys' audit streams.
+/// Bytes per key of the keys' own audit history: the average `MEMORY USAGE` of the sampled
+/// keys' history lists (or the previous release's per-key streams; a key without one counts
+/// 0), plus the share of the hash that holds each key's creation entry id.
 async fn audit_bytes_per_key(redis: &RedisServer, seeded: &Seeded) -> BenchResult<f64> {
     let mut conns = nodes(redis).await?;
     let mut sum = 0u64;
-    let mut counted = 0u64;
+    let mut sampled = 0u64;
     for (id, _) in seeded.sample.iter().take(200) {
-        let name = format!("kw:{{audit}}:key:{id}");
-        for conn in &mut conns {
-            let bytes: Option<u64> = redis::cmd("MEMORY")
-                .arg("USAGE")
-                .arg(&name)
-                .query_async(conn)
-                .await
-                .unwrap_or(None);
-            if let Some(bytes) = bytes {
-                sum += bytes;
-                counted += 1;
-                break;
+        sampled += 1;
+        let names = [
+            format!("kw:{{audit}}:h:{id}"),
+            format!("kw:{{audit}}:key:{id}"),
+        ];
+        for name in &names {
+            for conn in &mut conns {
+                let bytes: Option<u64> = redis::cmd("MEMORY")
+                    .arg("USAGE")
+                    .arg(name)
+                    .query_async(conn)
+                    .await
+                    .unwrap_or(None);
+                sum += bytes.unwrap_or(0);
             }
         }
     }
-    Ok(if counted == 0 {
+    let mut creations = 0u64;
+    for conn in &mut conns {
+        let bytes: Option<u64> = redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg("kw:{audit}:created")
+            .arg("SAMPLES")
+            .arg(0)
+            .query_async(conn)
+            .await
+            .unwrap_or(None);
+        creations += bytes.unwrap_or(0);
+    }
+    let per_key_lists = if sampled == 0 {
         0.0
     } else {
-        sum as f64 / counted as f64
-    })
+        sum as f64 / sampled as f64
+    };
+    Ok(per_key_lists + creations as f64 / seeded.keys.max(1) as f64)
 }
 
 /// p99 of check-only verifies from `VERIFY_WORKERS` workers for `VERIFY_SECS`; with

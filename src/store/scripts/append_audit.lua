@@ -1,14 +1,47 @@
--- Append one audit entry. KEYS[1] the log stream; KEYS[2] (optional) the key's own stream.
+-- Append one audit entry to the log, and to its key's history when it names a key.
+-- KEYS[1] the log stream; with a key: KEYS[2] the key's history (a list, newest first, each
+-- item `id \t actor \t actorIp \t action \t changes`), KEYS[3] the creation entries (hash: key
+-- id -> the id of the log entry that created the key). All carry the {audit} hash tag.
 -- ARGV[1] most entries the log keeps (approximately)   ARGV[2] oldest entry id kept ('<ms>-0')
--- ARGV[3] most entries a key's stream keeps   ARGV[4] ms a key's stream lives after its last entry
--- ARGV[5 ..] field, value pairs
--- Returns the new entry's id. Both streams carry the {audit} hash tag (one slot).
+-- ARGV[3] most entries a key's history keeps   ARGV[4] ms a key's history lives after its last entry
+-- ARGV[5] key id or ''   ARGV[6] '1' when this entry creates the key
+-- ARGV[7 ..] field, value pairs
+-- A key's creation entry is not copied into a history of its own: most keys are never changed,
+-- and a list per key costs far more than the entry. Its log id is kept instead; the first later
+-- entry starts the history with a copy of it (from the log, while the log still has it).
+-- Returns the new entry's id.
 local fields = {}
-for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
 redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[2])
-if KEYS[2] then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], id, unpack(fields))
-  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+if not KEYS[2] then return id end
+
+local function history_item(entry_id, pairs)
+  local f = {}
+  for i = 1, #pairs, 2 do f[pairs[i]] = pairs[i + 1] end
+  return table.concat({entry_id, f.actor or '', f.actorIp or '', f.action or '',
+    f.changes or '{}'}, '\t')
 end
+
+local key_id = ARGV[5]
+if ARGV[6] == '1' then
+  redis.call('HSET', KEYS[3], key_id, id)
+  return id
+end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  local created = redis.call('HGET', KEYS[3], key_id)
+  if created then
+    local found = redis.call('XRANGE', KEYS[1], created, created)
+    if found[1] then
+      redis.call('RPUSH', KEYS[2], history_item(created, found[1][2]))
+    else
+      -- Trimmed from the log already: what is left is that it was made, and when.
+      redis.call('RPUSH', KEYS[2], created .. '\t\t\tcreate\t{}')
+    end
+    redis.call('HDEL', KEYS[3], key_id)
+  end
+end
+redis.call('LPUSH', KEYS[2], history_item(id, fields))
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return id

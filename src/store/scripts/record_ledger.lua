@@ -52,7 +52,8 @@ end
 
 local previous_last_used = redis.call('ZSCORE', KEYS[2], ARGV[1]) or ''
 local previous_account = ''
-redis.call('ZADD', KEYS[2], 'XX', ARGV[2], ARGV[1])
+-- A key's first use makes its entry (a key never used has none; it is indexed: checked above).
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 if cost then redis.call('ZINCRBY', KEYS[3], amounts[cost], ARGV[1]) end
 if account ~= '' then
   for j, field in ipairs(fields) do redis.call('HINCRBY', KEYS[4], field, amounts[j]) end

@@ -40,8 +40,13 @@ local function still_ours(set, member)
   return tonumber(redis.call('ZSCORE', set, member) or '-1') == applied_at
 end
 if ARGV[6] == '1' then
-  if ARGV[7] ~= '' and still_ours(KEYS[2], id) then
-    redis.call('ZADD', KEYS[2], 'XX', ARGV[7], id)
+  if still_ours(KEYS[2], id) then
+    -- No previous score: this record made the entry (the key's first use).
+    if ARGV[7] == '' then
+      redis.call('ZREM', KEYS[2], id)
+    else
+      redis.call('ZADD', KEYS[2], 'XX', ARGV[7], id)
+    end
   end
   if account ~= '' and still_ours(KEYS[5], account) then
     if ARGV[8] == '' then

@@ -9,8 +9,9 @@ if (ARGV[1] == 'create') == exists then return false end
 -- A deleted key is changed only by restoring it.
 if exists and redis.call('HEXISTS', KEYS[1], 'deletedAt') == 1 then return false end
 local pairs_end = 3 + 2 * tonumber(ARGV[3])
-for i = 4, pairs_end, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-for i = pairs_end + 1, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+if pairs_end >= 4 then redis.call('HSET', KEYS[1], unpack(ARGV, 4, pairs_end)) end
+-- A new key has nothing to delete.
+if exists and pairs_end < #ARGV then redis.call('HDEL', KEYS[1], unpack(ARGV, pairs_end + 1)) end
 if ARGV[1] == 'create' then redis.call('HSET', KEYS[1], 'createdAt', ARGV[2]) end
 redis.call('HSET', KEYS[1], 'updatedAt', ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'rev', 1)

@@ -9,7 +9,7 @@ use super::flash::Flash;
 use super::format::time;
 use crate::domain::role::AdminRole;
 use crate::web::access::{get, Access, RouteSpec};
-use crate::web::audit::parse_query;
+use crate::web::audit::{parse_query, read_entries};
 use crate::web::auth::SessionAdmin;
 use crate::web::error::{ApiError, PageError, PageResult};
 use crate::web::extract::QueryPairs;
@@ -65,7 +65,7 @@ async fn route_get_audit_page(
         ApiError::Invalid(fields) => PageError::BadRequest(fields.first().to_string()),
         _ => PageError::BadRequest("The filters are not valid.".into()),
     })?;
-    let (entries, next) = state.keys.audit_entries(&query).await?;
+    let (entries, next) = read_entries(&state, &query).await?;
     let zone = state.keys.zone();
     let filter = |name: &str| pairs.get(name).unwrap_or("").trim().to_string();
     let (key_id, actor, action) = (filter("keyId"), filter("actor"), filter("action"));
