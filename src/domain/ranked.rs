@@ -57,7 +57,11 @@ impl<K: Ord> RankedSet<K> {
         block.insert(at, key);
         self.len += 1;
         if block.len() > 2 * BLOCK {
-            let upper = block.split_off(BLOCK);
+            // Both halves keep room to grow to a split without a reallocation, and no more
+            // (a doubling `Vec` would otherwise hold up to four times its entries).
+            let mut upper = Vec::with_capacity(2 * BLOCK + 1);
+            upper.extend(block.drain(BLOCK..));
+            block.shrink_to(2 * BLOCK + 1);
             self.blocks.insert(at_block + 1, upper);
         }
         true
