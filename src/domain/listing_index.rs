@@ -460,15 +460,28 @@ impl ListingIndex {
         };
         let mut kept = SlotSet::for_slots(self.slots.len());
         let mut total = 0usize;
-        let keep = |slot: Slot| {
-            if keeps(slot) {
-                kept.insert(slot);
-                total += 1;
-            }
-        };
         match search {
-            Some(text) => self.names.search(text, keep),
-            None => (0..self.dense.len() as Slot).for_each(keep),
+            Some(text) => self.names.search(text, |slot| {
+                if keeps(slot) {
+                    kept.insert(slot);
+                    total += 1;
+                }
+            }),
+            None => {
+                // A word of 64 keys at a time, built in a register and stored once.
+                let slots = self.dense.len();
+                for (at, word) in kept.words.iter_mut().enumerate() {
+                    let first = at * 64;
+                    let mut bits = 0u64;
+                    for bit in 0..(slots - first).min(64) {
+                        if keeps((first + bit) as Slot) {
+                            bits |= 1 << bit;
+                        }
+                    }
+                    total += bits.count_ones() as usize;
+                    *word = bits;
+                }
+            }
         }
         Kept::Some(kept, total)
     }
