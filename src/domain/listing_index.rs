@@ -7,13 +7,14 @@
 //! process's CPU only. The index is rebuilt from Redis at start (in small steps) and kept
 //! current from a change stream every instance reads (see `service::keys::listing`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use memchr::memmem;
 
 use super::ids::KeyId;
 use super::key::KeyStatus;
 use super::listing::{ListQuery, SortField};
+use super::ranked::RankedSet;
 
 /// One key's listing fields, as a change or a loaded row carries them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,14 +88,63 @@ fn has_tag(tag_bits: u64, tag: u32, row: impl FnOnce() -> bool) -> bool {
     }
 }
 
+/// A set of slots, a bit each. A query decides its filters for every key once, into one of
+/// these, so walking a sort order tests one bit a step (a million keys fit in 128 KiB, which
+/// stays in cache) instead of reading each key's row at random.
+#[derive(Debug, Default, Clone)]
+struct SlotSet {
+    words: Vec<u64>,
+}
+
+impl SlotSet {
+    /// An empty set with room for slots below `slots`.
+    fn for_slots(slots: usize) -> SlotSet {
+        SlotSet {
+            words: vec![0; slots.div_ceil(64)],
+        }
+    }
+
+    fn insert(&mut self, slot: Slot) {
+        let word = slot as usize / 64;
+        if word >= self.words.len() {
+            self.words.resize(word + 1, 0);
+        }
+        self.words[word] |= 1 << (slot % 64);
+    }
+
+    fn contains(&self, slot: Slot) -> bool {
+        self.words
+            .get(slot as usize / 64)
+            .is_some_and(|word| (word >> (slot % 64)) & 1 == 1)
+    }
+
+    /// Every slot in the set, ascending.
+    fn iter(&self) -> impl Iterator<Item = Slot> + '_ {
+        self.words.iter().enumerate().flat_map(|(at, word)| {
+            let mut bits = *word;
+            std::iter::from_fn(move || {
+                if bits == 0 {
+                    return None;
+                }
+                let bit = bits.trailing_zeros();
+                bits &= bits - 1;
+                Some(at as Slot * 64 + bit)
+            })
+        })
+    }
+}
+
 /// Every name in one buffer, `\0`-separated, so a substring search is one pass of a SIMD
 /// searcher over the whole text rather than a call per key. Removed names stay as dead spans
 /// until they outweigh the live ones, then the text is rebuilt.
 #[derive(Debug, Default, Clone)]
 struct NameText {
     text: Vec<u8>,
-    /// `(start in text, slot)`, by start; `DEAD` for a removed name.
-    spans: Vec<(u32, Slot)>,
+    /// Where each name starts in `text`, in text order (apart from `owners`, so the search's
+    /// binary search reads 4 bytes a name).
+    starts: Vec<u32>,
+    /// Each name's slot, as `starts` orders them; `DEAD` for a removed name.
+    owners: Vec<Slot>,
     dead_bytes: usize,
 }
 
@@ -105,13 +155,14 @@ impl NameText {
         let start = self.text.len() as u32;
         self.text.extend_from_slice(name.as_bytes());
         self.text.push(0);
-        self.spans.push((start, slot));
-        (self.spans.len() - 1) as u32
+        self.starts.push(start);
+        self.owners.push(slot);
+        (self.starts.len() - 1) as u32
     }
 
     fn kill(&mut self, span: u32, name_len: usize) {
-        if let Some(entry) = self.spans.get_mut(span as usize) {
-            entry.1 = DEAD;
+        if let Some(owner) = self.owners.get_mut(span as usize) {
+            *owner = DEAD;
             self.dead_bytes += name_len + 1;
         }
     }
@@ -120,39 +171,37 @@ impl NameText {
         self.dead_bytes > 1 << 20 && self.dead_bytes * 2 > self.text.len()
     }
 
-    /// Slots whose name contains `needle` (already lower-case), each once, in text order.
-    fn search(&self, needle: &str) -> Vec<Slot> {
-        let mut found = Vec::new();
+    /// Calls `found` with each slot whose name contains `needle` (already lower-case), once
+    /// each, in text order.
+    fn search(&self, needle: &str, mut found: impl FnMut(Slot)) {
         if needle.as_bytes().contains(&0) {
-            return found;
+            return;
         }
-        // Matches come in text order, so the span they fall in only moves forward; after a
+        // Matches come in text order, so the name they fall in only moves forward; after a
         // match the search goes on from the next name, so a name is found once however often
         // it holds the needle.
         let finder = memmem::Finder::new(needle.as_bytes());
         let (mut span, mut from) = (0usize, 0usize);
         while let Some(found_at) = finder.find(&self.text[from..]) {
-            let at = from + found_at;
+            let at = (from + found_at) as u32;
             // A few steps forward for dense matches, then a binary search for sparse ones.
             let mut steps = 0;
-            while steps < 16 && span + 1 < self.spans.len() && self.spans[span + 1].0 as usize <= at
-            {
+            while steps < 16 && self.starts.get(span + 1).is_some_and(|next| *next <= at) {
                 span += 1;
                 steps += 1;
             }
             if steps == 16 {
-                span += self.spans[span + 1..].partition_point(|(start, _)| *start as usize <= at);
+                span += self.starts[span + 1..].partition_point(|start| *start <= at);
             }
-            let slot = self.spans[span].1;
+            let slot = self.owners[span];
             if slot != DEAD {
-                found.push(slot);
+                found(slot);
             }
-            match self.spans.get(span + 1) {
-                Some((next, _)) => from = *next as usize,
+            match self.starts.get(span + 1) {
+                Some(next) => from = *next as usize,
                 None => break,
             }
         }
-        found
     }
 }
 
@@ -163,14 +212,15 @@ pub struct ListingIndex {
     dense: Vec<Dense>,
     free: Vec<Slot>,
     by_id: HashMap<u128, Slot>,
-    by_created: BTreeSet<(i64, u128, Slot)>,
-    by_name: BTreeSet<(Box<str>, u128, Slot)>,
-    by_last_used: BTreeSet<(i64, u128, Slot)>,
-    /// Keys with a cost above zero on `cost_day`.
-    by_cost: BTreeSet<(i64, u128, Slot)>,
-    /// Every key by id: keys without cost today follow (or precede) the costly ones in id
-    /// order, as in a union with the created index at weight 0.
-    by_id_order: BTreeSet<(u128, Slot)>,
+    by_created: RankedSet<(i64, u128, Slot)>,
+    by_name: RankedSet<(Box<str>, u128, Slot)>,
+    by_last_used: RankedSet<(i64, u128, Slot)>,
+    /// Every key by its cost on `cost_day` (0 without one; see `cost_key`): keys without cost
+    /// follow (or precede) the costly ones in id order, as in a union with the created index
+    /// at weight 0.
+    by_cost: RankedSet<(i64, u128, Slot)>,
+    /// Every key by id: the cost order of a day this index has no cost for yet.
+    by_id_order: RankedSet<(u128, Slot)>,
     /// The day `by_cost` counts, and its generation: a new day bumps the generation, which
     /// zeroes every row's cost at once.
     cost_day: String,
@@ -193,9 +243,17 @@ fn status_of(row: &Dense, now_ms: i64) -> KeyStatus {
     }
 }
 
-/// Filtered lists up to this long are sorted on their own (a few ms); longer ones are paged by
-/// walking the kept sort order, testing each key.
+/// Filtered lists up to this long may be sorted on their own (a few ms), when that costs less
+/// than walking the kept sort order to the page (see `Order::sorting_is_cheaper`); longer
+/// ones are always paged by a walk, testing each key's bit.
 const SORT_AT_MOST: usize = 20_000;
+
+/// Walks expected to pass at most this many keys test the tag on each (a random read of its
+/// row) rather than deciding every key first (a pass over all of them).
+const LAZY_WALK_STEPS: u64 = 20_000;
+
+/// What one comparison of a sort costs in steps of a walk (see `Order::sorting_is_cheaper`).
+const STEPS_PER_COMPARISON: u64 = 4;
 
 impl ListingIndex {
     pub fn new() -> ListingIndex {
@@ -286,29 +344,21 @@ impl ListingIndex {
         let Some(&slot) = self.by_id.get(&id.as_u128()) else {
             return;
         };
-        let current = self.cost_generation;
         let Some(row) = self.slots[slot as usize].as_mut() else {
             return;
         };
-        let dense = &mut self.dense[slot as usize];
-        let old_used = row.last_used_at_ms;
-        let old_cost = (dense.cost_generation == current).then_some(dense.cost_nanos);
+        let (id, old_used) = (row.id, row.last_used_at_ms);
         row.last_used_at_ms = last_used_at_ms;
-        let same_day = day == self.cost_day;
-        if same_day {
-            dense.cost_nanos = cost_nanos;
-            dense.cost_generation = current;
-        }
-        let id = row.id;
         self.by_last_used.remove(&(old_used, id, slot));
         self.by_last_used.insert((last_used_at_ms, id, slot));
-        if same_day {
-            if let Some(old) = old_cost.filter(|c| *c > 0) {
-                self.by_cost.remove(&(old, id, slot));
-            }
-            if cost_nanos > 0 {
-                self.by_cost.insert((cost_nanos, id, slot));
-            }
+        if day == self.cost_day {
+            let old = self.cost_key(slot, id);
+            self.by_cost.remove(&old);
+            let dense = &mut self.dense[slot as usize];
+            dense.cost_nanos = cost_nanos;
+            dense.cost_generation = self.cost_generation;
+            let new = self.cost_key(slot, id);
+            self.by_cost.insert(new);
         }
     }
 
@@ -340,65 +390,100 @@ impl ListingIndex {
     /// cost `dailyCost` sorts by. A `Deleted` status is not listed here (the deleted index is
     /// its own list) and matches nothing.
     pub fn list(&self, query: &ListQuery, now_ms: i64, today: &str) -> (u64, Vec<KeyId>) {
-        let costs_are_today = self.cost_day.as_str() == today;
+        let order = Order {
+            index: self,
+            sort: query.sort,
+            descending: query.descending,
+            costs_are_today: self.cost_day.as_str() == today,
+        };
+        let (total, page) = match self.kept(query, now_ms, &order) {
+            Kept::None => return (0, Vec::new()),
+            Kept::All => (self.len(), order.walk(None, self.len(), query)),
+            Kept::Tag(tag, total) => {
+                let has = |slot: Slot| {
+                    let dense = &self.dense[slot as usize];
+                    has_tag(dense.tag_bits, tag, || {
+                        self.row(slot).is_some_and(|row| row.tags.contains(&tag))
+                    })
+                };
+                (total, order.walk(Some(&has), total, query))
+            }
+            Kept::Some(kept, total) if order.sorting_is_cheaper(total, query) => {
+                (total, order.sorted_page(&kept, query))
+            }
+            Kept::Some(kept, total) => {
+                let has = |slot: Slot| kept.contains(slot);
+                (total, order.walk(Some(&has), total, query))
+            }
+        };
+        (total as u64, self.ids(&page))
+    }
+
+    /// Which keys the query's filters keep. Each key is decided once: a search tests tag and
+    /// status only on the names it found (the cheapest filter first: a name scan reads the
+    /// text once, whatever the tag and status); without one, one pass over the dense rows
+    /// tests both (the tag's bit before the status).
+    fn kept(&self, query: &ListQuery, now_ms: i64, order: &Order) -> Kept {
         let tag = match query.tag.as_deref() {
             Some(name) => match self.tag_ids.get(name) {
                 Some(tag) => Some(*tag),
-                None => return (0, Vec::new()),
+                None => return Kept::None,
             },
             None => None,
         };
         if query.status == Some(KeyStatus::Deleted) {
-            return (0, Vec::new());
+            return Kept::None;
+        }
+        let search = query.search.as_deref().filter(|q| !q.is_empty());
+        if search.is_none() && query.status.is_none() {
+            match tag {
+                None => return Kept::All,
+                // A tag's keys are counted as they change; when the walk to the page is
+                // short, testing each key it passes costs less than deciding every key.
+                Some(tag) => {
+                    let total = self.tag_counts[tag as usize] as usize;
+                    if order.walk_steps(total, query) <= LAZY_WALK_STEPS {
+                        return Kept::Tag(tag, total);
+                    }
+                }
+            }
         }
         let keeps = |slot: Slot| {
             let dense = &self.dense[slot as usize];
             dense.live
-                && query.status.is_none_or(|s| status_of(dense, now_ms) == s)
                 && tag.is_none_or(|t| {
                     has_tag(dense.tag_bits, t, || {
                         self.row(slot).is_some_and(|row| row.tags.contains(&t))
                     })
                 })
+                && query.status.is_none_or(|s| status_of(dense, now_ms) == s)
         };
-        let search = query.search.as_deref().filter(|q| !q.is_empty());
-        let candidates: Option<Vec<Slot>> = search.map(|text| self.names.search(text));
-        let order = Order {
-            index: self,
-            sort: query.sort,
-            descending: query.descending,
-            costs_are_today,
-        };
-        match candidates {
-            Some(slots) => {
-                let mut matched: Vec<Slot> = slots.into_iter().filter(|s| keeps(*s)).collect();
-                let total = matched.len();
-                if total <= SORT_AT_MOST {
-                    order.sort(&mut matched);
-                    let page = page_of(&matched, query.offset, query.count);
-                    (total as u64, self.ids(page))
-                } else {
-                    let mut chosen = vec![false; self.slots.len()];
-                    for slot in &matched {
-                        chosen[*slot as usize] = true;
+        let mut kept = SlotSet::for_slots(self.slots.len());
+        let mut total = 0usize;
+        match search {
+            Some(text) => self.names.search(text, |slot| {
+                if keeps(slot) {
+                    kept.insert(slot);
+                    total += 1;
+                }
+            }),
+            None => {
+                // A word of 64 keys at a time, built in a register and stored once.
+                let slots = self.dense.len();
+                for (at, word) in kept.words.iter_mut().enumerate() {
+                    let first = at * 64;
+                    let mut bits = 0u64;
+                    for bit in 0..(slots - first).min(64) {
+                        if keeps((first + bit) as Slot) {
+                            bits |= 1 << bit;
+                        }
                     }
-                    let page = order.walk(|slot| chosen[slot as usize], total, query);
-                    (total as u64, self.ids(&page))
+                    total += bits.count_ones() as usize;
+                    *word = bits;
                 }
             }
-            None if tag.is_none() && query.status.is_none() => {
-                let page = order.walk(|_| true, self.len(), query);
-                (self.len() as u64, self.ids(&page))
-            }
-            None => {
-                let total = match (tag, query.status) {
-                    (Some(tag), None) => self.tag_counts[tag as usize] as usize,
-                    _ => (0..self.dense.len() as Slot).filter(|s| keeps(*s)).count(),
-                };
-                let page = order.walk(keeps, total, query);
-                (total as u64, self.ids(&page))
-            }
         }
+        Kept::Some(kept, total)
     }
 
     fn ids(&self, slots: &[Slot]) -> Vec<KeyId> {
@@ -416,16 +501,33 @@ impl ListingIndex {
     fn cost_today(&self, slot: Slot, costs_are_today: bool) -> i64 {
         let dense = &self.dense[slot as usize];
         if costs_are_today && dense.cost_generation == self.cost_generation {
-            dense.cost_nanos
+            // As `cost_key` orders it: a cost below zero counts as none.
+            dense.cost_nanos.max(0)
         } else {
             0
         }
     }
 
+    /// A key's entry in `by_cost`.
+    fn cost_key(&self, slot: Slot, id: u128) -> (i64, u128, Slot) {
+        (self.cost_today(slot, true), id, slot)
+    }
+
+    /// Every cost so far was another day's: the costly keys move back among those without.
     fn start_cost_day(&mut self, day: &str) {
+        let costly: Vec<(i64, u128, Slot)> = self
+            .by_cost
+            .iter()
+            .rev()
+            .take_while(|entry| entry.0 > 0)
+            .copied()
+            .collect();
+        for (cost, id, slot) in costly {
+            self.by_cost.remove(&(cost, id, slot));
+            self.by_cost.insert((0, id, slot));
+        }
         self.cost_day = day.to_string();
         self.cost_generation = self.cost_generation.wrapping_add(1);
-        self.by_cost.clear();
     }
 
     fn intern_tag(&mut self, tag: &str) -> u32 {
@@ -446,10 +548,8 @@ impl ListingIndex {
         self.by_created.insert((row.created_at_ms, id, slot));
         self.by_name.insert((row.name.clone(), id, slot));
         self.by_last_used.insert((row.last_used_at_ms, id, slot));
-        let dense = self.dense[slot as usize];
-        if dense.cost_generation == self.cost_generation && dense.cost_nanos > 0 {
-            self.by_cost.insert((dense.cost_nanos, id, slot));
-        }
+        let cost = self.cost_key(slot, id);
+        self.by_cost.insert(cost);
         for tag in row.tags.iter() {
             self.tag_counts[*tag as usize] += 1;
         }
@@ -467,9 +567,8 @@ impl ListingIndex {
         self.by_created.remove(&(row.created_at_ms, id, slot));
         self.by_name.remove(&(row.name.clone(), id, slot));
         self.by_last_used.remove(&(row.last_used_at_ms, id, slot));
-        if dense.cost_generation == self.cost_generation && dense.cost_nanos > 0 {
-            self.by_cost.remove(&(dense.cost_nanos, id, slot));
-        }
+        let cost = self.cost_key(slot, id);
+        self.by_cost.remove(&cost);
         for tag in row.tags.iter() {
             self.tag_counts[*tag as usize] -= 1;
         }
@@ -488,6 +587,23 @@ impl ListingIndex {
     }
 }
 
+/// What a query's filters keep.
+enum Kept {
+    /// No filter: every key.
+    All,
+    /// A tag nobody has, or a status this index does not list.
+    None,
+    /// These slots, `.1` of them.
+    Some(SlotSet, usize),
+    /// Only a tag, held by `.1` keys, tested on each key a walk passes.
+    Tag(u32, usize),
+}
+
+/// Whether a page starting at `offset` of `total` is nearer the front of its order.
+fn from_the_front(offset: usize, total: usize) -> bool {
+    offset * 2 <= total
+}
+
 fn page_of(slots: &[Slot], offset: u64, count: u64) -> &[Slot] {
     let start = (offset as usize).min(slots.len());
     let end = start.saturating_add(count as usize).min(slots.len());
@@ -503,67 +619,96 @@ struct Order<'a> {
 }
 
 impl Order<'_> {
-    /// Every slot in the order, ascending (`forward`) or descending.
-    fn slots(&self, forward: bool) -> Box<dyn Iterator<Item = Slot> + '_> {
-        fn run<'a, I>(items: I, forward: bool) -> Box<dyn Iterator<Item = Slot> + 'a>
-        where
-            I: DoubleEndedIterator<Item = Slot> + 'a,
-        {
-            if forward {
-                Box::new(items)
-            } else {
-                Box::new(items.rev())
-            }
-        }
+    /// The slots of the order after skipping `skip` of them, ascending (`forward`) or
+    /// descending.
+    fn slots_from(&self, skip: usize, forward: bool) -> Box<dyn Iterator<Item = Slot> + '_> {
         let index = self.index;
         match self.sort {
-            SortField::CreatedAt => run(index.by_created.iter().map(|e| e.2), forward),
-            SortField::Name => run(index.by_name.iter().map(|e| e.2), forward),
-            SortField::LastUsedAt => run(index.by_last_used.iter().map(|e| e.2), forward),
+            SortField::CreatedAt => {
+                Box::new(index.by_created.iter_from(skip, forward).map(|e| e.2))
+            }
+            SortField::Name => Box::new(index.by_name.iter_from(skip, forward).map(|e| e.2)),
+            SortField::LastUsedAt => {
+                Box::new(index.by_last_used.iter_from(skip, forward).map(|e| e.2))
+            }
+            SortField::DailyCost if self.costs_are_today => {
+                Box::new(index.by_cost.iter_from(skip, forward).map(|e| e.2))
+            }
             SortField::DailyCost => {
-                let costly: Box<dyn Iterator<Item = Slot> + '_> = if self.costs_are_today {
-                    run(index.by_cost.iter().map(|e| e.2), forward)
-                } else {
-                    Box::new(std::iter::empty())
-                };
-                let today = self.costs_are_today;
-                let free = run(index.by_id_order.iter().map(|e| e.1), forward)
-                    .filter(move |slot| index.cost_today(*slot, today) == 0);
-                if forward {
-                    Box::new(free.chain(costly))
-                } else {
-                    Box::new(costly.chain(free))
-                }
+                Box::new(index.by_id_order.iter_from(skip, forward).map(|e| e.1))
             }
         }
     }
 
-    /// One page of the slots that pass `keeps`, of which there are `total`: walked from the
-    /// nearer end, so a page deep in the list costs at most half a walk.
-    fn walk(&self, keeps: impl Fn(Slot) -> bool, total: usize, query: &ListQuery) -> Vec<Slot> {
+    /// One page of the slots that pass `keeps`, of which there are `total`, walked from the
+    /// nearer end. Without a filter (`keeps` is `None`) the walk starts at the page itself.
+    fn walk(
+        &self,
+        keeps: Option<&dyn Fn(Slot) -> bool>,
+        total: usize,
+        query: &ListQuery,
+    ) -> Vec<Slot> {
         let offset = query.offset as usize;
         if offset >= total || query.count == 0 {
             return Vec::new();
         }
         let take = (query.count as usize).min(total - offset);
-        let passing = |slot: &Slot| keeps(*slot);
-        if offset * 2 <= total {
-            self.slots(!self.descending)
-                .filter(passing)
-                .skip(offset)
-                .take(take)
-                .collect()
+        let forward = from_the_front(offset, total);
+        // Kept slots to pass before the page, counted from the end the walk starts at.
+        let before = if forward {
+            offset
         } else {
-            let skip_from_end = total - offset - take;
-            let mut page: Vec<Slot> = self
-                .slots(self.descending)
-                .filter(passing)
-                .skip(skip_from_end)
+            total - offset - take
+        };
+        let direction = forward != self.descending;
+        let mut page: Vec<Slot> = match keeps {
+            None => self.slots_from(before, direction).take(take).collect(),
+            Some(keeps) => self
+                .slots_from(0, direction)
+                .filter(|slot| keeps(*slot))
+                .skip(before)
                 .take(take)
-                .collect();
+                .collect(),
+        };
+        if !forward {
             page.reverse();
-            page
         }
+        page
+    }
+
+    /// Whether sorting the `total` kept keys costs less than walking the order to the page.
+    /// A walk passes about `len / total` keys for each kept one it reaches, when the kept keys
+    /// are spread over the order (clustered ones can cost up to the whole order, which a
+    /// million keys walk in a few ms); a sort makes about `total × log2(total)` comparisons,
+    /// each reading two rows at random, worth `STEPS_PER_COMPARISON` walk steps.
+    fn sorting_is_cheaper(&self, total: usize, query: &ListQuery) -> bool {
+        if total == 0 || total > SORT_AT_MOST {
+            return false;
+        }
+        let comparisons = total as u64 * u64::from(total.ilog2().max(1));
+        comparisons.saturating_mul(STEPS_PER_COMPARISON) < self.walk_steps(total, query)
+    }
+
+    /// About how many keys a walk to the page passes when the `total` kept ones are spread
+    /// evenly over the order: `len / total` for each kept key it reaches.
+    fn walk_steps(&self, total: usize, query: &ListQuery) -> u64 {
+        if total == 0 {
+            return 0;
+        }
+        let offset = (query.offset as usize).min(total);
+        let reached = if from_the_front(offset, total) {
+            offset + (query.count as usize).min(total - offset)
+        } else {
+            total - offset
+        };
+        (reached as u64).saturating_mul(self.index.len() as u64) / total as u64
+    }
+
+    /// One page of the kept slots, sorted on their own.
+    fn sorted_page(&self, kept: &SlotSet, query: &ListQuery) -> Vec<Slot> {
+        let mut matched: Vec<Slot> = kept.iter().collect();
+        self.sort(&mut matched);
+        page_of(&matched, query.offset, query.count).to_vec()
     }
 
     /// Sorts slots into this order (ascending or descending as asked).
@@ -722,6 +867,28 @@ mod tests {
     }
 
     #[test]
+    fn a_new_day_puts_the_day_befores_costly_keys_back_in_id_order() {
+        let mut index = sample();
+        index.record_usage(KeyId::from_u128(2), 700, "2026-01-02", 50);
+        index.record_usage(KeyId::from_u128(4), 800, "2026-01-02", 5);
+        index.record_usage(KeyId::from_u128(1), 900, "2026-01-03", 7);
+        // A late record of the day before moves the last use, not today's cost.
+        index.record_usage(KeyId::from_u128(3), 950, "2026-01-02", 90);
+        let (_, ids) = index.list(&query(SortField::DailyCost, true), 1_000, "2026-01-03");
+        let ids: Vec<u128> = ids.into_iter().map(KeyId::as_u128).collect();
+        assert_eq!(ids, [1, 5, 4, 3, 2]);
+        assert_eq!(
+            numbers(&index, &query(SortField::LastUsedAt, true)).1[..2],
+            [3, 1]
+        );
+        // A cost back to zero leaves the costly keys.
+        index.record_usage(KeyId::from_u128(1), 990, "2026-01-03", 0);
+        let (_, ids) = index.list(&query(SortField::DailyCost, false), 1_000, "2026-01-03");
+        let ids: Vec<u128> = ids.into_iter().map(KeyId::as_u128).collect();
+        assert_eq!(ids, [1, 2, 3, 4, 5]);
+    }
+
+    #[test]
     fn renames_move_search_and_tags_follow_updates() {
         let mut index = sample();
         index.upsert(key(1, "zeta", &[]));
@@ -818,6 +985,128 @@ mod tests {
                             all[offset as usize..end],
                             "{sort:?} {descending} {search:?} {tag:?} {offset}"
                         );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn slot_sets_hold_what_was_inserted() {
+        let mut set = SlotSet::for_slots(10);
+        for slot in [0, 63, 64, 200, 63] {
+            set.insert(slot);
+        }
+        assert_eq!(set.iter().collect::<Vec<_>>(), [0, 63, 64, 200]);
+        assert!(set.contains(200) && !set.contains(9) && !set.contains(5_000));
+    }
+
+    /// An index full of ties: names, creation times, last uses and costs repeat, so every
+    /// order falls back on ids.
+    fn tied() -> ListingIndex {
+        let mut index = ListingIndex::new();
+        for n in 0..3_000u128 {
+            let tags: &[&str] = match n % 4 {
+                0 => &["even", "four"],
+                2 => &["even"],
+                _ => &[],
+            };
+            // Ids far from creation order, so id order is not slot order.
+            let id = (n * 7_919) % 3_001;
+            index.upsert(IndexedKey {
+                active: n % 9 != 4,
+                expires_at_ms: (n % 11 == 0).then_some(500),
+                created_at_ms: (n / 7) as i64,
+                last_used_at_ms: (n % 5) as i64,
+                ..key(id, &format!("key-{}", n % 40), tags)
+            });
+            if n % 3 == 0 {
+                index.record_usage(KeyId::from_u128(id), 9, "2026-01-02", (n % 4) as i64);
+            }
+        }
+        // Some keys leave and come back, so slots are reused out of order.
+        for n in (0..3_000u128).step_by(13) {
+            index.remove(KeyId::from_u128((n * 7_919) % 3_001));
+        }
+        for n in (0..3_000u128).step_by(26) {
+            index.upsert(key((n * 7_919) % 3_001, "back", &["even"]));
+        }
+        index
+    }
+
+    #[test]
+    fn every_page_is_the_same_walked_or_sorted_with_ties_broken_by_id() {
+        let index = tied();
+        for sort in [
+            SortField::CreatedAt,
+            SortField::Name,
+            SortField::LastUsedAt,
+            SortField::DailyCost,
+        ] {
+            for descending in [false, true] {
+                for (search, tag, status) in [
+                    (None, None, None),
+                    (Some("key-1"), None, None),
+                    (Some("e"), None, None),
+                    (None, Some("four"), None),
+                    (None, None, Some(KeyStatus::Expired)),
+                    (Some("key"), Some("even"), Some(KeyStatus::Active)),
+                ] {
+                    let mut q = query(sort, descending);
+                    q.search = search.map(str::to_string);
+                    q.tag = tag.map(str::to_string);
+                    q.status = status;
+                    let order = Order {
+                        index: &index,
+                        sort,
+                        descending,
+                        costs_are_today: true,
+                    };
+                    let kept = match index.kept(&q, 1_000, &order) {
+                        Kept::Some(kept, _) => kept,
+                        Kept::Tag(tag, _) => {
+                            let mut tagged = SlotSet::default();
+                            (0..index.slots.len() as Slot)
+                                .filter(|s| {
+                                    index.row(*s).is_some_and(|row| row.tags.contains(&tag))
+                                })
+                                .for_each(|s| tagged.insert(s));
+                            tagged
+                        }
+                        Kept::All => {
+                            let mut every = SlotSet::default();
+                            (0..index.slots.len() as Slot)
+                                .filter(|s| index.row(*s).is_some())
+                                .for_each(|s| every.insert(s));
+                            every
+                        }
+                        Kept::None => unreachable!("every filter here keeps some keys"),
+                    };
+                    let mut all: Vec<Slot> =
+                        kept.iter().filter(|s| index.row(*s).is_some()).collect();
+                    order.sort(&mut all);
+                    let total = all.len();
+                    let (listed_total, _) = numbers(&index, &q);
+                    assert_eq!(listed_total as usize, total);
+                    let mut offsets: Vec<usize> = (0..total).step_by(97).collect();
+                    offsets.extend([total.saturating_sub(50), total.saturating_sub(1), total]);
+                    for offset in offsets {
+                        q.offset = offset as u64;
+                        q.count = 50;
+                        let has = |slot: Slot| kept.contains(slot);
+                        let walked = order.walk(Some(&has), total, &q);
+                        let sorted = order.sorted_page(&kept, &q);
+                        let end = (offset + 50).min(total);
+                        let context =
+                            format!("{sort:?} {descending} {search:?} {tag:?} {status:?} {offset}");
+                        assert_eq!(walked, all[offset.min(end)..end], "{context}");
+                        assert_eq!(sorted, walked, "{context}");
+                        let listed: Vec<u128> = numbers(&index, &q).1;
+                        let expected: Vec<u128> = walked
+                            .iter()
+                            .map(|s| index.row(*s).map_or(0, |r| r.id))
+                            .collect();
+                        assert_eq!(listed, expected, "{context}");
                     }
                 }
             }

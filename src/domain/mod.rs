@@ -11,6 +11,7 @@ pub mod listing;
 pub mod listing_index;
 pub mod money;
 pub mod pricing;
+pub mod ranked;
 pub mod refusal;
 pub mod request_log;
 pub mod role;

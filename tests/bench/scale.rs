@@ -703,29 +703,35 @@ pub fn index_figures(keys: usize) -> BenchResult<()> {
         (Some(KeyStatus::Disabled), "status=disabled"),
         (Some(KeyStatus::Expired), "status=expired"),
     ];
-    let mut worst = (0.0f64, String::new());
-    let mut by_filter: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    let searches = [None, Some(NEEDLE), Some("team1"), Some("a")];
+    let searches = [None, Some(NEEDLE), Some("team1"), Some("a"), Some("team")];
     let tags = std::iter::once(None).chain(TAGS.iter().map(|t| Some(*t)));
     let mut combos = Vec::new();
     for tag in tags {
         for search in searches {
             for (status, status_label) in statuses {
-                // Every single filter, plus all three together.
+                // Every single filter, plus the combinations the dashboard is likeliest to send.
                 let given = [tag.is_some(), search.is_some(), status.is_some()]
                     .iter()
                     .filter(|g| **g)
                     .count();
-                if given <= 1
-                    || (tag == Some("prod")
-                        && search == Some("team1")
-                        && status_label == "status=active")
-                {
+                let combined = tag == Some("prod")
+                    && matches!(
+                        (search, status_label),
+                        (None, "status=active")
+                            | (Some("team1"), "")
+                            | (Some("team1" | "team" | NEEDLE), "status=active")
+                    );
+                if (given <= 1 && search != Some("team")) || combined {
                     combos.push((tag, search, status, status_label));
                 }
             }
         }
     }
+    // Per filter and page depth: every sort × order, `RUNS` timings each.
+    const RUNS: usize = 5;
+    let depths = ["page 1", "offset total/4", "middle", "last page"];
+    let mut worst = (0.0f64, String::new());
+    let mut by_filter: BTreeMap<(String, usize), Vec<f64>> = BTreeMap::new();
     for (tag, search, status, status_label) in combos {
         let label = format!(
             "{}{}{}",
@@ -745,18 +751,21 @@ pub fn index_figures(keys: usize) -> BenchResult<()> {
             SortField::DailyCost,
         ] {
             for descending in [false, true] {
-                for offset in [0u64, (keys as u64) / 4] {
-                    let query = ListQuery {
-                        sort,
-                        descending,
-                        offset,
-                        count: 50,
-                        tag: tag.map(str::to_string),
-                        status,
-                        search: search.map(str::to_string),
-                    };
+                let mut query = ListQuery {
+                    sort,
+                    descending,
+                    offset: 0,
+                    count: 50,
+                    tag: tag.map(str::to_string),
+                    status,
+                    search: search.map(str::to_string),
+                };
+                let (total, _) = index.list(&query, now_ms, &today);
+                let offsets = [0, total / 4, total / 2, total.saturating_sub(50)];
+                for (depth, offset) in offsets.into_iter().enumerate() {
+                    query.offset = offset;
                     let mut samples = Vec::new();
-                    for _ in 0..5 {
+                    for _ in 0..RUNS {
                         let started = Instant::now();
                         let (total, page) = index.list(&query, now_ms, &today);
                         std::hint::black_box((total, page));
@@ -766,22 +775,29 @@ pub fn index_figures(keys: usize) -> BenchResult<()> {
                     if combo > worst.0 {
                         worst = (
                             combo,
-                            format!("{label} sort={sort:?} desc={descending} offset={offset}"),
+                            format!(
+                                "{label} sort={sort:?} desc={descending} offset={offset} of {total}"
+                            ),
                         );
                     }
-                    let key = if offset == 0 {
-                        label.clone()
-                    } else {
-                        format!("{label} (deep: offset N/4)")
-                    };
-                    by_filter.entry(key).or_default().extend(samples);
+                    by_filter
+                        .entry((label.clone(), depth))
+                        .or_default()
+                        .extend(samples);
                 }
             }
         }
     }
-    println!("listing index alone, page of 50, every sort × order: p99 per filter");
-    for (label, samples) in &by_filter {
-        println!("  {label:<44} p99 {:>7.2} ms", p99(samples.clone()));
+    println!(
+        "listing index alone, page of 50, every sort × order ({RUNS} runs each): p50 / p99 per filter and depth"
+    );
+    for ((label, depth), samples) in &by_filter {
+        println!(
+            "  {label:<34} {:<15} p50 {:>6.2} ms  p99 {:>6.2} ms",
+            depths[*depth],
+            p50(samples.clone()),
+            p99(samples.clone())
+        );
     }
     println!("  worst combination: p99 {:.2} ms ({})", worst.0, worst.1);
     Ok(())

@@ -6,56 +6,118 @@
 //! stream's cap (a sequence gap) loads again.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::{oneshot, Mutex};
 
 use crate::domain::ids::KeyId;
 use crate::domain::listing::ListQuery;
-use crate::domain::listing_index::ListingIndex;
+use crate::domain::listing_index::{IndexChange, ListingIndex};
 use crate::service::{ServiceError, ServiceResult};
-use crate::store::{Store, StoreResult, CHANGES_STEP};
+use crate::store::{Store, CHANGES_STEP};
 
 /// How often the background task reads new changes.
 pub const FOLLOW_EVERY: Duration = Duration::from_millis(250);
 
+/// The query thread's nice value (Linux; 0 is normal, 19 the lowest): see `lower_priority`.
+const QUERY_THREAD_NICE: i32 = 10;
+
+/// Work for the query thread.
+type Job = Box<dyn FnOnce(&mut ListingIndex) + Send>;
+
 pub(super) struct Listing {
-    index: Arc<RwLock<ListingIndex>>,
+    /// The thread that owns the index: every query and every change runs there, one at a
+    /// time, so no lock is shared with the async workers (a query never holds up a worker, and
+    /// a slow query cannot make a worker wait to apply changes).
+    jobs: mpsc::Sender<Job>,
     /// The last change applied; `None` until loaded. Held by the one task updating the index.
     position: Mutex<Option<u64>>,
+    /// A load has finished once: lists may answer from the index as it is.
+    loaded: AtomicBool,
     /// A full load is running: lists answer from the index as it is instead of waiting.
     reloading: AtomicBool,
-    /// Queries run off the async workers, one at a time, so a loop of dashboard searches takes
-    /// at most one core from the relay path.
-    queries: Arc<Semaphore>,
-}
-
-fn read(index: &RwLock<ListingIndex>) -> RwLockReadGuard<'_, ListingIndex> {
-    // A panic under the lock leaves a whole index (each change is applied whole or not).
-    index
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 pub(super) fn day_text(day: NaiveDate) -> String {
     day.format("%Y-%m-%d").to_string()
 }
 
+/// Starts the query thread over an empty index.
+fn spawn_query_thread() -> mpsc::Sender<Job> {
+    let (jobs, queue) = mpsc::channel::<Job>();
+    let started = std::thread::Builder::new()
+        .name("keyward-listing".to_string())
+        .spawn(move || {
+            lower_priority();
+            let mut index = ListingIndex::new();
+            // Ends when the service (every sender) is gone.
+            while let Ok(job) = queue.recv() {
+                // A panicking job drops its answer (the caller gets an error); the thread
+                // stays for the next one.
+                let run = std::panic::AssertUnwindSafe(|| job(&mut index));
+                if std::panic::catch_unwind(run).is_err() {
+                    tracing::error!("a listing query panicked");
+                }
+            }
+        });
+    if let Err(error) = started {
+        // Every query then answers an internal error, naming the cause.
+        tracing::error!(%error, "cannot start the listing query thread");
+    }
+    jobs
+}
+
+/// Lowers the calling thread's CPU priority, so that on a busy machine the relay's verify and
+/// usage requests (on the async workers, at normal priority) come before dashboard queries.
+/// Safe for the queries: a nice value only matters when threads compete for a core; on an idle
+/// core the query runs at full speed, and under contention it still gets its (smaller) share,
+/// so it is slowed, never starved. Linux gives each thread its own nice value, so this
+/// touches no other thread; raising it needs no privilege (lowering it back would, which is
+/// why the query thread is a thread of its own rather than a pooled blocking thread).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(error) =
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), QUERY_THREAD_NICE)
+    {
+        tracing::warn!(%error, "cannot lower the listing query thread's priority");
+    }
+}
+
 impl Listing {
     pub(super) fn new() -> Listing {
         Listing {
-            index: Arc::new(RwLock::new(ListingIndex::new())),
+            jobs: spawn_query_thread(),
             position: Mutex::new(None),
+            loaded: AtomicBool::new(false),
             reloading: AtomicBool::new(false),
-            queries: Arc::new(Semaphore::new(1)),
         }
     }
 
+    /// Runs `f` over the index on the query thread and waits for its answer.
+    async fn run<T, F>(&self, f: F) -> ServiceResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut ListingIndex) -> T + Send + 'static,
+    {
+        let (answer, answered) = oneshot::channel();
+        let job: Job = Box::new(move |index| {
+            // The caller may have gone (a dropped request); nothing to tell it then.
+            let _ = answer.send(f(index));
+        });
+        self.jobs.send(job).map_err(|_| ServiceError::Internal {
+            what: "the listing query thread is gone",
+            source: None,
+        })?;
+        answered
+            .await
+            .map_err(|e| ServiceError::internal("a listing query failed", e))
+    }
+
     /// Applies every change not applied yet (loading first if needed).
-    pub(super) async fn catch_up(&self, store: &Store, today: NaiveDate) -> StoreResult<()> {
-        if self.reloading.load(Ordering::Acquire) && self.is_loaded() {
+    pub(super) async fn catch_up(&self, store: &Store, today: NaiveDate) -> ServiceResult<()> {
+        if self.reloading.load(Ordering::Acquire) && self.loaded.load(Ordering::Acquire) {
             return Ok(());
         }
         let mut position = self.position.lock().await;
@@ -80,15 +142,9 @@ impl Listing {
                 return Ok(());
             };
             let read_all = batch.changes.len() < CHANGES_STEP;
-            {
-                let mut index = self
-                    .index
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                for (_, change) in batch.changes {
-                    index.apply(change);
-                }
-            }
+            let changes: Vec<IndexChange> = batch.changes.into_iter().map(|(_, c)| c).collect();
+            self.run(move |index| changes.into_iter().for_each(|c| index.apply(c)))
+                .await?;
             *position = Some(last);
             if read_all {
                 return Ok(());
@@ -96,13 +152,9 @@ impl Listing {
         }
     }
 
-    fn is_loaded(&self) -> bool {
-        !read(&self.index).is_empty()
-    }
-
     /// Builds the index from the `{idx}` indexes in steps; returns the stream position it
     /// replays from (changes made during the load are applied after it, in order).
-    async fn load(&self, store: &Store, today: NaiveDate) -> StoreResult<u64> {
+    async fn load(&self, store: &Store, today: NaiveDate) -> ServiceResult<u64> {
         let started = std::time::Instant::now();
         let head = store.listing_changes_head().await?;
         let day = day_text(today);
@@ -123,33 +175,15 @@ impl Listing {
             }
         }
         let keys = fresh.len();
-        *self
-            .index
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+        // The old index is dropped on the query thread too.
+        self.run(move |index| *index = fresh).await?;
+        self.loaded.store(true, Ordering::Release);
         tracing::info!(
             keys,
             ms = started.elapsed().as_millis() as u64,
             "listing index loaded"
         );
         Ok(head)
-    }
-
-    /// Runs `f` over the index on a blocking thread, one query at a time.
-    async fn query<T, F>(&self, f: F) -> ServiceResult<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&ListingIndex) -> T + Send + 'static,
-    {
-        let _permit = self
-            .queries
-            .acquire()
-            .await
-            .map_err(|e| ServiceError::internal("the listing query gate closed", e))?;
-        let index = self.index.clone();
-        tokio::task::spawn_blocking(move || f(&read(&index)))
-            .await
-            .map_err(|e| ServiceError::internal("a listing query failed", e))
     }
 
     pub(super) async fn list(
@@ -163,7 +197,7 @@ impl Listing {
         let query = query.clone();
         let day = day_text(today);
         let now_ms = now.timestamp_millis();
-        self.query(move |index| index.list(&query, now_ms, &day))
+        self.run(move |index| index.list(&query, now_ms, &day))
             .await
     }
 
@@ -175,7 +209,7 @@ impl Listing {
     ) -> ServiceResult<Vec<KeyId>> {
         self.catch_up(store, today).await?;
         let now_ms = now.timestamp_millis();
-        self.query(move |index| index.expired_active(now_ms)).await
+        self.run(move |index| index.expired_active(now_ms)).await
     }
 
     pub(super) async fn tags(
@@ -184,6 +218,6 @@ impl Listing {
         today: NaiveDate,
     ) -> ServiceResult<Vec<(String, u64)>> {
         self.catch_up(store, today).await?;
-        self.query(|index| index.tags()).await
+        self.run(|index| index.tags()).await
     }
 }
