@@ -35,7 +35,7 @@ mod audit;
 mod import;
 mod lifecycle;
 mod listing;
-pub use lifecycle::{batch_name, BatchMiss, MAX_BATCH, MAX_GRACE_SECS};
+pub use lifecycle::{batch_name, BatchMiss, BATCH_IN_FLIGHT, MAX_BATCH, MAX_GRACE_SECS};
 
 /// Secret hash → key id is cached in-process: the steady-state verify is then a single script
 /// call. A stale entry (deleted key, or an old secret past its grace) is caught by the script,

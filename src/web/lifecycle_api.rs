@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::Utc;
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::access::{patch, post, Access, Actor, RouteSpec};
@@ -21,7 +22,7 @@ use crate::domain::ids::KeyId;
 use crate::domain::key_fields::KeyFieldsInput;
 use crate::domain::role::AdminRole;
 use crate::domain::FieldErrors;
-use crate::service::keys::{batch_name, MAX_BATCH, MAX_GRACE_SECS};
+use crate::service::keys::{batch_name, BATCH_IN_FLIGHT, MAX_BATCH, MAX_GRACE_SECS};
 
 /// Every route here changes keys: the operator role.
 pub fn routes() -> Vec<RouteSpec> {
@@ -274,7 +275,9 @@ async fn route_post_batch(
             changes,
         )
     });
-    futures::future::join_all(entries).await;
+    futures::stream::iter(entries)
+        .for_each_concurrent(BATCH_IN_FLIGHT, |entry| entry)
+        .await;
     let now = Utc::now();
     let body = BatchCreatedBody {
         keys: created
@@ -457,6 +460,8 @@ async fn record_batch(
         let changes = key_changes(before.get(&now.key.id).map(|b| &b.key), Some(&now.key));
         record(state, actor, action, Some(now.key.id), changes)
     });
-    futures::future::join_all(entries).await;
+    futures::stream::iter(entries)
+        .for_each_concurrent(BATCH_IN_FLIGHT, |entry| entry)
+        .await;
     Ok(())
 }
