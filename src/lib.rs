@@ -4,6 +4,7 @@
 pub mod config;
 pub mod domain;
 pub mod import;
+pub mod priority;
 pub mod secrets;
 pub mod service;
 pub mod store;
@@ -313,9 +314,10 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     println!("keyward listening on http://{address}");
     let limits = state.config.connection_limits;
     let sessions = store::RedisSessionStore::new(store);
+    let admin_runtime = web::AdminRuntime::start().map_err(StartError::Serve)?;
     web::server::serve(
         listener,
-        web::app(state, sessions),
+        web::app(state, sessions, admin_runtime.handle()),
         limits,
         shutdown_signal(),
     )

@@ -6,13 +6,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use redis::{AsyncCommands, Value};
 
 use super::names::{self, index, KeyNames};
-use super::records::{decode_key, decode_usage, encode_changes};
+use super::records::{decode_key, encode_changes};
 use super::{decode, Store, StoreError, StoreResult, SCRIPTS};
-use crate::domain::budgets::week_start_local_ms;
 use crate::domain::ids::KeyId;
-use crate::domain::key::{ApiKey, KeySnapshot, RateWindow};
+use crate::domain::key::ApiKey;
 use crate::domain::key_fields::{KeyChanges, ACCOUNT_COUNT};
-use crate::domain::money::NanoUsd;
 
 /// What `write_key.lua` and `disable_if_expired.lua` return of a key for its index entries
 /// (absent fields are empty).
@@ -338,52 +336,6 @@ impl Store {
         Ok(true)
     }
 
-    /// Keys with their live limits and usage. Each key's six reads are one pipeline on its own
-    /// slot (a cluster refuses pipelines that cross slots); the pipelines of all keys go out
-    /// together on the multiplexed connection, so a page costs one round trip, not one per
-    /// key. Ids whose record is gone are skipped.
-    pub async fn snapshots(
-        &self,
-        ids: &[KeyId],
-        now: DateTime<Utc>,
-        today: NaiveDate,
-        local_offset_ms: i64,
-    ) -> StoreResult<Vec<KeySnapshot>> {
-        let reads = ids.iter().map(|id| self.snapshot_reads(*id, now, today));
-        let replies = self.bounded(futures::future::try_join_all(reads)).await?;
-        let mut snapshots = Vec::with_capacity(ids.len());
-        for (id, reply) in ids.iter().zip(replies) {
-            if let Some(snapshot) =
-                SnapshotReply::decode(reply)?.into_snapshot(*id, now, local_offset_ms)
-            {
-                snapshots.push(snapshot);
-            }
-        }
-        Ok(snapshots)
-    }
-
-    async fn snapshot_reads(
-        &self,
-        id: KeyId,
-        now: DateTime<Utc>,
-        today: NaiveDate,
-    ) -> redis::RedisResult<Vec<Value>> {
-        let key = KeyNames::new(id);
-        let mut pipe = redis::pipe();
-        pipe.hgetall(key.record())
-            .cmd("HMGET")
-            .arg(key.window())
-            .arg(&["start", "end", "requests", "tokens", "cost"])
-            .zcount(key.leases(), format!("({}", now.timestamp_millis()), "+inf")
-            .hgetall(key.usage_total())
-            .hgetall(key.usage_day(today))
-            .hgetall(key.usage_month(today))
-            .cmd("HMGET")
-            .arg(key.usage_week())
-            .arg(&["week", "cost"]);
-        let mut conn = self.conn();
-        pipe.query_async(&mut conn).await
-    }
     /// Disables the key if it is active and expired at `now`; `true` when this call did it.
     pub async fn disable_if_expired(&self, id: KeyId, now: DateTime<Utc>) -> StoreResult<bool> {
         let mut invocation = SCRIPTS.disable_if_expired.key(KeyNames::new(id).record());
@@ -445,84 +397,5 @@ impl Store {
                 return Ok(found);
             }
         }
-    }
-}
-
-/// The replies of one key's snapshot pipeline, in the order `snapshot_reads` sends them.
-struct SnapshotReply {
-    record: HashMap<String, String>,
-    /// The rate window's start, end, requests, tokens and cost (all absent with no window).
-    window: [Option<i64>; 5],
-    live_leases: u64,
-    total: HashMap<String, String>,
-    daily: HashMap<String, String>,
-    monthly: HashMap<String, String>,
-    /// The weekly bucket's week (its local start, ms) and cost.
-    week: [Option<i64>; 2],
-}
-
-impl SnapshotReply {
-    const FROM: &'static str = "the key snapshot pipeline";
-
-    fn decode(reply: Vec<Value>) -> StoreResult<SnapshotReply> {
-        let [record, window, live_leases, total, daily, monthly, week] =
-            <[Value; 7]>::try_from(reply).map_err(|reply| {
-                StoreError::unexpected(Self::FROM, format!("{} replies, not 7", reply.len()))
-            })?;
-        Ok(SnapshotReply {
-            record: decode(Self::FROM, &record)?,
-            window: decode(Self::FROM, &window)?,
-            live_leases: decode(Self::FROM, &live_leases)?,
-            total: decode(Self::FROM, &total)?,
-            daily: decode(Self::FROM, &daily)?,
-            monthly: decode(Self::FROM, &monthly)?,
-            week: decode(Self::FROM, &week)?,
-        })
-    }
-
-    /// `None` when the key's record is gone.
-    fn into_snapshot(
-        self,
-        id: KeyId,
-        now: DateTime<Utc>,
-        local_offset_ms: i64,
-    ) -> Option<KeySnapshot> {
-        let key = decode_key(id, &self.record)?;
-        let this_week = week_start_local_ms(
-            now.timestamp_millis() + local_offset_ms,
-            key.budgets.weekly_reset_day,
-            key.budgets.weekly_reset_hour,
-        );
-        let weekly_cost = match self.week {
-            [Some(week), Some(cost)] if week == this_week => cost,
-            _ => 0,
-        };
-        let window_cost = match self.window {
-            [_, Some(end_ms), _, _, Some(cost)] if end_ms > now.timestamp_millis() => cost,
-            _ => 0,
-        };
-        let window = match self.window {
-            [Some(start_ms), Some(end_ms), requests, tokens, _]
-                if end_ms > now.timestamp_millis() =>
-            {
-                Some(RateWindow {
-                    start_ms,
-                    end_ms,
-                    requests: requests.unwrap_or(0).max(0) as u64,
-                    tokens: tokens.unwrap_or(0).max(0) as u64,
-                })
-            }
-            _ => None,
-        };
-        Some(KeySnapshot {
-            key,
-            current_concurrency: self.live_leases,
-            window,
-            total: decode_usage(&self.total),
-            daily: decode_usage(&self.daily),
-            monthly: decode_usage(&self.monthly),
-            weekly_cost: NanoUsd::from_nanos(weekly_cost),
-            window_cost: NanoUsd::from_nanos(window_cost),
-        })
     }
 }

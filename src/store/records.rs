@@ -272,33 +272,43 @@ pub fn decode_key(id: KeyId, fields: &HashMap<String, String>) -> Option<ApiKey>
     })
 }
 
+/// A usage bucket's counters, in the order `usage_from_counters` takes them. `allTokens` is
+/// not stored: it is the sum of the token counters, computed when read.
+pub const USAGE_COUNTERS: [&str; 7] = [
+    "requests",
+    "inputTokens",
+    "outputTokens",
+    "cacheCreate5mTokens",
+    "cacheCreate1hTokens",
+    "cacheReadTokens",
+    "cost",
+];
+
+/// Usage from the values of `USAGE_COUNTERS` (a missing or negative counter is zero).
+pub fn usage_from_counters(values: [Option<i64>; 7]) -> UsageTotals {
+    let [requests, input, output, create_5m, create_1h, read, cost] =
+        values.map(|value| value.unwrap_or(0));
+    let count = |value: i64| value.max(0) as u64;
+    UsageTotals {
+        requests: count(requests),
+        input_tokens: count(input),
+        output_tokens: count(output),
+        cache_create_5m_tokens: count(create_5m),
+        cache_create_1h_tokens: count(create_1h),
+        cache_read_tokens: count(read),
+        all_tokens: [input, output, create_5m, create_1h, read]
+            .into_iter()
+            .map(count)
+            .sum(),
+        cost: NanoUsd::from_nanos(cost),
+    }
+}
+
 /// Usage counters from a bucket hash (missing counters are zero).
 pub fn decode_usage(fields: &HashMap<String, String>) -> UsageTotals {
-    let number = |name: &str| {
-        fields
-            .get(name)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    UsageTotals {
-        requests: number("requests"),
-        input_tokens: number("inputTokens"),
-        output_tokens: number("outputTokens"),
-        cache_create_5m_tokens: number("cacheCreate5mTokens"),
-        cache_create_1h_tokens: number("cacheCreate1hTokens"),
-        cache_read_tokens: number("cacheReadTokens"),
-        all_tokens: [
-            "inputTokens",
-            "outputTokens",
-            "cacheCreate5mTokens",
-            "cacheCreate1hTokens",
-            "cacheReadTokens",
-        ]
-        .iter()
-        .map(|c| number(c))
-        .sum(),
-        cost: NanoUsd::from_nanos(fields.get("cost").and_then(|v| v.parse().ok()).unwrap_or(0)),
-    }
+    usage_from_counters(
+        USAGE_COUNTERS.map(|name| fields.get(name).and_then(|value| value.parse().ok())),
+    )
 }
 
 /// Per-model counters from a hash whose fields are `<counter>|<model>`.

@@ -3,6 +3,7 @@
 mod access;
 mod admin_api;
 mod admin_budgets;
+mod admin_runtime;
 pub(crate) mod audit;
 mod auth;
 mod dashboard;
@@ -58,6 +59,7 @@ pub struct AppParts {
 /// Keys whose `keyData` JSON is kept (about 1.3 KB each).
 pub const KEY_DATA_ENTRIES: usize = 10_000;
 
+pub use admin_runtime::AdminRuntime;
 pub use views::KeyDataCache;
 
 impl AppState {
@@ -129,8 +131,13 @@ fn static_files() -> Router {
 }
 
 /// The whole HTTP surface. `sessions` keeps the dashboard's sessions (keyward's own Redis
-/// store in production; handed in, so this layer knows nothing of storage).
-pub fn app<S: SessionStore + Clone>(state: AppState, sessions: S) -> Router {
+/// store in production; handed in, so this layer knows nothing of storage); the dashboard
+/// and the admin API run on `admin` (see `admin_runtime`).
+pub fn app<S: SessionStore + Clone>(
+    state: AppState,
+    sessions: S,
+    admin: tokio::runtime::Handle,
+) -> Router {
     let security_headers = [
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_FRAME_OPTIONS, "DENY"),
@@ -139,7 +146,12 @@ pub fn app<S: SessionStore + Clone>(state: AppState, sessions: S) -> Router {
     ];
     // Only the admin side uses sessions; the relay's hot path does not pay for them.
     let sessions = auth::session_layer(sessions, &state.config);
-    let admin_side = access::router(&state).layer(sessions);
+    let admin_side = access::router(&state)
+        .layer(sessions)
+        .layer(middleware::from_fn_with_state(
+            admin,
+            admin_runtime::run_on_admin_runtime,
+        ));
     let mut router = Router::new()
         .merge(relay_api::router(state.clone()))
         .merge(ops::router())

@@ -21,9 +21,6 @@ use crate::store::{Store, CHANGES_STEP};
 /// How often the background task reads new changes.
 pub const FOLLOW_EVERY: Duration = Duration::from_millis(250);
 
-/// The query thread's nice value (Linux; 0 is normal, 19 the lowest): see `lower_priority`.
-const QUERY_THREAD_NICE: i32 = 10;
-
 /// Work for the query thread.
 type Job = Box<dyn FnOnce(&mut ListingIndex) + Send>;
 
@@ -50,7 +47,7 @@ fn spawn_query_thread() -> mpsc::Sender<Job> {
     let started = std::thread::Builder::new()
         .name("keyward-listing".to_string())
         .spawn(move || {
-            lower_priority();
+            crate::priority::lower_this_thread("listing query");
             let mut index = ListingIndex::new();
             // Ends when the service (every sender) is gone.
             while let Ok(job) = queue.recv() {
@@ -67,22 +64,6 @@ fn spawn_query_thread() -> mpsc::Sender<Job> {
         tracing::error!(%error, "cannot start the listing query thread");
     }
     jobs
-}
-
-/// Lowers the calling thread's CPU priority, so that on a busy machine the relay's verify and
-/// usage requests (on the async workers, at normal priority) come before dashboard queries.
-/// Safe for the queries: a nice value only matters when threads compete for a core; on an idle
-/// core the query runs at full speed, and under contention it still gets its (smaller) share,
-/// so it is slowed, never starved. Linux gives each thread its own nice value, so this
-/// touches no other thread; raising it needs no privilege (lowering it back would, which is
-/// why the query thread is a thread of its own rather than a pooled blocking thread).
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    if let Err(error) =
-        rustix::process::setpriority_process(Some(rustix::thread::gettid()), QUERY_THREAD_NICE)
-    {
-        tracing::warn!(%error, "cannot lower the listing query thread's priority");
-    }
 }
 
 impl Listing {
