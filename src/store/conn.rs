@@ -2,7 +2,6 @@
 //! operation is written once.
 
 use std::cell::Cell;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +10,6 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Value};
-use tokio::runtime::Handle;
 use tokio::sync::OnceCell;
 
 use crate::config::RedisTarget;
@@ -19,8 +17,11 @@ use crate::config::RedisTarget;
 #[derive(Clone)]
 pub struct RedisConn {
     link: Link,
-    /// The runtime the connections were opened on, which runs their I/O tasks.
-    home: Handle,
+    /// The connection of calls made on low-priority threads (the dashboard's and the admin
+    /// API's), opened on first use there, so its I/O and reply parsing run there too. On the
+    /// relay's connection, a verify sent after a list page's ~350 reads waited for their
+    /// ~3,000 reply values to be parsed first: a multiplexed connection answers in order.
+    low_priority_link: Link,
 }
 
 #[derive(Clone)]
@@ -31,28 +32,14 @@ enum Link {
 }
 
 thread_local! {
-    /// Set on the threads of another runtime (the admin side's, at a lower CPU priority).
-    static AWAY_FROM_HOME: Cell<bool> = const { Cell::new(false) };
+    static LOW_PRIORITY_THREAD: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Marks the calling thread as one of another runtime's: its Redis calls are handed to the
-/// connections' own runtime. The Redis client starts a (re)connection's I/O task on the
-/// runtime of the call that needs it, and a connection whose I/O ran on the low-priority
-/// admin runtime would make the relay's calls wait for dashboard work.
-pub fn mark_thread_away_from_home() {
-    AWAY_FROM_HOME.set(true);
-}
-
-/// A call made away from home, answered as if made there.
-async fn at_home<T: Send + 'static>(
-    home: Handle,
-    call: impl Future<Output = redis::RedisResult<T>> + Send + 'static,
-) -> redis::RedisResult<T> {
-    home.spawn(call).await.map_err(|error| {
-        redis::RedisError::from(std::io::Error::other(format!(
-            "a Redis call's task ended: {error}"
-        )))
-    })?
+/// Marks the calling thread as a low-priority one: its Redis calls use their own connection.
+/// (Each connection's I/O task runs on the runtime of the call that opens it, so the relay's
+/// connection must never be opened from a low-priority thread, nor this one from the relay's.)
+pub fn mark_low_priority_thread() {
+    LOW_PRIORITY_THREAD.set(true);
 }
 
 /// A cluster connection made on first use (and retried on the next use while the cluster is
@@ -74,8 +61,25 @@ impl LazyCluster {
 }
 
 impl RedisConn {
-    /// Opens (lazily) on the current runtime, which becomes the connections' home.
+    /// Both connections are opened on first use.
     pub fn open(target: &RedisTarget, timeout: Duration) -> redis::RedisResult<RedisConn> {
+        Ok(RedisConn {
+            link: Link::open(target, timeout)?,
+            low_priority_link: Link::open(target, timeout)?,
+        })
+    }
+
+    fn link(&mut self) -> &mut Link {
+        if LOW_PRIORITY_THREAD.get() {
+            &mut self.low_priority_link
+        } else {
+            &mut self.link
+        }
+    }
+}
+
+impl Link {
+    fn open(target: &RedisTarget, timeout: Duration) -> redis::RedisResult<Link> {
         let link = match target {
             RedisTarget::Single(url) => {
                 let client = redis::Client::open(url.as_str())?;
@@ -97,22 +101,13 @@ impl RedisConn {
                 })
             }
         };
-        Ok(RedisConn {
-            link,
-            home: Handle::current(),
-        })
+        Ok(link)
     }
 }
 
 impl ConnectionLike for RedisConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        if AWAY_FROM_HOME.get() {
-            let mut link = self.link.clone();
-            let cmd = cmd.clone();
-            let call = async move { link.req_packed_command(&cmd).await };
-            return at_home(self.home.clone(), call).boxed();
-        }
-        self.link.req_packed_command(cmd)
+        self.link().req_packed_command(cmd)
     }
 
     fn req_packed_commands<'a>(
@@ -121,13 +116,7 @@ impl ConnectionLike for RedisConn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        if AWAY_FROM_HOME.get() {
-            let mut link = self.link.clone();
-            let pipeline = pipeline.clone();
-            let call = async move { link.req_packed_commands(&pipeline, offset, count).await };
-            return at_home(self.home.clone(), call).boxed();
-        }
-        self.link.req_packed_commands(pipeline, offset, count)
+        self.link().req_packed_commands(pipeline, offset, count)
     }
 
     fn get_db(&self) -> i64 {

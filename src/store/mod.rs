@@ -27,7 +27,7 @@ use redis::Script;
 pub use admins::{AdminRecord, AdminSessionState};
 pub use admission::{Admission, RecordCopy, RuleInput, ScriptRefusal, Verdict, VerifyRequest};
 pub use audit::AuditLimits;
-pub use conn::{mark_thread_away_from_home, RedisConn};
+pub use conn::{mark_low_priority_thread, RedisConn};
 pub use keys::{ExtendOutcome, Extension};
 pub use listing::{ChangeBatch, LoadStep, CHANGES_STEP};
 pub use meta::EncryptionKeyCheck;

@@ -4,8 +4,8 @@
 //! machine, a loop of list queries had made verify's p99 1.7–1.95 times what it was without.
 //!
 //! Connections are accepted and answered on the main runtime; only the admin side's handlers
-//! (sessions, reads, rendering) move. Their Redis calls are handed back to the main runtime,
-//! which owns the connections (see `store::mark_thread_away_from_home`).
+//! (sessions, reads, rendering) move, and their Redis calls go over a connection of their own
+//! whose replies are parsed here too (see `store::mark_low_priority_thread`).
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -27,7 +27,7 @@ impl AdminRuntime {
             .thread_name("keyward-admin")
             .on_thread_start(|| {
                 crate::priority::lower_this_thread("admin");
-                crate::store::mark_thread_away_from_home();
+                crate::store::mark_low_priority_thread();
             })
             .enable_all()
             .build()?;
