@@ -284,7 +284,7 @@ impl Store {
             .arg(or(row.tags, "[]"))
             .arg(row.is_active)
             .arg(row.expires_at)
-            .arg(row.created_at)
+            .arg(or(row.created_at, "0"))
             .arg(or(row.last_used_at, "0"))
             .arg(accounts)
             .arg(index::ACCOUNT_KEYS_PREFIX)

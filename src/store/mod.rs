@@ -28,7 +28,7 @@ pub use admission::{Admission, RecordCopy, RuleInput, ScriptRefusal, Verdict, Ve
 pub use audit::AuditLimits;
 pub use conn::RedisConn;
 pub use keys::{ExtendOutcome, Extension};
-pub use listing::{ChangeBatch, LoadStep, CHANGES_STEP};
+pub use listing::{ChangeBatch, LoadCursor, LoadStep, CHANGES_STEP};
 pub use meta::EncryptionKeyCheck;
 pub use sessions::RedisSessionStore;
 pub use throttle::{AttemptVerdict, SignInLimits, SignInSettlement};

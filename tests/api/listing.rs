@@ -305,18 +305,26 @@ async fn a_restarted_instance_lists_every_key_as_it_is() {
     .await;
 }
 
-/// An installation of the previous release kept a key's index entries in four hashes (revision,
-/// name, tags, accounts) where this one keeps one row: such a key is listed as it is, and its
-/// next change moves it to its row and unbinds its old account.
+/// An installation of the release before the previous one kept a key's index entries in four
+/// hashes (revision, name, tags, accounts) and its creation time in a sorted set, where this
+/// one keeps one row: such a key is listed as it is, and its next change moves it to its row
+/// and unbinds its old account.
 #[tokio::test]
-async fn an_index_of_the_previous_release_is_listed_and_moved_on_the_next_change() {
+async fn an_index_of_the_release_before_the_previous_one_is_listed_and_moved_on_the_next_change() {
     let app = TestApp::spawn().await;
     let (id, _) = app
         .create_key(json!({"name": "Old Layout", "tags": ["old"], "claudeAccountId": "acct-old"}))
         .await;
     let row = app.redis.cli(&["HGET", "kw:{idx}:rows", &id]);
-    let revision = row.split('\t').next().expect("a revision").to_string();
+    let (revision, created_ms) = row
+        .split('\t')
+        .next()
+        .and_then(|head| head.split_once(':'))
+        .expect("a revision and a creation time");
+    let (revision, created_ms) = (revision.to_string(), created_ms.to_string());
     app.redis.cli(&["HDEL", "kw:{idx}:rows", &id]);
+    app.redis
+        .cli(&["ZADD", "kw:{idx}:created", &created_ms, &id]);
     app.redis.cli(&["HSET", "kw:{idx}:rev", &id, &revision]);
     app.redis
         .cli(&["HSET", "kw:{idx}:names", &id, "old layout"]);
@@ -353,7 +361,10 @@ async fn an_index_of_the_previous_release_is_listed_and_moved_on_the_next_change
     assert!(app
         .redis
         .cli(&["HGET", "kw:{idx}:rows", &id])
-        .contains("\told layout\t[\"new\"]\t[\"acct-new\"]"));
+        .contains(&format!(
+            ":{created_ms}\told layout\t[\"new\"]\t[\"acct-new\"]"
+        )));
+    assert_eq!(app.redis.cli(&["EXISTS", "kw:{idx}:created"]).trim(), "0");
     let member = |account: &str| {
         app.redis
             .cli(&[
