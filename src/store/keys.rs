@@ -119,9 +119,7 @@ impl Store {
         let id_text = id.to_string();
         self.bounded(async move { conn.set_nx::<_, _, bool>(lookup, id_text).await })
             .await?;
-        let now_ms = now.timestamp_millis().to_string();
-        written.insert("createdAt".into(), now_ms.clone());
-        written.insert("updatedAt".into(), now_ms);
+        written.insert("createdAt".into(), now.timestamp_millis().to_string());
         decode_key(id, &written).ok_or_else(|| {
             StoreError::unexpected("create_key", "the new record does not read back")
         })

@@ -12,8 +12,12 @@ local pairs_end = 3 + 2 * tonumber(ARGV[3])
 if pairs_end >= 4 then redis.call('HSET', KEYS[1], unpack(ARGV, 4, pairs_end)) end
 -- A new key has nothing to delete.
 if exists and pairs_end < #ARGV then redis.call('HDEL', KEYS[1], unpack(ARGV, pairs_end + 1)) end
-if ARGV[1] == 'create' then redis.call('HSET', KEYS[1], 'createdAt', ARGV[2]) end
-redis.call('HSET', KEYS[1], 'updatedAt', ARGV[2])
+-- A new key has no `updatedAt`: until its first change it means `createdAt`.
+if ARGV[1] == 'create' then
+  redis.call('HSET', KEYS[1], 'createdAt', ARGV[2])
+else
+  redis.call('HSET', KEYS[1], 'updatedAt', ARGV[2])
+end
 redis.call('HINCRBY', KEYS[1], 'rev', 1)
 return redis.call('HMGET', KEYS[1], 'rev', 'name', 'tags', 'isActive', 'expiresAt', 'createdAt',
   'lastUsedAt', 'claudeAccountId', 'claudeConsoleAccountId', 'geminiAccountId', 'openaiAccountId',
