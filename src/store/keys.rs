@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use redis::{AsyncCommands, Value};
 
+use super::audit::AuditLimits;
 use super::names::{self, index, KeyNames};
-use super::records::{decode_key, decode_usage, encode_changes};
+use super::records::{decode_key, decode_usage, encode_changes, CREATION_AUDIT_ID};
 use super::{decode, Store, StoreError, StoreResult, SCRIPTS};
 use crate::domain::budgets::week_start_local_ms;
 use crate::domain::ids::KeyId;
@@ -295,7 +296,14 @@ impl Store {
 
     /// Deletes the key, everything stored under it, its lookup and its index entries.
     /// The record goes first: once it is gone the key cannot verify, whatever happens next.
-    pub async fn delete_key(&self, id: KeyId, today: NaiveDate) -> StoreResult<bool> {
+    /// The key's audit history keeps its creation entry (`audit` bounds the history).
+    pub async fn delete_key(
+        &self,
+        id: KeyId,
+        audit: AuditLimits,
+        now: DateTime<Utc>,
+        today: NaiveDate,
+    ) -> StoreResult<bool> {
         let key = KeyNames::new(id);
         let mut invocation = SCRIPTS.delete_key.prepare_invoke();
         invocation
@@ -307,14 +315,24 @@ impl Store {
             .key(key.usage_week())
             .key(key.waiters())
             .key(key.waiter_seq())
-            .key(key.request_log());
+            .key(key.request_log())
+            .arg(CREATION_AUDIT_ID);
         let mut conn = self.conn();
-        let secret_hashes: Option<(String, String)> = self
+        let erased: Option<(String, String, String)> = self
             .bounded(async move { invocation.invoke_async(&mut conn).await })
             .await?;
-        let Some((secret_hash, previous_hash)) = secret_hashes else {
+        let Some((secret_hash, previous_hash, creation)) = erased else {
             return Ok(false);
         };
+        // The record held the creation's id; the history keeps a copy from now on. Not
+        // keeping it loses a line of history, not the erase: it is logged, not returned.
+        let creation = (!creation.is_empty()).then_some(creation);
+        if let Err(error) = self
+            .keep_creation_in_history(id, creation, audit, now)
+            .await
+        {
+            tracing::warn!(%error, key_id = %id, "the erased key's creation not kept in its history");
+        }
         self.drop_secret_lookups(&[secret_hash, previous_hash])
             .await?;
         let mut invocation = SCRIPTS.index_remove.prepare_invoke();

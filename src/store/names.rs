@@ -60,9 +60,11 @@ pub fn audit_history(key_id: &str) -> String {
     format!("kw:{{audit}}:h:{key_id}")
 }
 
-/// The log entry that created each key (hash: key id -> entry id), for keys whose history has
-/// no list yet: most keys are never changed, and a list per key costs far more.
-pub const AUDIT_CREATIONS: &str = "kw:{audit}:created";
+/// The log entry that created each key (hash: key id -> entry id), as the previous release
+/// kept it. Keys created since keep that id in their record (`records::CREATION_AUDIT_ID`);
+/// this hash is read for older keys, and loses a key's entry when its history list starts (which
+/// copies the creation entry), when it is erased, or when its id is created again.
+pub const LEGACY_AUDIT_CREATIONS: &str = "kw:{audit}:created";
 
 /// One key's audit entries as the previous release kept them (a capped stream with copies of
 /// the log's entries). Read, never written: they expire by themselves.

@@ -54,6 +54,11 @@ const ABSENT_MEANS: [(&str, &str); 24] = [
     ("tags", "[]"),
 ];
 
+/// The record field holding the id of the audit log entry that created the key (see
+/// `store::audit`); written after the record, so a key may be without it for a moment, and the
+/// previous release's keys are without it for good.
+pub const CREATION_AUDIT_ID: &str = "creationAuditId";
+
 /// What an absent record field means, for the fields a record leaves out at their default.
 pub fn absent_means(field: &str) -> Option<&'static str> {
     ABSENT_MEANS
