@@ -47,11 +47,17 @@ impl Store {
     ) -> StoreResult<String> {
         let creates_key = KEY_CREATING_ACTIONS.contains(&entry.action);
         let creation = match entry.key_id {
-            Some(key_id) if !creates_key => self.creation_audit_id(key_id).await?,
+            // Without it (its record's node unreachable) the entry is still written; a history
+            // it starts has no copy of the creation, which reads still find by the record.
+            Some(key_id) if !creates_key => {
+                self.creation_audit_id(key_id).await.unwrap_or_else(|error| {
+                    tracing::warn!(%error, key_id = %key_id, "the key's creation audit id not read");
+                    None
+                })
+            }
             _ => None,
         };
-        let mut invocation =
-            self.audit_invocation(entry.key_id, creates_key, creation, limits, now);
+        let mut invocation = audit_invocation(entry.key_id, creates_key, creation, limits, now);
         invocation
             .arg("actor")
             .arg(&entry.actor.name)
@@ -73,15 +79,22 @@ impl Store {
             let mut keep = KEEP_CREATION_AUDIT_ID.key(KeyNames::new(key_id).record());
             keep.arg(CREATION_AUDIT_ID).arg(&entry_id);
             let mut conn = self.conn();
-            self.bounded(async move { keep.invoke_async::<i64>(&mut conn).await })
-                .await?;
+            // The entry is written: not keeping its id loses the creation from the key's
+            // history (not from the log), so it is logged, not returned.
+            if let Err(error) = self
+                .bounded(async move { keep.invoke_async::<i64>(&mut conn).await })
+                .await
+            {
+                tracing::warn!(%error, key_id = %key_id, entry = %entry_id,
+                    "the creation's audit id not kept in the key's record");
+            }
         }
         Ok(entry_id)
     }
 
-    /// Before a key's record is erased with `creation` (the audit id it kept, if any), starts
-    /// the key's history with a copy of its creation entry, unless the history has one, so the
-    /// history still shows who made the key.
+    /// For a key just erased whose record kept `creation` (the id of its creation entry, if
+    /// any): starts the key's history with a copy of that entry, unless the history has one,
+    /// so it still shows who made the key.
     pub(super) async fn keep_creation_in_history(
         &self,
         key_id: KeyId,
@@ -89,39 +102,11 @@ impl Store {
         limits: AuditLimits,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let invocation = self.audit_invocation(Some(key_id), false, creation, limits, now);
+        let invocation = audit_invocation(Some(key_id), false, creation, limits, now);
         let mut conn = self.conn();
         self.bounded(async move { invocation.invoke_async::<Option<String>>(&mut conn).await })
             .await?;
         Ok(())
-    }
-
-    /// `append_audit.lua` with its keys and every argument before the entry's fields.
-    fn audit_invocation(
-        &self,
-        key_id: Option<KeyId>,
-        creates_key: bool,
-        creation: Option<String>,
-        limits: AuditLimits,
-        now: DateTime<Utc>,
-    ) -> redis::ScriptInvocation<'static> {
-        let mut invocation = APPEND.key(names::AUDIT_LOG);
-        let key_id = key_id.map(|id| id.to_string());
-        if let Some(id) = &key_id {
-            invocation
-                .key(names::audit_history(id))
-                .key(names::LEGACY_AUDIT_CREATIONS);
-        }
-        let oldest_kept = (now - limits.retention).timestamp_millis().max(0);
-        invocation
-            .arg(limits.max_entries)
-            .arg(format!("{oldest_kept}-0"))
-            .arg(MAX_ENTRIES_PER_KEY)
-            .arg(limits.retention.num_milliseconds().max(1))
-            .arg(key_id.unwrap_or_default())
-            .arg(if creates_key { "1" } else { "0" })
-            .arg(creation.unwrap_or_default());
-        invocation
     }
 
     /// The id of the audit entry that created the key, as its record keeps it.
@@ -200,12 +185,13 @@ impl Store {
             .arg("COUNT")
             .arg(2 * MAX_ENTRIES_PER_KEY);
         let mut conn = self.conn();
-        let audit_reads = self.bounded(async move { pipe.query_async(&mut conn).await });
+        let audit_reads = self.bounded(async move {
+            pipe.query_async::<(Vec<String>, Option<String>, Vec<StreamEntry>)>(&mut conn)
+                .await
+        });
         // The record is in another slot: its read goes beside the pipeline.
-        let ((history, legacy_creation, legacy), creation): (
-            (Vec<String>, Option<String>, Vec<StreamEntry>),
-            Option<String>,
-        ) = futures::future::try_join(audit_reads, self.creation_audit_id(key_id)).await?;
+        let ((history, legacy_creation, legacy), creation) =
+            futures::future::try_join(audit_reads, self.creation_audit_id(key_id)).await?;
         // The previous release's hash counts only for a key whose record has no id (it loses
         // its entry for a key whose id is created again, but may still hold one).
         let creation = creation.or(legacy_creation);
@@ -265,6 +251,33 @@ impl Store {
         fields.insert("keyId".into(), key_id.to_string());
         Ok(decode_entry(entry_id, fields))
     }
+}
+
+/// `append_audit.lua` with its keys and every argument before the entry's fields.
+fn audit_invocation(
+    key_id: Option<KeyId>,
+    creates_key: bool,
+    creation: Option<String>,
+    limits: AuditLimits,
+    now: DateTime<Utc>,
+) -> redis::ScriptInvocation<'static> {
+    let mut invocation = APPEND.key(names::AUDIT_LOG);
+    let key_id = key_id.map(|id| id.to_string());
+    if let Some(id) = &key_id {
+        invocation
+            .key(names::audit_history(id))
+            .key(names::LEGACY_AUDIT_CREATIONS);
+    }
+    let oldest_kept = (now - limits.retention).timestamp_millis().max(0);
+    invocation
+        .arg(limits.max_entries)
+        .arg(format!("{oldest_kept}-0"))
+        .arg(MAX_ENTRIES_PER_KEY)
+        .arg(limits.retention.num_milliseconds().max(1))
+        .arg(key_id.unwrap_or_default())
+        .arg(if creates_key { "1" } else { "0" })
+        .arg(creation.unwrap_or_default());
+    invocation
 }
 
 /// A stream entry as read: its id and fields.

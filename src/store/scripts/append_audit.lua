@@ -37,6 +37,7 @@ if ARGV[6] == '1' then
   redis.call('HDEL', KEYS[3], key_id)
   return id
 end
+local written = false
 if redis.call('EXISTS', KEYS[2]) == 0 then
   local created = ARGV[7]
   if created == '' then created = redis.call('HGET', KEYS[3], key_id) end
@@ -48,12 +49,16 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
       -- Trimmed from the log already: what is left is that it was made, and when.
       redis.call('RPUSH', KEYS[2], created .. '\t\t\tcreate\t{}')
     end
+    written = true
   end
   redis.call('HDEL', KEYS[3], key_id)
 end
 if id then
   redis.call('LPUSH', KEYS[2], history_item(id, fields))
   redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
+  written = true
 end
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
+-- The history lives some time after its last entry (an existing one is not made to live longer
+-- by a call that added nothing).
+if written then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
 return id
