@@ -1,8 +1,8 @@
 //! The audit log in Redis: a capped stream per installation with a retention, and per key a
 //! capped list of compact copies (same entry ids) that expires some time after the key's last
-//! entry. A key's creation entry stays in the log only, found by its id (see
-//! `append_audit.lua`); keys from the previous release also have their old per-key stream,
-//! which is read beside the list until it expires.
+//! entry. A key's creation entry stays in the log only, found by its id, which the key's record
+//! keeps (see `append_audit.lua`); keys from the previous releases have that id in a hash of
+//! the `{audit}` slot, and maybe their old per-key stream, read beside the list until it expires.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -11,12 +11,15 @@ use chrono::{DateTime, TimeDelta, Utc};
 use redis::{AsyncCommands, Script};
 
 use super::names::{self, KeyNames};
+use super::records::CREATION_AUDIT_ID;
 use super::{Store, StoreResult};
 use crate::domain::audit::{AuditEntry, AuditQuery, Changes, NewAuditEntry, KEY_CREATING_ACTIONS};
 use crate::domain::ids::KeyId;
 
 static APPEND: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/append_audit.lua")));
+static KEEP_CREATION_AUDIT_ID: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/keep_creation_audit_id.lua")));
 
 /// Entries one read takes from a stream while filtering.
 const READ_CHUNK: usize = 500;
@@ -33,28 +36,29 @@ pub struct AuditLimits {
 }
 
 impl Store {
+    /// Appends an entry; returns its id. An entry that creates a key has its id kept in the
+    /// key's record; any other entry about a key is given that id, to start the key's history
+    /// with a copy of its creation entry.
     pub async fn append_audit(
         &self,
         entry: &NewAuditEntry<'_>,
         limits: AuditLimits,
         now: DateTime<Utc>,
     ) -> StoreResult<String> {
-        let mut invocation = APPEND.key(names::AUDIT_LOG);
-        let key_id = entry.key_id.map(|id| id.to_string());
-        if let Some(id) = &key_id {
-            invocation
-                .key(names::audit_history(id))
-                .key(names::AUDIT_CREATIONS);
-        }
-        let oldest_kept = (now - limits.retention).timestamp_millis().max(0);
         let creates_key = KEY_CREATING_ACTIONS.contains(&entry.action);
+        let creation = match entry.key_id {
+            // Without it (its record's node unreachable) the entry is still written; a history
+            // it starts has no copy of the creation, which reads still find by the record.
+            Some(key_id) if !creates_key => {
+                self.creation_audit_id(key_id).await.unwrap_or_else(|error| {
+                    tracing::warn!(%error, key_id = %key_id, "the key's creation audit id not read");
+                    None
+                })
+            }
+            _ => None,
+        };
+        let mut invocation = audit_invocation(entry.key_id, creates_key, creation, limits, now);
         invocation
-            .arg(limits.max_entries)
-            .arg(format!("{oldest_kept}-0"))
-            .arg(MAX_ENTRIES_PER_KEY)
-            .arg(limits.retention.num_milliseconds().max(1))
-            .arg(key_id.as_deref().unwrap_or(""))
-            .arg(if creates_key { "1" } else { "0" })
             .arg("actor")
             .arg(&entry.actor.name)
             .arg("action")
@@ -64,11 +68,52 @@ impl Store {
         if let Some(address) = entry.actor.address {
             invocation.arg("actorIp").arg(address.to_string());
         }
-        if let Some(id) = &key_id {
-            invocation.arg("keyId").arg(id);
+        if let Some(id) = entry.key_id {
+            invocation.arg("keyId").arg(id.to_string());
         }
         let mut conn = self.conn();
-        self.bounded(async move { invocation.invoke_async(&mut conn).await })
+        let entry_id: String = self
+            .bounded(async move { invocation.invoke_async(&mut conn).await })
+            .await?;
+        if let (true, Some(key_id)) = (creates_key, entry.key_id) {
+            let mut keep = KEEP_CREATION_AUDIT_ID.key(KeyNames::new(key_id).record());
+            keep.arg(CREATION_AUDIT_ID).arg(&entry_id);
+            let mut conn = self.conn();
+            // The entry is written: not keeping its id loses the creation from the key's
+            // history (not from the log), so it is logged, not returned.
+            if let Err(error) = self
+                .bounded(async move { keep.invoke_async::<i64>(&mut conn).await })
+                .await
+            {
+                tracing::warn!(%error, key_id = %key_id, entry = %entry_id,
+                    "the creation's audit id not kept in the key's record");
+            }
+        }
+        Ok(entry_id)
+    }
+
+    /// For a key just erased whose record kept `creation` (the id of its creation entry, if
+    /// any): starts the key's history with a copy of that entry, unless the history has one,
+    /// so it still shows who made the key.
+    pub(super) async fn keep_creation_in_history(
+        &self,
+        key_id: KeyId,
+        creation: Option<String>,
+        limits: AuditLimits,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let invocation = audit_invocation(Some(key_id), false, creation, limits, now);
+        let mut conn = self.conn();
+        self.bounded(async move { invocation.invoke_async::<Option<String>>(&mut conn).await })
+            .await?;
+        Ok(())
+    }
+
+    /// The id of the audit entry that created the key, as its record keeps it.
+    async fn creation_audit_id(&self, key_id: KeyId) -> StoreResult<Option<String>> {
+        let mut conn = self.conn();
+        let record = KeyNames::new(key_id).record();
+        self.bounded(async move { conn.hget(record, CREATION_AUDIT_ID).await })
             .await
     }
 
@@ -132,7 +177,7 @@ impl Store {
         let id_text = key_id.to_string();
         let mut pipe = redis::pipe();
         pipe.lrange(names::audit_history(&id_text), 0, -1)
-            .hget(names::AUDIT_CREATIONS, &id_text)
+            .hget(names::LEGACY_AUDIT_CREATIONS, &id_text)
             .cmd("XREVRANGE")
             .arg(names::legacy_audit_stream(&id_text))
             .arg("+")
@@ -140,9 +185,16 @@ impl Store {
             .arg("COUNT")
             .arg(2 * MAX_ENTRIES_PER_KEY);
         let mut conn = self.conn();
-        let (history, creation, legacy): (Vec<String>, Option<String>, Vec<StreamEntry>) = self
-            .bounded(async move { pipe.query_async(&mut conn).await })
-            .await?;
+        let audit_reads = self.bounded(async move {
+            pipe.query_async::<(Vec<String>, Option<String>, Vec<StreamEntry>)>(&mut conn)
+                .await
+        });
+        // The record is in another slot: its read goes beside the pipeline.
+        let ((history, legacy_creation, legacy), creation) =
+            futures::future::try_join(audit_reads, self.creation_audit_id(key_id)).await?;
+        // The previous release's hash counts only for a key whose record has no id (it loses
+        // its entry for a key whose id is created again, but may still hold one).
+        let creation = creation.or(legacy_creation);
         let mut entries: Vec<AuditEntry> = history
             .iter()
             .filter_map(|item| decode_history_item(&id_text, item))
@@ -152,7 +204,8 @@ impl Store {
                 .into_iter()
                 .map(|(id, fields)| decode_entry(id, fields)),
         );
-        if let Some(creation) = creation {
+        // The record keeps the id after the history copied the entry (the copy outlives the log's).
+        if let Some(creation) = creation.filter(|id| entries.iter().all(|e| &e.id != id)) {
             entries.push(self.creation_entry(key_id, creation).await?);
         }
         entries.sort_by_key(|entry| std::cmp::Reverse(entry_order(&entry.id)));
@@ -198,6 +251,33 @@ impl Store {
         fields.insert("keyId".into(), key_id.to_string());
         Ok(decode_entry(entry_id, fields))
     }
+}
+
+/// `append_audit.lua` with its keys and every argument before the entry's fields.
+fn audit_invocation(
+    key_id: Option<KeyId>,
+    creates_key: bool,
+    creation: Option<String>,
+    limits: AuditLimits,
+    now: DateTime<Utc>,
+) -> redis::ScriptInvocation<'static> {
+    let mut invocation = APPEND.key(names::AUDIT_LOG);
+    let key_id = key_id.map(|id| id.to_string());
+    if let Some(id) = &key_id {
+        invocation
+            .key(names::audit_history(id))
+            .key(names::LEGACY_AUDIT_CREATIONS);
+    }
+    let oldest_kept = (now - limits.retention).timestamp_millis().max(0);
+    invocation
+        .arg(limits.max_entries)
+        .arg(format!("{oldest_kept}-0"))
+        .arg(MAX_ENTRIES_PER_KEY)
+        .arg(limits.retention.num_milliseconds().max(1))
+        .arg(key_id.unwrap_or_default())
+        .arg(if creates_key { "1" } else { "0" })
+        .arg(creation.unwrap_or_default());
+    invocation
 }
 
 /// A stream entry as read: its id and fields.

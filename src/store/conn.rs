@@ -18,9 +18,9 @@ use crate::config::RedisTarget;
 pub struct RedisConn {
     link: Link,
     /// The connection of calls made on low-priority threads (the dashboard's and the admin
-    /// API's), opened on first use there, so its I/O and reply parsing run there too. On the
-    /// relay's connection, a verify sent after a list page's ~350 reads waited for their
-    /// ~3,000 reply values to be parsed first: a multiplexed connection answers in order.
+    /// API's). On the relay's connection, a verify sent after a list page's ~350 reads waited
+    /// for their ~3,000 reply values to be parsed first: a multiplexed connection answers in
+    /// order, and one task parses its replies.
     low_priority_link: Link,
 }
 
@@ -36,8 +36,8 @@ thread_local! {
 }
 
 /// Marks the calling thread as a low-priority one: its Redis calls use their own connection.
-/// (Each connection's I/O task runs on the runtime of the call that opens it, so the relay's
-/// connection must never be opened from a low-priority thread, nor this one from the relay's.)
+/// (A connection's I/O task runs on the runtime of the call that opens it, so the relay's
+/// connection is never used, and so never reopened, from a low-priority thread.)
 pub fn mark_low_priority_thread() {
     LOW_PRIORITY_THREAD.set(true);
 }
@@ -67,6 +67,14 @@ impl RedisConn {
             link: Link::open(target, timeout)?,
             low_priority_link: Link::open(target, timeout)?,
         })
+    }
+
+    /// The low-priority threads' connection, for use from any thread (the health check).
+    pub fn low_priority(&self) -> RedisConn {
+        RedisConn {
+            link: self.low_priority_link.clone(),
+            low_priority_link: self.low_priority_link.clone(),
+        }
     }
 
     fn link(&mut self) -> &mut Link {

@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use redis::{AsyncCommands, Value};
 
+use super::audit::AuditLimits;
 use super::names::{self, index, KeyNames};
-use super::records::{decode_key, encode_changes};
+use super::records::{decode_key, encode_changes, CREATION_AUDIT_ID};
 use super::{decode, Store, StoreError, StoreResult, SCRIPTS};
 use crate::domain::ids::KeyId;
 use crate::domain::key::ApiKey;
@@ -117,9 +118,7 @@ impl Store {
         let id_text = id.to_string();
         self.bounded(async move { conn.set_nx::<_, _, bool>(lookup, id_text).await })
             .await?;
-        let now_ms = now.timestamp_millis().to_string();
-        written.insert("createdAt".into(), now_ms.clone());
-        written.insert("updatedAt".into(), now_ms);
+        written.insert("createdAt".into(), now.timestamp_millis().to_string());
         decode_key(id, &written).ok_or_else(|| {
             StoreError::unexpected("create_key", "the new record does not read back")
         })
@@ -282,7 +281,7 @@ impl Store {
             .arg(or(row.tags, "[]"))
             .arg(row.is_active)
             .arg(row.expires_at)
-            .arg(row.created_at)
+            .arg(or(row.created_at, "0"))
             .arg(or(row.last_used_at, "0"))
             .arg(accounts)
             .arg(index::ACCOUNT_KEYS_PREFIX)
@@ -295,7 +294,14 @@ impl Store {
 
     /// Deletes the key, everything stored under it, its lookup and its index entries.
     /// The record goes first: once it is gone the key cannot verify, whatever happens next.
-    pub async fn delete_key(&self, id: KeyId, today: NaiveDate) -> StoreResult<bool> {
+    /// The key's audit history keeps its creation entry (`audit` bounds the history).
+    pub async fn delete_key(
+        &self,
+        id: KeyId,
+        audit: AuditLimits,
+        now: DateTime<Utc>,
+        today: NaiveDate,
+    ) -> StoreResult<bool> {
         let key = KeyNames::new(id);
         let mut invocation = SCRIPTS.delete_key.prepare_invoke();
         invocation
@@ -307,14 +313,24 @@ impl Store {
             .key(key.usage_week())
             .key(key.waiters())
             .key(key.waiter_seq())
-            .key(key.request_log());
+            .key(key.request_log())
+            .arg(CREATION_AUDIT_ID);
         let mut conn = self.conn();
-        let secret_hashes: Option<(String, String)> = self
+        let erased: Option<(String, String, String)> = self
             .bounded(async move { invocation.invoke_async(&mut conn).await })
             .await?;
-        let Some((secret_hash, previous_hash)) = secret_hashes else {
+        let Some((secret_hash, previous_hash, creation)) = erased else {
             return Ok(false);
         };
+        // The record held the creation's id; the history keeps a copy from now on. Not
+        // keeping it loses a line of history, not the erase: it is logged, not returned.
+        let creation = (!creation.is_empty()).then_some(creation);
+        if let Err(error) = self
+            .keep_creation_in_history(id, creation, audit, now)
+            .await
+        {
+            tracing::warn!(%error, key_id = %id, "the erased key's creation not kept in its history");
+        }
         self.drop_secret_lookups(&[secret_hash, previous_hash])
             .await?;
         let mut invocation = SCRIPTS.index_remove.prepare_invoke();

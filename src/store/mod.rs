@@ -29,7 +29,7 @@ pub use admission::{Admission, RecordCopy, RuleInput, ScriptRefusal, Verdict, Ve
 pub use audit::AuditLimits;
 pub use conn::{mark_low_priority_thread, RedisConn};
 pub use keys::{ExtendOutcome, Extension};
-pub use listing::{ChangeBatch, LoadStep, CHANGES_STEP};
+pub use listing::{ChangeBatch, LoadCursor, LoadStep, CHANGES_STEP};
 pub use meta::EncryptionKeyCheck;
 pub use sessions::RedisSessionStore;
 pub use throttle::{AttemptVerdict, SignInLimits, SignInSettlement};
@@ -158,10 +158,13 @@ impl Store {
         }
     }
 
+    /// Pings over both connections (the relay's and the admin side's), so a health check after
+    /// a Redis restart also reconnects the admin side's before an admin request finds it broken.
     pub async fn ping(&self) -> StoreResult<()> {
-        let mut conn = self.conn();
-        self.bounded(async move { redis::cmd("PING").query_async::<String>(&mut conn).await })
-            .await
-            .map(|_| ())
+        let ping = |mut conn: RedisConn| async move {
+            redis::cmd("PING").query_async::<String>(&mut conn).await
+        };
+        let both = futures::future::try_join(ping(self.conn()), ping(self.conn.low_priority()));
+        self.bounded(both).await.map(|_| ())
     }
 }

@@ -60,9 +60,11 @@ pub fn audit_history(key_id: &str) -> String {
     format!("kw:{{audit}}:h:{key_id}")
 }
 
-/// The log entry that created each key (hash: key id -> entry id), for keys whose history has
-/// no list yet: most keys are never changed, and a list per key costs far more.
-pub const AUDIT_CREATIONS: &str = "kw:{audit}:created";
+/// The log entry that created each key (hash: key id -> entry id), as the previous release
+/// kept it. Keys created since keep that id in their record (`records::CREATION_AUDIT_ID`);
+/// this hash is read for older keys, and loses a key's entry when its history list starts (which
+/// copies the creation entry), when it is erased, or when its id is created again.
+pub const LEGACY_AUDIT_CREATIONS: &str = "kw:{audit}:created";
 
 /// One key's audit entries as the previous release kept them (a capped stream with copies of
 /// the log's entries). Read, never written: they expire by themselves.
@@ -173,12 +175,20 @@ impl KeyNames {
 pub mod index {
     use chrono::NaiveDate;
 
-    /// Each key's row (hash: id -> `revision \t lowercase name \t tags JSON \t accounts JSON`):
-    /// what the listing index loads, the revision that orders index writes, and the accounts
-    /// to unbind on a change. One entry per key where the previous release had one in each of
-    /// four hashes (`REVISIONS`, `NAMES`, `KEY_TAGS`, `KEY_ACCOUNTS`). A soft-deleted key keeps a row with its revision only.
+    /// Each key's row (hash: id ->
+    /// `revision:created ms \t lowercase name \t tags JSON \t accounts JSON`): what the
+    /// listing index loads, the revision that orders index writes, and the accounts to unbind
+    /// on a change. A soft-deleted key keeps a row with its revision only (`revision \t\t[]\t[]`).
+    ///
+    /// The previous release's rows lack `:created ms` (it kept the creation time in
+    /// `LEGACY_CREATED`); the first field, up to the first tab, tells them apart: it is written
+    /// by keyward alone (digits, then `:` and digits in the new form), before any user text.
+    /// The release before that had no row but an entry in each of four hashes (`REVISIONS`,
+    /// `NAMES`, `KEY_TAGS`, `KEY_ACCOUNTS`). A key's next index write moves it to the new row.
     pub const ROWS: &str = "kw:{idx}:rows";
-    pub const CREATED: &str = "kw:{idx}:created";
+    /// The previous releases' creation times (sorted set: id -> created ms). Read for keys not
+    /// moved yet (see `ROWS`); a key leaves it when its row is rewritten or it is removed.
+    pub const LEGACY_CREATED: &str = "kw:{idx}:created";
     /// Last use of the keys used at least once (a key never used has no entry).
     pub const LAST_USED: &str = "kw:{idx}:lastused";
     pub const DISABLED: &str = "kw:{idx}:disabled";
@@ -203,12 +213,12 @@ pub mod index {
     pub const DELETED: &str = "kw:{idx}:deleted";
 
     /// The indexes `index_upsert.lua` and `index_remove.lua` keep one entry of each key in,
-    /// the change stream, then the previous release's hashes, as their `KEYS[1..11]` in this
-    /// order. (Name, tag and status queries run in each instance's listing index, so there is
-    /// no name or tag index here.)
+    /// the change stream, and the previous releases' per-key indexes they move keys out of, as
+    /// their `KEYS[1..11]` in this order. (Name, tag and status queries run in each
+    /// instance's listing index, so there is no name or tag index here.)
     pub const PER_KEY: [&str; 11] = [
         ROWS,
-        CREATED,
+        LEGACY_CREATED,
         LAST_USED,
         DISABLED,
         EXPIRES,

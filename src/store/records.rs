@@ -25,7 +25,8 @@ fn json_list(items: &[String]) -> String {
 /// means. Every reader takes absence as exactly this (`decode_key` here, the scripts with
 /// `or '0'` and the like), so a record stores only what differs from a new key's defaults.
 /// `isActive` and `permissions` are always written: the verify script reads an absent one as
-/// "disabled" and "no service".
+/// "disabled" and "no service". (`decode_key` also reads an absent `updatedAt` as `createdAt`,
+/// but every write sets it: the previous release's readers require it.)
 const ABSENT_MEANS: [(&str, &str); 24] = [
     ("description", ""),
     ("tokenLimit", "0"),
@@ -52,6 +53,11 @@ const ABSENT_MEANS: [(&str, &str); 24] = [
     ("activationUnit", "days"),
     ("tags", "[]"),
 ];
+
+/// The record field holding the id of the audit log entry that created the key (see
+/// `store::audit`); written after the record, so a key may be without it for a moment, and the
+/// previous release's keys are without it for good.
+pub const CREATION_AUDIT_ID: &str = "creationAuditId";
 
 /// What an absent record field means, for the fields a record leaves out at their default.
 pub fn absent_means(field: &str) -> Option<&'static str> {
@@ -262,7 +268,10 @@ pub fn decode_key(id: KeyId, fields: &HashMap<String, String>) -> Option<ApiKey>
         },
         tags: list_from_json(fields.get("tags")),
         created_at: time("createdAt")?,
-        updated_at: time("updatedAt")?,
+        updated_at: match fields.get("updatedAt") {
+            Some(updated) => time_from_ms(updated)?,
+            None => time("createdAt")?,
+        },
         last_used_at: time("lastUsedAt"),
         created_by: text("createdBy"),
         key_hint: text("keyHint"),
@@ -379,6 +388,26 @@ mod tests {
         }
         let full = decode_key(slim.id, &fields).expect("decodes");
         assert_eq!(slim, full);
+    }
+
+    #[test]
+    fn a_key_never_changed_was_last_updated_when_created() {
+        let mut fields: HashMap<String, String> = [
+            ("name", "n"),
+            ("permissions", "all"),
+            ("isActive", "1"),
+            ("createdAt", "1700000000000"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let new = decode_key(KeyId::new(), &fields).expect("decodes");
+        assert_eq!(new.updated_at, new.created_at);
+        fields.insert("updatedAt".into(), "1700000005000".into());
+        let changed = decode_key(new.id, &fields).expect("decodes");
+        assert_eq!(changed.updated_at.timestamp_millis(), 1_700_000_005_000);
+        fields.insert("updatedAt".into(), "damaged".into());
+        assert_eq!(decode_key(new.id, &fields), None);
     }
 
     #[test]

@@ -207,13 +207,14 @@ impl Store {
         let account = usage.account_id.unwrap_or("");
         let ledger_keys = |invocation: &mut redis::ScriptInvocation<'static>| {
             invocation
-                .key(index::CREATED)
+                .key(index::ROWS)
                 .key(index::LAST_USED)
                 .key(index::cost_on(usage.today))
                 .key(index::account_day(account, usage.today))
                 .key(index::ACCOUNTS)
                 .key(index::request_markers(&key_id))
-                .key(index::CHANGES);
+                .key(index::CHANGES)
+                .key(index::LEGACY_CREATED);
         };
 
         let mut ledger_side = SCRIPTS.record_ledger.prepare_invoke();

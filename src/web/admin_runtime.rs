@@ -5,7 +5,7 @@
 //!
 //! Connections are accepted and answered on the main runtime; only the admin side's handlers
 //! (sessions, reads, rendering) move, and their Redis calls go over a connection of their own
-//! whose replies are parsed here too (see `store::mark_low_priority_thread`).
+//! (see `store::mark_low_priority_thread`).
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;

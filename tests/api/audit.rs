@@ -362,3 +362,80 @@ async fn a_keys_history_from_the_previous_release_is_shown_with_the_new_entries(
     }
     assert_eq!(paged, ["update", "create", "update"]);
 }
+
+/// The previous release kept the id of each key's creation entry in a hash of the audit log's
+/// own: a key it made shows its creation in its history, and keeps it when its history starts
+/// (the hash then loses the key) and when it is erased.
+#[tokio::test]
+async fn a_creation_recorded_by_the_previous_release_stays_in_the_keys_history() {
+    let app = TestApp::spawn().await;
+    let (changed, _) = app
+        .create_key(json!({"name": "changed later", "concurrencyLimit": 3}))
+        .await;
+    let (erased, _) = app.create_key(json!({"name": "erased unchanged"})).await;
+    for id in [&changed, &erased] {
+        crate::listing::store_as_previous_release(&app, id, 1_709_251_200_000);
+    }
+    let legacy = |id: &str| {
+        app.redis
+            .cli(&["HEXISTS", "kw:{audit}:created", id])
+            .trim()
+            .to_string()
+    };
+
+    let history = audit(&app, &format!("?keyId={changed}")).await;
+    assert_eq!(actions(&history), ["create"]);
+    assert_eq!(
+        history["entries"][0]["changes"]["concurrencyLimit"],
+        json!([null, 3])
+    );
+    let (status, _) = app
+        .admin(
+            Method::PATCH,
+            &format!("/api/v1/admin/keys/{changed}"),
+            Some(json!({"concurrencyLimit": 4})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let history = audit(&app, &format!("?keyId={changed}")).await;
+    assert_eq!(actions(&history), ["update", "create"]);
+    assert_eq!(history["entries"][1]["actor"], "admin-api");
+    assert_eq!(legacy(&changed), "0");
+
+    let path = format!("/api/v1/admin/keys/{erased}?permanent=true");
+    assert_eq!(
+        app.admin(Method::DELETE, &path, None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let history = audit(&app, &format!("?keyId={erased}")).await;
+    assert_eq!(actions(&history), ["erase", "create"]);
+    assert_eq!(
+        history["entries"][1]["changes"]["name"],
+        json!([null, "erased unchanged"])
+    );
+    assert_eq!(legacy(&erased), "0");
+    assert_eq!(app.redis.cli(&["EXISTS", "kw:{audit}:created"]).trim(), "0");
+}
+
+/// A key erased before any change keeps its creation in its history (the record that held the
+/// creation's id is gone), and the erase follows it.
+#[tokio::test]
+async fn an_erased_keys_history_keeps_its_creation() {
+    let app = TestApp::spawn().await;
+    let (id, _) = app.create_key(json!({"name": "short-lived"})).await;
+    assert_eq!(
+        actions(&audit(&app, &format!("?keyId={id}")).await),
+        ["create"]
+    );
+    let path = format!("/api/v1/admin/keys/{id}?permanent=true");
+    assert_eq!(
+        app.admin(Method::DELETE, &path, None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let history = audit(&app, &format!("?keyId={id}")).await;
+    assert_eq!(actions(&history), ["erase", "create"]);
+    let created = &history["entries"][1];
+    assert_eq!(created["actor"], "admin-api");
+    assert_eq!(created["actorIp"], "127.0.0.1");
+    assert_eq!(created["changes"]["name"], json!([null, "short-lived"]));
+}

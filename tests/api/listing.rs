@@ -305,18 +305,26 @@ async fn a_restarted_instance_lists_every_key_as_it_is() {
     .await;
 }
 
-/// An installation of the previous release kept a key's index entries in four hashes (revision,
-/// name, tags, accounts) where this one keeps one row: such a key is listed as it is, and its
-/// next change moves it to its row and unbinds its old account.
+/// An installation of the release before the previous one kept a key's index entries in four
+/// hashes (revision, name, tags, accounts) and its creation time in a sorted set, where this
+/// one keeps one row: such a key is listed as it is, and its next change moves it to its row
+/// and unbinds its old account.
 #[tokio::test]
-async fn an_index_of_the_previous_release_is_listed_and_moved_on_the_next_change() {
+async fn an_index_of_the_release_before_the_previous_one_is_listed_and_moved_on_the_next_change() {
     let app = TestApp::spawn().await;
     let (id, _) = app
         .create_key(json!({"name": "Old Layout", "tags": ["old"], "claudeAccountId": "acct-old"}))
         .await;
     let row = app.redis.cli(&["HGET", "kw:{idx}:rows", &id]);
-    let revision = row.split('\t').next().expect("a revision").to_string();
+    let (revision, created_ms) = row
+        .split('\t')
+        .next()
+        .and_then(|head| head.split_once(':'))
+        .expect("a revision and a creation time");
+    let (revision, created_ms) = (revision.to_string(), created_ms.to_string());
     app.redis.cli(&["HDEL", "kw:{idx}:rows", &id]);
+    app.redis
+        .cli(&["ZADD", "kw:{idx}:created", &created_ms, &id]);
     app.redis.cli(&["HSET", "kw:{idx}:rev", &id, &revision]);
     app.redis
         .cli(&["HSET", "kw:{idx}:names", &id, "old layout"]);
@@ -353,7 +361,10 @@ async fn an_index_of_the_previous_release_is_listed_and_moved_on_the_next_change
     assert!(app
         .redis
         .cli(&["HGET", "kw:{idx}:rows", &id])
-        .contains("\told layout\t[\"new\"]\t[\"acct-new\"]"));
+        .contains(&format!(
+            ":{created_ms}\told layout\t[\"new\"]\t[\"acct-new\"]"
+        )));
+    assert_eq!(app.redis.cli(&["EXISTS", "kw:{idx}:created"]).trim(), "0");
     let member = |account: &str| {
         app.redis
             .cli(&[
@@ -369,4 +380,196 @@ async fn an_index_of_the_previous_release_is_listed_and_moved_on_the_next_change
     let restarted = app.second_instance();
     wait_for_list(&app, &restarted.url(""), "tag=new", (1, vec!["Old Layout"])).await;
     wait_for_list(&app, &restarted.url(""), "tag=old", (0, vec![])).await;
+}
+
+/// Rewrites a key as the previous release stored it, made at `created_ms`: its row without the
+/// creation time (kept in the `kw:{idx}:created` sorted set instead), the id of its creation's
+/// audit entry in the `kw:{audit}:created` hash instead of its record, and `updatedAt` written
+/// out.
+pub(crate) fn store_as_previous_release(app: &TestApp, id: &str, created_ms: i64) {
+    let record = format!("kw:{{k:{id}}}:key");
+    let row = app.redis.cli(&["HGET", "kw:{idx}:rows", id]);
+    let (head, rest) = row.trim_end_matches('\n').split_once('\t').expect("a row");
+    let (revision, _) = head.split_once(':').expect("a row of this release");
+    app.redis
+        .cli(&["HSET", "kw:{idx}:rows", id, &format!("{revision}\t{rest}")]);
+    let created = created_ms.to_string();
+    app.redis.cli(&["ZADD", "kw:{idx}:created", &created, id]);
+    app.redis.cli(&[
+        "HSET",
+        &record,
+        "createdAt",
+        &created,
+        "updatedAt",
+        &created,
+    ]);
+    let entry = app.redis.cli(&["HGET", &record, "creationAuditId"]);
+    assert!(!entry.trim().is_empty(), "the creation's audit id is kept");
+    app.redis.cli(&["HDEL", &record, "creationAuditId"]);
+    app.redis
+        .cli(&["HSET", "kw:{audit}:created", id, entry.trim()]);
+}
+
+/// The previous release kept each key's creation time in a sorted set beside its row: its keys
+/// are listed at that time, in order with this release's keys; a usage record, a soft delete
+/// and a restore work on them; their next change moves them to the new row.
+#[tokio::test]
+async fn keys_of_the_previous_release_are_listed_by_creation_time_and_moved_on_their_next_change() {
+    let app = TestApp::spawn().await;
+    let (_, _) = app
+        .create_key(json!({"name": "new one", "tags": ["t"]}))
+        .await;
+    let (mut older, _) = app
+        .create_key(json!({"name": "Older", "tags": ["t"], "claudeAccountId": "acct-1"}))
+        .await;
+    let (mut oldest, _) = app
+        .create_key(json!({"name": "Older", "tags": ["t"], "claudeAccountId": "acct-1"}))
+        .await;
+    // The older one has the smaller id, so an order that missed the creation times (ties
+    // broken by id) would show.
+    if older > oldest {
+        std::mem::swap(&mut older, &mut oldest);
+    }
+    let (status, _) = app
+        .admin(
+            Method::PATCH,
+            &format!("/api/v1/admin/keys/{oldest}"),
+            Some(json!({"name": "oldest", "claudeAccountId": null})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // Made on 1 and 2 March 2024.
+    store_as_previous_release(&app, &oldest, 1_709_251_200_000);
+    store_as_previous_release(&app, &older, 1_709_337_600_000);
+
+    let second = app.second_instance();
+    let by_age = (3, vec!["oldest", "Older", "new one"]);
+    wait_for_list(
+        &app,
+        &second.url(""),
+        "sort=createdAt&order=asc",
+        by_age.clone(),
+    )
+    .await;
+    wait_for_list(
+        &app,
+        &second.url(""),
+        "sort=createdAt&order=desc",
+        (3, vec!["new one", "Older", "oldest"]),
+    )
+    .await;
+    let key = app.get_key(&oldest).await;
+    assert_eq!(key["createdAt"], "2024-03-01T00:00:00.000Z");
+    assert_eq!(key["updatedAt"], "2024-03-01T00:00:00.000Z");
+
+    // Used: indexed as it is.
+    let usage = json!({"keyId": older, "accountId": "acct-1", "model": "claude-sonnet-4-5",
+                       "usage": {"input_tokens": 5, "output_tokens": 5}});
+    assert_eq!(app.record_usage(usage).await.0, StatusCode::OK);
+    wait_for_list(
+        &app,
+        &second.url(""),
+        "sort=lastUsedAt&order=desc&perPage=1",
+        (3, vec!["Older"]),
+    )
+    .await;
+
+    // Changed: moved to the new row, at its creation time.
+    let (status, _) = app
+        .admin(
+            Method::PATCH,
+            &format!("/api/v1/admin/keys/{older}"),
+            Some(json!({"tags": ["t", "moved"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let row = app.redis.cli(&["HGET", "kw:{idx}:rows", &older]);
+    assert!(
+        row.contains(":1709337600000\tolder\t[\"t\",\"moved\"]\t[\"acct-1\"]"),
+        "{row}"
+    );
+    assert_eq!(
+        app.redis
+            .cli(&["ZSCORE", "kw:{idx}:created", &older])
+            .trim(),
+        ""
+    );
+
+    // Deleted and restored: out of the old index, back in the new row.
+    let path = format!("/api/v1/admin/keys/{oldest}");
+    assert_eq!(
+        app.admin(Method::DELETE, &path, None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    wait_for_list(
+        &app,
+        &second.url(""),
+        "sort=createdAt&order=asc",
+        (2, vec!["Older", "new one"]),
+    )
+    .await;
+    assert_eq!(app.redis.cli(&["EXISTS", "kw:{idx}:created"]).trim(), "0");
+    assert_eq!(
+        app.admin(Method::POST, &format!("{path}/restore"), None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert!(app
+        .redis
+        .cli(&["HGET", "kw:{idx}:rows", &oldest])
+        .contains(":1709251200000\toldest\t"));
+
+    let mut restarted = app.second_instance();
+    wait_for_list(&app, &restarted.url(""), "sort=createdAt&order=asc", by_age).await;
+    wait_for_list(&app, &restarted.url(""), "tag=moved", (1, vec!["Older"])).await;
+    assert!(
+        restarted.terminate(),
+        "the restarted instance stops cleanly"
+    );
+}
+
+/// A key of this release keeps its creation time in its row and its creation's audit id in its
+/// record: the index has no creation-time set, and the audit log no hash of creations. Its
+/// record still has `updatedAt`, which the previous release's readers require (both releases
+/// share one Redis during a rolling upgrade).
+#[tokio::test]
+async fn a_new_key_is_indexed_by_its_row_alone() {
+    let app = TestApp::spawn().await;
+    let (id, _) = app.create_key(json!({"name": "lean", "tags": ["t"]})).await;
+    let key = app.get_key(&id).await;
+    assert_eq!(key["updatedAt"], key["createdAt"]);
+    let record = format!("kw:{{k:{id}}}:key");
+    assert_eq!(
+        app.redis.cli(&["HGET", &record, "updatedAt"]),
+        app.redis.cli(&["HGET", &record, "createdAt"])
+    );
+    assert!(!app
+        .redis
+        .cli(&["HGET", &record, "creationAuditId"])
+        .trim()
+        .is_empty());
+    for gone in ["kw:{idx}:created", "kw:{audit}:created"] {
+        assert_eq!(app.redis.cli(&["EXISTS", gone]).trim(), "0", "{gone}");
+    }
+    let created_ms = app.redis.cli(&["HGET", &record, "createdAt"]);
+    assert!(app
+        .redis
+        .cli(&["HGET", "kw:{idx}:rows", &id])
+        .starts_with(&format!("1:{}\tlean\t", created_ms.trim())));
+    // Changed: `updatedAt` says when.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let (status, _) = app
+        .admin(
+            Method::PATCH,
+            &format!("/api/v1/admin/keys/{id}"),
+            Some(json!({"description": "now changed"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        app.redis.cli(&["HEXISTS", &record, "updatedAt"]).trim(),
+        "1"
+    );
+    assert_ne!(app.get_key(&id).await["updatedAt"], key["createdAt"]);
 }

@@ -383,7 +383,7 @@ async fn a_retry_after_the_key_side_failed_applies_only_what_is_missing() {
     // A key whose slot is on another master than the index.
     let id = loop {
         let (id, _) = app.create_key(json!({"name": "split"})).await;
-        let index_node = app.redis.node_holding("kw:{idx}:created");
+        let index_node = app.redis.node_holding("kw:{idx}:rows");
         let key_node = app.redis.node_holding(&format!("kw:{{k:{id}}}:key"));
         if key_node.is_some() && key_node != index_node {
             break id;

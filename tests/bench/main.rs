@@ -119,9 +119,9 @@ async fn run() -> BenchResult<()> {
     };
 
     let bench_keys = scale::bench_keys()?;
-    let memory_before_seed = scale::used_memory(&redis).await?;
+    let memory_before_seed = scale::MemoryMark::take(&redis).await?;
     let (figures, reference, seeded) =
-        measure(&load, &redis.url(), first_pid, redis_get, bench_keys).await?;
+        measure(&load, &redis, first_pid, redis_get, bench_keys).await?;
     let setup = Setup {
         configuration: config.describe(),
         cpus: machine::cpu_count(),
@@ -156,7 +156,7 @@ async fn run() -> BenchResult<()> {
 /// process, for memory).
 async fn measure(
     load: &WrkLoad<'_>,
-    redis_url: &str,
+    redis: &harness::RedisServer,
     keyward_pid: u32,
     redis_get: RedisGet,
     bench_keys: usize,
@@ -171,7 +171,7 @@ async fn measure(
             "concurrencyLimit": 0,
         }))
         .await?;
-    let seeded = scale::seed(api, bench_keys - 2).await?;
+    let seeded = scale::seed(api, redis, bench_keys - 2).await?;
     println!(
         "seeded {} keys in {:.1} s ({:.0} keys/s)",
         seeded.keys,
@@ -194,7 +194,7 @@ async fn measure(
         },
     });
     // The same check-only body, against a server that does only what any verify must.
-    let reference = Reference::start(redis_url, &key_a.secret)?;
+    let reference = Reference::start(&redis.url(), &key_a.secret)?;
     let reference_apis = [Api::new(&reference.address)?];
     let reference_load = WrkLoad {
         apis: &reference_apis,

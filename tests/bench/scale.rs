@@ -82,11 +82,56 @@ pub async fn used_memory(redis: &RedisServer) -> BenchResult<u64> {
     Ok(total)
 }
 
-/// What seeding produced: a sample of keys (id, secret) and how fast it went.
+/// The `MEMORY USAGE` of a key, summed over the nodes (`None` from a node that does not hold
+/// it, which answers with a redirect); 0 when no node holds it.
+async fn memory_usage(conns: &mut [redis::aio::MultiplexedConnection], name: &str) -> u64 {
+    let mut total = 0;
+    for conn in conns {
+        let bytes: Option<u64> = redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(name)
+            .arg("SAMPLES")
+            .arg(0)
+            .query_async(conn)
+            .await
+            .unwrap_or(None);
+        total += bytes.unwrap_or(0);
+    }
+    total
+}
+
+/// The two logs of capped size: the listing's change stream (`kw:{idx}:changes`, about
+/// 200,000 entries at most) and the audit log (`kw:{audit}:log`, `audit_max_entries`). They
+/// grow with writes, not with keys, so they are counted apart from the keys' own memory.
+const CAPPED_LOGS: [&str; 2] = ["kw:{idx}:changes", "kw:{audit}:log"];
+
+/// Redis memory at one moment: `used_memory` and the size of each capped log (in the order of
+/// `CAPPED_LOGS`), each summed over the nodes.
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryMark {
+    pub used: u64,
+    pub logs: [u64; 2],
+}
+
+impl MemoryMark {
+    pub async fn take(redis: &RedisServer) -> BenchResult<MemoryMark> {
+        let used = used_memory(redis).await?;
+        let mut conns = nodes(redis).await?;
+        let mut logs = [0; 2];
+        for (size, name) in logs.iter_mut().zip(CAPPED_LOGS) {
+            *size = memory_usage(&mut conns, name).await;
+        }
+        Ok(MemoryMark { used, logs })
+    }
+}
+
+/// What seeding produced: a sample of keys (id, secret), how fast it went, and Redis's memory
+/// right after it (before anything else is written).
 pub struct Seeded {
     pub sample: Vec<(String, String)>,
     pub keys: usize,
     pub elapsed: Duration,
+    pub memory_after: MemoryMark,
 }
 
 impl Seeded {
@@ -121,7 +166,7 @@ fn batch_fields(n: usize, count: usize, expires_at: &str) -> Value {
 }
 
 /// Creates `count` keys through `POST /api/v1/admin/keys/batch`.
-pub async fn seed(api: &Api, count: usize) -> BenchResult<Seeded> {
+pub async fn seed(api: &Api, redis: &RedisServer, count: usize) -> BenchResult<Seeded> {
     println!("seeding {count} keys through the batch API ({BATCH} a request, {BATCHES_IN_FLIGHT} in flight) ...");
     let batches = count.div_ceil(BATCH);
     // Keys of the expiring batches expire a little after seeding ends.
@@ -171,10 +216,12 @@ pub async fn seed(api: &Api, count: usize) -> BenchResult<Seeded> {
     while let Some(joined) = workers.join_next().await {
         sample.extend(joined.context("a seeding task panicked")??);
     }
+    let elapsed = started.elapsed();
     Ok(Seeded {
         sample,
         keys: count,
-        elapsed: started.elapsed(),
+        elapsed,
+        memory_after: MemoryMark::take(redis).await?,
     })
 }
 
@@ -239,13 +286,13 @@ fn filters() -> Vec<(String, String)> {
     all
 }
 
-/// Runs the scale phase and prints its figures.
+/// Runs the scale phase and prints its figures (`before_seed`: Redis's memory before seeding).
 pub async fn run(
     api: &Api,
     redis: &RedisServer,
     keyward_pid: u32,
     seeded: &Seeded,
-    memory_before_seed: u64,
+    before_seed: MemoryMark,
 ) -> BenchResult<()> {
     let keys = seeded.keys as u64;
     println!();
@@ -255,6 +302,7 @@ pub async fn run(
         seeded.elapsed.as_secs_f64(),
         seeded.rate()
     );
+    print_memory_per_key(redis, seeded, before_seed).await?;
     // Usage on a sample of keys, so the cost and last-use orders have something to sort.
     for (n, (id, _)) in seeded.sample.iter().enumerate().take(500) {
         let usage = json!({"keyId": id, "accountId": "bench-acct-0", "model": "claude-sonnet-4-5",
@@ -269,13 +317,12 @@ pub async fn run(
     }
 
     let used = used_memory(redis).await?;
-    let per_key = (used.saturating_sub(memory_before_seed)) as f64 / keys as f64;
-    let audit_per_key = audit_bytes_per_key(redis, seeded).await?;
+    let grown = used.saturating_sub(before_seed.used);
     println!(
-        "redis used_memory: {:.1} MiB more than before seeding = {per_key:.0} bytes per key \
-         (of which each key's own audit history ≈ {audit_per_key:.0} bytes; record + indexes ≈ {:.0} bytes)",
-        mib(used.saturating_sub(memory_before_seed) / 1024),
-        per_key - audit_per_key
+        "redis used_memory after the API runs and these 500 usage records: {:.1} MiB more than \
+         before seeding = {:.0} bytes per key (with the usage, and the logs as they have grown)",
+        mib(grown / 1024),
+        grown as f64 / keys as f64
     );
     let memory = read_memory(keyward_pid)?;
     println!(
@@ -532,49 +579,65 @@ async fn slow_log_summary(
     Ok(())
 }
 
+/// Redis memory per key right after seeding: "record + indexes" is what `used_memory` grew by,
+/// less what the two capped logs grew by (see `CAPPED_LOGS`); the logs are printed apart, per
+/// key at this key count.
+async fn print_memory_per_key(
+    redis: &RedisServer,
+    seeded: &Seeded,
+    before_seed: MemoryMark,
+) -> BenchResult<()> {
+    let after = seeded.memory_after;
+    let keys = seeded.keys.max(1) as f64;
+    let grown = after.used.saturating_sub(before_seed.used);
+    let changes = after.logs[0].saturating_sub(before_seed.logs[0]);
+    let audit_log = after.logs[1].saturating_sub(before_seed.logs[1]);
+    let own = grown.saturating_sub(changes + audit_log);
+    let history = audit_history_bytes_per_key(redis, seeded).await?;
+    println!(
+        "redis memory right after seeding: record + indexes = {:.0} bytes per key \
+         (used_memory +{:.1} MiB = {:.0} bytes per key, less the capped logs; of it each key's \
+         own audit history ≈ {history:.0} bytes)",
+        own as f64 / keys,
+        mib(grown / 1024),
+        grown as f64 / keys
+    );
+    println!(
+        "  capped logs: listing change stream {:.1} MiB ({:.0} bytes per key at this count), \
+         audit log {:.1} MiB ({:.0} bytes per key at this count)",
+        mib(after.logs[0] / 1024),
+        changes as f64 / keys,
+        mib(after.logs[1] / 1024),
+        audit_log as f64 / keys
+    );
+    Ok(())
+}
+
 /// Bytes per key of the keys' own audit history: the average `MEMORY USAGE` of the sampled
 /// keys' history lists (or the previous release's per-key streams; a key without one counts
-/// 0), plus the share of the hash that holds each key's creation entry id.
-async fn audit_bytes_per_key(redis: &RedisServer, seeded: &Seeded) -> BenchResult<f64> {
+/// 0). A key never changed has none: its creation entry is in the audit log, and the entry's id
+/// in its record (so in "record + indexes"); the previous release's hash of those ids counts
+/// too when a Redis still has one.
+async fn audit_history_bytes_per_key(redis: &RedisServer, seeded: &Seeded) -> BenchResult<f64> {
     let mut conns = nodes(redis).await?;
     let mut sum = 0u64;
     let mut sampled = 0u64;
     for (id, _) in seeded.sample.iter().take(200) {
         sampled += 1;
-        let names = [
+        for name in [
             format!("kw:{{audit}}:h:{id}"),
             format!("kw:{{audit}}:key:{id}"),
-        ];
-        for name in &names {
-            for conn in &mut conns {
-                let bytes: Option<u64> = redis::cmd("MEMORY")
-                    .arg("USAGE")
-                    .arg(name)
-                    .query_async(conn)
-                    .await
-                    .unwrap_or(None);
-                sum += bytes.unwrap_or(0);
-            }
+        ] {
+            sum += memory_usage(&mut conns, &name).await;
         }
     }
-    let mut creations = 0u64;
-    for conn in &mut conns {
-        let bytes: Option<u64> = redis::cmd("MEMORY")
-            .arg("USAGE")
-            .arg("kw:{audit}:created")
-            .arg("SAMPLES")
-            .arg(0)
-            .query_async(conn)
-            .await
-            .unwrap_or(None);
-        creations += bytes.unwrap_or(0);
-    }
+    let legacy_creations = memory_usage(&mut conns, "kw:{audit}:created").await;
     let per_key_lists = if sampled == 0 {
         0.0
     } else {
         sum as f64 / sampled as f64
     };
-    Ok(per_key_lists + creations as f64 / seeded.keys.max(1) as f64)
+    Ok(per_key_lists + legacy_creations as f64 / seeded.keys.max(1) as f64)
 }
 
 /// p99 of check-only verifies from `VERIFY_WORKERS` workers for `VERIFY_SECS`; with

@@ -43,10 +43,11 @@ impl KeyService {
 
     /// Erases a key and its usage for good (deleted or not).
     pub async fn erase(&self, id: KeyId) -> ServiceResult<bool> {
+        let now = Utc::now();
         let erased = self
             .inner
             .store
-            .delete_key(id, self.today(Utc::now()))
+            .delete_key(id, self.inner.audit, now, self.today(now))
             .await?;
         if erased {
             self.inner.known_ids.remove(&id);

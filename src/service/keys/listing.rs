@@ -16,7 +16,7 @@ use crate::domain::ids::KeyId;
 use crate::domain::listing::ListQuery;
 use crate::domain::listing_index::{IndexChange, ListingIndex};
 use crate::service::{ServiceError, ServiceResult};
-use crate::store::{Store, CHANGES_STEP};
+use crate::store::{LoadCursor, Store, CHANGES_STEP};
 
 /// How often the background task reads new changes.
 pub const FOLLOW_EVERY: Duration = Duration::from_millis(250);
@@ -140,9 +140,9 @@ impl Listing {
         let head = store.listing_changes_head().await?;
         let day = day_text(today);
         let mut fresh = ListingIndex::new();
-        let mut cursor = 0;
-        loop {
-            let step = store.listing_load_step(cursor, today).await?;
+        let mut cursor = Some(LoadCursor::START);
+        while let Some(at) = cursor {
+            let step = store.listing_load_step(at, today).await?;
             for (key, cost) in step.keys.into_iter().zip(step.costs) {
                 let (id, used) = (key.id, key.last_used_at_ms);
                 fresh.upsert(key);
@@ -150,10 +150,7 @@ impl Listing {
                     fresh.record_usage(id, used, &day, cost);
                 }
             }
-            cursor = step.next_cursor;
-            if cursor == 0 {
-                break;
-            }
+            cursor = step.next;
         }
         let keys = fresh.len();
         // The old index is dropped on the query thread too.

@@ -13,7 +13,7 @@ local id = ARGV[1]
 local row = redis.call('HGET', KEYS[1], id)
 local revision, accounts
 if row then
-  revision, accounts = string.match(row, '^(%d+)\t.*\t([^\t]*)$')
+  revision, accounts = string.match(row, '^(%d+)[^\t]*\t.*\t([^\t]*)$')
 else
   revision, accounts = redis.call('HGET', KEYS[8], id), redis.call('HGET', KEYS[11], id)
 end

@@ -2,10 +2,12 @@
 -- account's daily usage per model. All of it, or (refused) none of it. Every key here carries
 -- the index hash tag. It runs before the key's side; undo_ledger.lua takes it back when the
 -- key's side then refuses the record.
--- KEYS[1] created index  KEYS[2] last-used index  KEYS[3] today's cost index
+-- KEYS[1] index rows (see index_upsert.lua)  KEYS[2] last-used index  KEYS[3] today's cost index
 -- KEYS[4] the account's usage hash for today  KEYS[5] known accounts
 -- KEYS[6] the key's applied request ids (sorted set: request id -> expiry ms)
 -- KEYS[7] the listing change stream (last use and today's cost after this record)
+-- KEYS[8] the previous releases' created zset (a key indexed by the release before the
+-- previous one has no row yet, only an entry there)
 -- ARGV[1] key id  ARGV[2] now ms  ARGV[3] model  ARGV[4] account id or ''  ARGV[5] day expiry ms
 -- ARGV[6] request id or ''  ARGV[7] request id expiry ms  ARGV[8] largest value a counter may reach
 -- ARGV[9..] counter name, amount pairs as in record_usage.lua; the stream's length cap is
@@ -14,7 +16,15 @@
 -- no ghost entries appear); {'repeat'} when this request id was applied here already (nothing
 -- written); {'full', counter} when a counter would pass ARGV[8] (nothing written); else
 -- {'ok', previous last-used score, previous score of the account or ''} (what an undo restores).
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {'unindexed'} end
+-- Indexed: a row with a name (a soft-deleted key's row has none: 'revision \t\t...').
+local row = redis.call('HGET', KEYS[1], ARGV[1])
+local indexed
+if row then
+  indexed = not string.find(row, '^[^\t]*\t\t')
+else
+  indexed = redis.call('ZSCORE', KEYS[8], ARGV[1])
+end
+if not indexed then return {'unindexed'} end
 local now = tonumber(ARGV[2])
 local request_id = ARGV[6]
 if request_id ~= '' then

@@ -12,6 +12,8 @@ local pairs_end = 3 + 2 * tonumber(ARGV[3])
 if pairs_end >= 4 then redis.call('HSET', KEYS[1], unpack(ARGV, 4, pairs_end)) end
 -- A new key has nothing to delete.
 if exists and pairs_end < #ARGV then redis.call('HDEL', KEYS[1], unpack(ARGV, pairs_end + 1)) end
+-- A new key gets `updatedAt` too: the previous release's readers require it, and instances
+-- of both releases share one Redis during a rolling upgrade.
 if ARGV[1] == 'create' then redis.call('HSET', KEYS[1], 'createdAt', ARGV[2]) end
 redis.call('HSET', KEYS[1], 'updatedAt', ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'rev', 1)
