@@ -241,20 +241,30 @@ impl Store {
         Ok(step)
     }
 
+    /// One step of about `LOAD_STEP` entries of an `HSCAN` or `ZSCAN` (`command`) of `key`: the
+    /// next cursor, and the entries as a flat field, value (or member, score) list.
+    async fn scan_step(
+        &self,
+        command: &'static str,
+        key: &'static str,
+        cursor: u64,
+    ) -> StoreResult<(u64, Vec<String>)> {
+        let mut conn = self.conn();
+        self.bounded(async move {
+            redis::cmd(command)
+                .arg(key)
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(LOAD_STEP)
+                .query_async(&mut conn)
+                .await
+        })
+        .await
+    }
+
     /// The listed keys of one `HSCAN` step of the rows, and the scan's next cursor.
     async fn scan_rows(&self, cursor: u64) -> StoreResult<(u64, Vec<Found>)> {
-        let mut conn = self.conn();
-        let (next, flat): (u64, Vec<String>) = self
-            .bounded(async move {
-                redis::cmd("HSCAN")
-                    .arg(index::ROWS)
-                    .arg(cursor)
-                    .arg("COUNT")
-                    .arg(LOAD_STEP)
-                    .query_async(&mut conn)
-                    .await
-            })
-            .await?;
+        let (next, flat) = self.scan_step("HSCAN", index::ROWS, cursor).await?;
         let found = flat
             .chunks_exact(2)
             .filter_map(|pair| {
@@ -281,17 +291,8 @@ impl Store {
     /// the release before the previous one, read from its hashes), and the scan's next cursor.
     /// Keys with a row were found by the rows' scan, or are deleted.
     async fn scan_legacy_created(&self, cursor: u64) -> StoreResult<(u64, Vec<Found>)> {
-        let mut conn = self.conn();
-        let (next, flat): (u64, Vec<String>) = self
-            .bounded(async move {
-                redis::cmd("ZSCAN")
-                    .arg(index::LEGACY_CREATED)
-                    .arg(cursor)
-                    .arg("COUNT")
-                    .arg(LOAD_STEP)
-                    .query_async(&mut conn)
-                    .await
-            })
+        let (next, flat) = self
+            .scan_step("ZSCAN", index::LEGACY_CREATED, cursor)
             .await?;
         let mut ids = Vec::with_capacity(flat.len() / 2);
         let mut created = Vec::with_capacity(flat.len() / 2);
