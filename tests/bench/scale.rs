@@ -425,6 +425,9 @@ pub async fn run(
         .client
         .get(&csv_url)
         .bearer_auth(ADMIN_TOKEN)
+        // The client's 30 s limit covers the whole body: a million keys' export takes about
+        // that long on one node and longer on the cluster.
+        .timeout(Duration::from_secs(600))
         .send()
         .await
         .context("GET keys.csv")?;
